@@ -1,0 +1,226 @@
+// Command latch is the Latch login service: `latch serve` runs it; the other subcommands migrate the
+// database, rotate keys, manage users and generate load.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/latch-auth/latch/internal/config"
+	"github.com/latch-auth/latch/internal/logging"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "latch:", err)
+		}
+		stop()
+		os.Exit(exitCode(err))
+	}
+}
+
+func exitCode(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	var u usageError
+	if errors.As(err, &u) {
+		return 2
+	}
+	return 1
+}
+
+type usageError string
+
+func (u usageError) Error() string { return string(u) }
+
+const usage = `Latch: two-step, email-verified login with rotating refresh tokens.
+
+Usage:
+  latch [--config FILE] <command> [flags]
+
+Commands:
+  serve                 run the HTTP service (migrates first unless database.auto_migrate is false)
+  migrate [up|status]   apply pending migrations, or list them with their state
+  keys rotate           make a new active signing key; old tokens stay valid until they expire
+  user create           create a user: --email, --password (verified, active)
+  user disable          disable a user and end their sessions: --email
+  bench                 run the load generator against a running server (see latch bench --help)
+  version               print the version
+
+Global flags:
+  --config FILE         configuration file (default config.yaml; optional when it is the default)
+
+Every configuration key can be set by environment: LATCH_ + the key path in upper case with _,
+e.g. LATCH_DATABASE_URL, LATCH_MAIL_DRIVER, LATCH_SERVER_ADDR. See config.yaml for every key.
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	global := flag.NewFlagSet("latch", flag.ContinueOnError)
+	global.SetOutput(stderr)
+	global.Usage = func() { fmt.Fprint(stderr, usage) }
+	cfgPath := global.String("config", "config.yaml", "configuration file")
+	if err := global.Parse(args); err != nil {
+		return err
+	}
+	cfgRequired := false
+	global.Visit(func(f *flag.Flag) { cfgRequired = cfgRequired || f.Name == "config" })
+	rest := global.Args()
+	if len(rest) == 0 {
+		global.Usage()
+		return usageError("no command given")
+	}
+	load := func() (config.Config, error) { return config.Load(*cfgPath, cfgRequired, os.Environ()) }
+	cmd, rest := rest[0], rest[1:]
+	switch cmd {
+	case "serve":
+		return cmdServe(ctx, rest, load, stderr)
+	case "migrate":
+		return cmdMigrate(ctx, rest, load, stdout, stderr)
+	case "keys":
+		return cmdKeys(ctx, rest, load, stdout, stderr)
+	case "user":
+		return cmdUser(ctx, rest, load, stdout, stderr)
+	case "bench":
+		return cmdBench(ctx, rest, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "latch", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	global.Usage()
+	return usageError(fmt.Sprintf("unknown command %q", cmd))
+}
+
+func subFlags(name, help string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: latch [--config FILE] %s\n\n%s\n", name, help)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func cmdServe(ctx context.Context, args []string, load func() (config.Config, error), stderr io.Writer) error {
+	fs := subFlags("serve", "Runs the HTTP service on server.addr until SIGINT or SIGTERM, then drains in-flight requests.", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := load()
+	if err != nil {
+		return err
+	}
+	logOut := logging.NewBuffered(stderr, 200*time.Millisecond)
+	defer logOut.Close()
+	log := logging.New(logOut, cfg.Log.Format, cfg.Log.Level)
+	for _, name := range config.UnknownEnv(os.Environ()) {
+		log.Warn("unknown LATCH_ environment variable ignored", "name", name)
+	}
+	a, err := newApp(ctx, cfg, log, time.Now)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	log.Info("starting latch", "version", version, "addr", cfg.Server.Addr, "database", string(a.store.Dialect()),
+		"mail_driver", cfg.Mail.Driver, "config", cfg.Redacted())
+	if cfg.Sandbox.Enabled {
+		log.Warn("SANDBOX IS ENABLED: GET /v2/sandbox/emails shows every email, codes included, to anyone. Never enable it in production.")
+	}
+
+	ln, err := net.Listen("tcp", cfg.Server.Addr)
+	if err != nil {
+		return fmt.Errorf("server.addr: %w", err)
+	}
+	srv := &http.Server{Handler: a.server.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second}
+	bgCtx, stopBg := context.WithCancel(context.Background())
+	waitBg := a.runBackground(bgCtx)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String())
+
+	select {
+	case err := <-errc:
+		stopBg()
+		waitBg()
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.Server.ShutdownTimeout)
+	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+	defer cancel()
+	err = srv.Shutdown(shutCtx)
+	stopBg()
+	waitBg()
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func cmdMigrate(ctx context.Context, args []string, load func() (config.Config, error), stdout, stderr io.Writer) error {
+	fs := subFlags("migrate [up|status]", "up (the default) applies pending migrations; status lists every migration and whether it is applied.", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	action := "up"
+	if fs.NArg() > 0 {
+		action = fs.Arg(0)
+	}
+	if action != "up" && action != "status" {
+		fs.Usage()
+		return usageError(fmt.Sprintf("unknown migrate action %q", action))
+	}
+	cfg, err := load()
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg, time.Now, false)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if action == "up" {
+		n, err := st.Migrate(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "applied %d migration(s)\n", n)
+		return nil
+	}
+	list, err := st.MigrationStatus(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VERSION\tNAME\tSTATE\tAPPLIED AT")
+	for _, m := range list {
+		state, at := "pending", ""
+		if m.Applied {
+			state, at = "applied", m.AppliedAt.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", m.Version, m.Name, state, at)
+	}
+	return tw.Flush()
+}
+

@@ -1,0 +1,139 @@
+package auth
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/latch-auth/latch/internal/mail"
+	"github.com/latch-auth/latch/internal/store"
+)
+
+// newCode draws six uniform digits: rejection sampling avoids the modulo bias of taking a random
+// uint32 mod 10^6.
+func newCode(r io.Reader) (string, error) {
+	const space = 1_000_000
+	const limit = (1 << 32) / space * space
+	var b [4]byte
+	for {
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			return "", err
+		}
+		if n := binary.BigEndian.Uint32(b[:]); n < limit {
+			return fmt.Sprintf("%06d", n%space), nil
+		}
+	}
+}
+
+// codeHash binds a code to its user and purpose, so a code cannot be replayed for another account
+// or another step, and a database leak does not reveal live codes.
+func codeHash(key []byte, userID, purpose, code string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(userID))
+	m.Write([]byte{0})
+	m.Write([]byte(purpose))
+	m.Write([]byte{0})
+	m.Write([]byte(code))
+	return m.Sum(nil)
+}
+
+func templateFor(purpose string) string { return purpose + "_code" }
+
+// mailData serialises template data for the outbox; the code is scrubbed once the mail is sent.
+func mailData(d mail.Data) func(replaced bool) (string, error) {
+	return func(replaced bool) (string, error) {
+		d.Replaced = replaced
+		b, err := json.Marshal(d)
+		return string(b), err
+	}
+}
+
+// sendCode creates a code for the user and purpose and queues its email.
+func (s *Service) sendCode(ctx context.Context, u store.User, purpose string) error {
+	code, err := newCode(s.Random)
+	if err != nil {
+		return internal("draw code", err)
+	}
+	now := s.Now()
+	_, err = s.store.IssueCode(ctx, store.IssueCode{
+		UserID: u.ID, Purpose: purpose, CodeHash: codeHash(s.secret.Code[0], u.ID, purpose, code),
+		TTL: s.cfg.CodeTTL, MaxAttempts: s.cfg.CodeMaxAttempts, Cooldown: s.cfg.ResendCooldown, MaxPerHour: s.cfg.CodesPerHour,
+		Mail: store.Mail{To: u.Email, Template: templateFor(purpose), ExpiresAt: now.Add(s.cfg.CodeTTL),
+			Data: mailData(mail.Data{Email: u.Email, Code: code, ValidMinutes: int(s.cfg.CodeTTL / time.Minute), Time: now})},
+	})
+	return s.afterIssue(err)
+}
+
+// sendNotice queues a code-less email that still counts as a code email of purpose (the "already
+// registered" notice counts as a signup email).
+func (s *Service) sendNotice(ctx context.Context, u store.User, purpose, template string) error {
+	now := s.Now()
+	_, err := s.store.IssueCode(ctx, store.IssueCode{
+		UserID: u.ID, Purpose: purpose, Cooldown: s.cfg.ResendCooldown, MaxPerHour: s.cfg.CodesPerHour,
+		Mail: store.Mail{To: u.Email, Template: template, ExpiresAt: now.Add(time.Hour),
+			Data: mailData(mail.Data{Email: u.Email, Time: now})},
+	})
+	return s.afterIssue(err)
+}
+
+func (s *Service) afterIssue(err error) error {
+	var lim *store.LimitError
+	switch {
+	case errors.As(err, &lim) && lim.Cooldown:
+		return &Error{Code: CodeRecentlySent, Detail: "A code was sent moments ago; wait before asking for another.", RetryAfter: roundUp(lim.RetryAfter)}
+	case errors.As(err, &lim):
+		return &Error{Code: CodeTooManyCodes, Detail: "Too many codes were sent to this account in the last hour.", RetryAfter: roundUp(lim.RetryAfter)}
+	case err != nil:
+		return internal("issue code", err)
+	}
+	s.mailQueued()
+	return nil
+}
+
+// checkCode verifies a presented code for the user and purpose. The try is spent by an atomic UPDATE
+// before the comparison, so concurrent guesses cannot exceed the limit. On success it returns the code
+// id, which the caller consumes in the transaction that acts on it.
+func (s *Service) checkCode(ctx context.Context, u *store.User, purpose, code string) (string, error) {
+	if u == nil {
+		return "", invalidCode(nil)
+	}
+	live, err := s.store.LiveCode(ctx, u.ID, purpose)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", invalidCode(nil)
+	}
+	if err != nil {
+		return "", internal("load code", err)
+	}
+	attempts, err := s.store.CountCodeAttempt(ctx, live.ID)
+	if errors.Is(err, store.ErrCodeDead) {
+		if !s.Now().Before(live.ExpiresAt) {
+			return "", invalidCode(nil)
+		}
+		zero := 0
+		return "", invalidCode(&zero)
+	}
+	if err != nil {
+		return "", internal("count code attempt", err)
+	}
+	for _, key := range s.secret.Code {
+		if hmac.Equal(codeHash(key, u.ID, purpose, code), live.CodeHash) {
+			return live.ID, nil
+		}
+	}
+	left := live.MaxAttempts - attempts
+	return "", invalidCode(&left)
+}
+
+func invalidCode(remaining *int) error {
+	e := &Error{Code: CodeInvalidCode, Detail: "The code is wrong or has expired.", AttemptsRemaining: remaining}
+	if remaining != nil && *remaining == 0 {
+		e.Detail = "The code is wrong and no tries are left; start over to get a new code."
+	}
+	return e
+}

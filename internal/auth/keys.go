@@ -1,0 +1,231 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/latch-auth/latch/internal/store"
+	"github.com/latch-auth/latch/internal/token"
+)
+
+// Secrets are the server's HMAC keys, newest first; older versions still verify.
+type Secrets struct {
+	Code    [][]byte // keys the HMAC of emailed codes
+	Refresh [][]byte // derives a refresh token's successor from the token
+}
+
+// Secret names in the server_secrets table.
+const (
+	SecretCode    = "code_hmac"
+	SecretRefresh = "refresh"
+)
+
+// LoadSecrets uses the configured secrets, or generates them once and keeps them in the database so
+// every instance and every restart agree.
+func LoadSecrets(ctx context.Context, st *store.Store, codeKey, refreshKey string, log *slog.Logger) (Secrets, error) {
+	var out Secrets
+	for _, s := range []struct {
+		name, configured string
+		dst              *[][]byte
+	}{{SecretCode, codeKey, &out.Code}, {SecretRefresh, refreshKey, &out.Refresh}} {
+		if s.configured != "" {
+			*s.dst = [][]byte{[]byte(s.configured)}
+			continue
+		}
+		rows, err := st.Secrets(ctx, s.name, func() ([]byte, error) { return randomBytes(32) })
+		if err != nil {
+			return out, fmt.Errorf("load secret %s: %w", s.name, err)
+		}
+		for _, r := range rows {
+			*s.dst = append(*s.dst, r.Value)
+		}
+		log.Warn("secret not configured; using the one stored in the database (production should set it)",
+			"secret", "secrets."+map[string]string{SecretCode: "code_hmac_key", SecretRefresh: "refresh_key"}[s.name])
+	}
+	return out, nil
+}
+
+func randomBytes(n int) ([]byte, error) {
+	b := make([]byte, n)
+	_, err := rand.Read(b)
+	return b, err
+}
+
+// Keys owns the signing keys: it loads them (from a configured file, or the database where they are
+// generated on first start), hands them to the token issuer, and reloads them so a `latch keys rotate`
+// run against the same database reaches every instance.
+type Keys struct {
+	st        *store.Store
+	issuer    *token.Issuer
+	alg       string
+	retention time.Duration
+	fixed     bool // a configured key file: nothing to reload
+	now       func() time.Time
+	log       *slog.Logger
+
+	mu         sync.Mutex
+	lastReload time.Time
+}
+
+// LoadKeys builds the issuer. With keyFile set the key comes from that file (PEM, or raw bytes for
+// HS256) and is never stored; otherwise an active key of the algorithm is created when none exists.
+func LoadKeys(ctx context.Context, st *store.Store, cfg token.Config, keyFile string, now func() time.Time, log *slog.Logger) (*Keys, error) {
+	k := &Keys{st: st, alg: cfg.Alg, retention: cfg.AccessTTL + 10*time.Minute, now: now, log: log}
+	var keys []token.Key
+	if keyFile != "" {
+		data, err := os.ReadFile(keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tokens.signing_key_file: %w", err)
+		}
+		sum := sha256.Sum256(data)
+		key, err := token.ParsePrivate(base64.RawURLEncoding.EncodeToString(sum[:9]), cfg.Alg, data, now())
+		if err != nil {
+			return nil, fmt.Errorf("tokens.signing_key_file: %w", err)
+		}
+		keys, k.fixed = []token.Key{key}, true
+	} else {
+		var err error
+		if keys, err = k.fromStore(ctx); err != nil {
+			return nil, err
+		}
+		if !hasActive(keys, cfg.Alg) {
+			log.Warn("no signing key configured; generating one and storing it in the database (production should set tokens.signing_key_file)", "alg", cfg.Alg)
+			if _, err := k.Rotate(ctx); err != nil {
+				return nil, err
+			}
+			if keys, err = k.fromStore(ctx); err != nil {
+				return nil, err
+			}
+		}
+	}
+	iss, err := token.NewIssuer(cfg, keys, now, rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	k.issuer = iss
+	k.lastReload = now()
+	return k, nil
+}
+
+func hasActive(keys []token.Key, alg string) bool {
+	for _, k := range keys {
+		if k.Alg == alg && k.RetiredAt == nil {
+			return true
+		}
+	}
+	return false
+}
+
+func (k *Keys) fromStore(ctx context.Context) ([]token.Key, error) {
+	rows, err := k.st.SigningKeys(ctx, k.now().Add(-k.retention))
+	if err != nil {
+		return nil, fmt.Errorf("load signing keys: %w", err)
+	}
+	keys := make([]token.Key, 0, len(rows))
+	for _, r := range rows {
+		key, err := token.ParsePrivate(r.ID, r.Alg, r.PrivateKey, r.CreatedAt)
+		if err != nil {
+			return nil, fmt.Errorf("signing key %s: %w", r.ID, err)
+		}
+		key.RetiredAt = r.RetiredAt
+		keys = append(keys, key)
+	}
+	return keys, nil
+}
+
+// Issuer is the token issuer these keys feed.
+func (k *Keys) Issuer() *token.Issuer { return k.issuer }
+
+// ErrFixedKey means the signing key comes from a file; rotate it by replacing the file.
+var ErrFixedKey = errors.New("auth: the signing key is configured by file; rotate it by replacing the file")
+
+// Rotate creates a new active key of the configured algorithm and retires the previous ones, which
+// stay published (and keep verifying) until every token they signed has expired.
+func (k *Keys) Rotate(ctx context.Context) (token.Key, error) {
+	if k.fixed {
+		return token.Key{}, ErrFixedKey
+	}
+	key, err := token.GenerateKey(k.alg, rand.Reader, k.now())
+	if err != nil {
+		return key, err
+	}
+	pem, err := token.MarshalPrivate(key)
+	if err != nil {
+		return key, err
+	}
+	if err := k.st.AddSigningKey(ctx, store.SigningKey{ID: key.ID, Alg: key.Alg, PrivateKey: pem}, true); err != nil {
+		return key, fmt.Errorf("store signing key: %w", err)
+	}
+	if k.issuer != nil {
+		return key, k.Reload(ctx)
+	}
+	return key, nil
+}
+
+// Reload reads the keys again from the database.
+func (k *Keys) Reload(ctx context.Context) error {
+	if k.fixed {
+		return nil
+	}
+	keys, err := k.fromStore(ctx)
+	if err != nil {
+		return err
+	}
+	if err := k.issuer.SetKeys(keys); err != nil {
+		return err
+	}
+	k.mu.Lock()
+	k.lastReload = k.now()
+	k.mu.Unlock()
+	return nil
+}
+
+// reloadForUnknownKid reloads when a token names a kid this instance has not seen, at most once every
+// few seconds so garbage tokens cannot turn into a query storm.
+func (k *Keys) reloadForUnknownKid(ctx context.Context) bool {
+	if k.fixed {
+		return false
+	}
+	k.mu.Lock()
+	due := k.now().Sub(k.lastReload) > 5*time.Second
+	if due {
+		k.lastReload = k.now()
+	}
+	k.mu.Unlock()
+	if !due {
+		return false
+	}
+	if err := k.Reload(ctx); err != nil {
+		k.log.Error("reload signing keys", "err", err)
+		return false
+	}
+	return true
+}
+
+// Run reloads the keys every interval until ctx ends, so retired keys drop out of the JWKS and
+// rotations made elsewhere take effect for signing.
+func (k *Keys) Run(ctx context.Context, every time.Duration) {
+	if k.fixed {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := k.Reload(ctx); err != nil && ctx.Err() == nil {
+				k.log.Error("reload signing keys", "err", err)
+			}
+		}
+	}
+}

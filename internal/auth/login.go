@@ -1,0 +1,237 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/latch-auth/latch/internal/store"
+	"github.com/latch-auth/latch/internal/token"
+)
+
+// Credentials is an email + password for a tenant ("" = the default tenant).
+type Credentials struct {
+	Email    string
+	Password string
+	TenantID string
+	Meta     Meta
+}
+
+// CodeInput is an email + emailed code.
+type CodeInput struct {
+	Email    string
+	Code     string
+	TenantID string
+	Meta     Meta
+}
+
+// TokenPair is what a successful validate or refresh returns.
+type TokenPair struct {
+	AccessToken      string
+	RefreshToken     string
+	ExpiresIn        int64 // seconds
+	RefreshExpiresIn int64 // seconds until the session's idle or absolute end, whichever is first
+	SessionID        string
+}
+
+// LoginResult tells the client how long the emailed code lives.
+type LoginResult struct {
+	ExpiresIn int64
+}
+
+// AMR records how a session's user proved themselves: a password, then an emailed one-time code.
+var amr = []string{"pwd", "otp"}
+
+const amrStored = "pwd otp"
+
+func (s *Service) tenant(ctx context.Context, v *Validation, id string) string {
+	if id == "" {
+		return store.DefaultTenantID
+	}
+	ok, err := s.store.TenantExists(ctx, id)
+	if err != nil || !ok {
+		v.Add("tenantId", "is not a known tenant")
+	}
+	return id
+}
+
+// lookup finds the user of an email, or nil when there is none.
+func (s *Service) lookup(ctx context.Context, tenantID, email string) (*store.User, error) {
+	u, err := s.store.UserByEmail(ctx, tenantID, email)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, internal("find user", err)
+	}
+	return &u, nil
+}
+
+// Register creates an account and emails a signup code. A taken address answers the same and gets a
+// notice instead, so the endpoint cannot be used to learn who has an account.
+func (s *Service) Register(ctx context.Context, in Credentials) error {
+	var v Validation
+	email := normalizeEmail(&v, "email", in.Email)
+	s.checkNewPassword(&v, "password", in.Password)
+	tenant := s.tenant(ctx, &v, in.TenantID)
+	if err := v.Err(); err != nil {
+		return err
+	}
+	// Hash before looking the address up, so a taken address costs the same time as a free one.
+	hash, err := s.hasher.Hash(ctx, in.Password)
+	if err != nil {
+		return hashErr("hash password", err)
+	}
+	u, err := s.lookup(ctx, tenant, email)
+	if err != nil {
+		return err
+	}
+	if u == nil {
+		nu := store.User{TenantID: tenant, Email: email, PasswordHash: hash}
+		err := s.store.CreateUser(ctx, &nu)
+		switch {
+		case errors.Is(err, store.ErrConflict): // a concurrent registration won
+			if u, err = s.lookup(ctx, tenant, email); err != nil || u == nil {
+				return internal("find user after conflict", err)
+			}
+		case err != nil:
+			return internal("create user", err)
+		default:
+			u = &nu
+		}
+	}
+	if u.EmailVerifiedAt != nil {
+		return s.sendNotice(ctx, *u, store.PurposeSignup, "already_registered")
+	}
+	// Not verified yet: a fresh code (the first password stands; proving the address comes first).
+	return s.sendCode(ctx, *u, store.PurposeSignup)
+}
+
+// ValidateRegister exchanges a signup code for a session and marks the address verified.
+func (s *Service) ValidateRegister(ctx context.Context, in CodeInput) (TokenPair, error) {
+	return s.validate(ctx, in, store.PurposeSignup, "signup_validated")
+}
+
+// ValidateLogin exchanges a login code for a session; it also proves the address.
+func (s *Service) ValidateLogin(ctx context.Context, in CodeInput) (TokenPair, error) {
+	return s.validate(ctx, in, store.PurposeLogin, "login")
+}
+
+func (s *Service) validate(ctx context.Context, in CodeInput, purpose, event string) (TokenPair, error) {
+	var v Validation
+	email := normalizeEmail(&v, "email", in.Email)
+	code := checkCode(&v, "emailToken", in.Code)
+	tenant := s.tenant(ctx, &v, in.TenantID)
+	if err := v.Err(); err != nil {
+		return TokenPair{}, err
+	}
+	u, err := s.lookup(ctx, tenant, email)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	codeID, err := s.checkCode(ctx, u, purpose, code)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	if u.Status != store.StatusActive {
+		return TokenPair{}, newError(CodeAccountDisabled, "This account is disabled.")
+	}
+	return s.openSession(ctx, *u, codeID, in.Meta, event)
+}
+
+// Login checks the password and emails a login code. It works for accounts whose address is not
+// verified yet: the code proves the address.
+func (s *Service) Login(ctx context.Context, in Credentials) (LoginResult, error) {
+	var v Validation
+	email := normalizeEmail(&v, "email", in.Email)
+	s.checkPresentedPassword(&v, "password", in.Password)
+	tenant := s.tenant(ctx, &v, in.TenantID)
+	if err := v.Err(); err != nil {
+		return LoginResult{}, err
+	}
+	u, err := s.checkPassword(ctx, tenant, email, in.Password, in.Meta)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	if err := s.sendCode(ctx, *u, store.PurposeLogin); err != nil {
+		return LoginResult{}, err
+	}
+	return LoginResult{ExpiresIn: int64(s.cfg.CodeTTL / time.Second)}, nil
+}
+
+// checkPassword is the throttled password check shared by login and password change.
+func (s *Service) checkPassword(ctx context.Context, tenant, email, plain string, meta Meta) (*store.User, error) {
+	subject := loginSubject(tenant, email)
+	ev := store.Event{IP: meta.IP, UserAgent: meta.UserAgent, Detail: email}
+	if err := s.checkThrottle(ctx, subject, meta.IP, ev); err != nil {
+		return nil, err
+	}
+	u, err := s.lookup(ctx, tenant, email)
+	if err != nil {
+		return nil, err
+	}
+	if u == nil {
+		// Spend the same hashing work as a real check so timing does not reveal the account.
+		if err := s.hasher.VerifyDummy(ctx, plain); err != nil {
+			return nil, hashErr("verify dummy", err)
+		}
+		s.recordFailure(ctx, subject, meta.IP, ev)
+		return nil, errInvalidCredentials()
+	}
+	ev.UserID = u.ID
+	ok, rehash, err := s.hasher.Verify(ctx, u.PasswordHash, plain)
+	if err != nil {
+		return nil, hashErr("verify password", err)
+	}
+	if !ok {
+		s.recordFailure(ctx, subject, meta.IP, ev)
+		return nil, errInvalidCredentials()
+	}
+	if u.Status != store.StatusActive {
+		return nil, newError(CodeAccountDisabled, "This account is disabled.")
+	}
+	if err := s.store.ResetFailures(ctx, subject); err != nil {
+		return nil, internal("reset failures", err)
+	}
+	if rehash {
+		// An imported bcrypt hash or older parameters: upgrade now that we hold the plain password.
+		if h, err := s.hasher.Hash(ctx, plain); err == nil {
+			if err := s.store.SetPasswordHash(ctx, u.ID, h); err != nil {
+				s.log.Error("rehash password", "err", err)
+			}
+		}
+	}
+	return u, nil
+}
+
+// openSession consumes the code and creates the session in one transaction, then signs the access
+// token.
+func (s *Service) openSession(ctx context.Context, u store.User, codeID string, meta Meta, event string) (TokenPair, error) {
+	refresh, err := token.NewRefreshToken(s.Random)
+	if err != nil {
+		return TokenPair{}, internal("refresh token", err)
+	}
+	sess, err := s.store.OpenSession(ctx, store.NewSession{
+		CodeID: codeID, UserID: u.ID, TenantID: u.TenantID, MarkVerified: true, AMR: amrStored,
+		IP: meta.IP, UserAgent: meta.UserAgent, IdleTTL: s.cfg.RefreshIdleTTL, MaxAge: s.cfg.SessionMaxAge,
+		RefreshHash: token.HashRefreshToken(refresh),
+		Event:       store.Event{UserID: u.ID, Kind: event, IP: meta.IP, UserAgent: meta.UserAgent},
+	})
+	if errors.Is(err, store.ErrCodeDead) {
+		return TokenPair{}, invalidCode(nil)
+	}
+	if err != nil {
+		return TokenPair{}, internal("open session", err)
+	}
+	return s.pair(u.ID, u.TenantID, u.Email, sess.ID, refresh, sess.IdleExpiresAt)
+}
+
+func (s *Service) pair(userID, tenantID, email, sessionID, refresh string, refreshEnd time.Time) (TokenPair, error) {
+	access, exp, err := s.tokens.Issue(token.Claims{Subject: userID, SessionID: sessionID, TenantID: tenantID, Email: email, AMR: amr})
+	if err != nil {
+		return TokenPair{}, internal("sign access token", err)
+	}
+	now := s.Now()
+	return TokenPair{AccessToken: access, RefreshToken: refresh, SessionID: sessionID,
+		ExpiresIn: int64(exp.Sub(now).Round(time.Second) / time.Second), RefreshExpiresIn: int64(refreshEnd.Sub(now) / time.Second)}, nil
+}

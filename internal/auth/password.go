@@ -1,0 +1,111 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/latch-auth/latch/internal/mail"
+	"github.com/latch-auth/latch/internal/store"
+)
+
+// ForgotPassword emails a reset code when the account exists. Its answer never depends on that:
+// limits that would refuse the email are logged, not reported.
+func (s *Service) ForgotPassword(ctx context.Context, email, tenantID string, meta Meta) error {
+	var v Validation
+	email = normalizeEmail(&v, "email", email)
+	tenant := s.tenant(ctx, &v, tenantID)
+	if err := v.Err(); err != nil {
+		return err
+	}
+	u, err := s.lookup(ctx, tenant, email)
+	if err != nil || u == nil || u.Status != store.StatusActive {
+		return err
+	}
+	err = s.sendCode(ctx, *u, store.PurposeReset)
+	if ErrorCode(err) == CodeRecentlySent || ErrorCode(err) == CodeTooManyCodes {
+		s.log.InfoContext(ctx, "reset code not sent", "reason", ErrorCode(err))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ev := store.Event{UserID: u.ID, Kind: "password_reset_requested", IP: meta.IP, UserAgent: meta.UserAgent}
+	if err := s.store.RecordEvent(ctx, ev); err != nil {
+		s.log.ErrorContext(ctx, "record event", "err", err)
+	}
+	return nil
+}
+
+// ResetInput is a reset code and the new password.
+type ResetInput struct {
+	Email, Code, NewPassword, TenantID string
+	Meta                               Meta
+}
+
+// ResetPassword sets a new password with an emailed reset code and ends every session of the user.
+func (s *Service) ResetPassword(ctx context.Context, in ResetInput) error {
+	var v Validation
+	email := normalizeEmail(&v, "email", in.Email)
+	code := checkCode(&v, "emailToken", in.Code)
+	s.checkNewPassword(&v, "newPassword", in.NewPassword)
+	tenant := s.tenant(ctx, &v, in.TenantID)
+	if err := v.Err(); err != nil {
+		return err
+	}
+	u, err := s.lookup(ctx, tenant, email)
+	if err != nil {
+		return err
+	}
+	codeID, err := s.checkCode(ctx, u, store.PurposeReset, code)
+	if err != nil {
+		return err
+	}
+	return s.setPassword(ctx, *u, codeID, "", in.NewPassword, "password_reset", in.Meta)
+}
+
+// ChangePassword replaces the caller's password after checking the current one, and ends the
+// user's other sessions.
+func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next string, meta Meta) error {
+	var v Validation
+	s.checkPresentedPassword(&v, "currentPassword", current)
+	s.checkNewPassword(&v, "newPassword", next)
+	if err := v.Err(); err != nil {
+		return err
+	}
+	if current == next {
+		return &Error{Code: CodePasswordUnchanged, Detail: "The new password must differ from the current one.",
+			Fields: []FieldError{{Field: "newPassword", Message: "must differ from currentPassword"}}}
+	}
+	me, err := s.Me(ctx, p)
+	if err != nil {
+		return err
+	}
+	u, err := s.checkPassword(ctx, me.TenantID, me.Email, current, meta)
+	if err != nil {
+		return err
+	}
+	return s.setPassword(ctx, *u, "", p.Claims.SessionID, next, "password_changed", meta)
+}
+
+func (s *Service) setPassword(ctx context.Context, u store.User, codeID, keepSession, plain, event string, meta Meta) error {
+	hash, err := s.hasher.Hash(ctx, plain)
+	if err != nil {
+		return hashErr("hash password", err)
+	}
+	now := s.Now()
+	err = s.store.UpdatePassword(ctx, store.PasswordUpdate{
+		CodeID: codeID, UserID: u.ID, Hash: hash, KeepSessionID: keepSession, Reason: event,
+		Mail: store.Mail{To: u.Email, Template: mail.PasswordChanged, ExpiresAt: now.Add(24 * time.Hour),
+			Data: mailData(mail.Data{Email: u.Email, Time: now})},
+		Event: store.Event{UserID: u.ID, Kind: event, IP: meta.IP, UserAgent: meta.UserAgent},
+	})
+	if errors.Is(err, store.ErrCodeDead) {
+		return invalidCode(nil)
+	}
+	if err != nil {
+		return internal("update password", err)
+	}
+	s.mailQueued()
+	return nil
+}

@@ -1,0 +1,68 @@
+package auth
+
+import (
+	"context"
+	"time"
+
+	"github.com/latch-auth/latch/internal/store"
+)
+
+// ThrottleConfig is the password-failure backoff (NIST SP 800-63B 5.2.2): the first FreeFailures
+// consecutive failures from one IP cost nothing, then each waits BaseDelay doubling up to MaxDelay.
+// The wait applies per (account, IP) so a stranger elsewhere cannot lock the owner out; only past
+// Ceiling failures from all IPs together does an account-wide wait start.
+type ThrottleConfig struct {
+	FreeFailures int
+	BaseDelay    time.Duration
+	MaxDelay     time.Duration
+	Ceiling      int
+}
+
+func (c ThrottleConfig) backoff(failures, free int) time.Duration {
+	if failures <= free || c.BaseDelay <= 0 {
+		return 0
+	}
+	d := c.BaseDelay
+	for i := free + 1; i < failures && d < c.MaxDelay; i++ {
+		d *= 2
+	}
+	return min(d, c.MaxDelay)
+}
+
+func (c ThrottleConfig) waits(n store.FailureCounts) (perIP, total time.Duration) {
+	return c.backoff(n.PerIP, c.FreeFailures), c.backoff(n.Total, c.Ceiling)
+}
+
+// loginSubject keys throttling by tenant and email, so unknown emails are throttled like known ones.
+func loginSubject(tenantID, email string) string { return tenantID + ":" + email }
+
+func (s *Service) checkThrottle(ctx context.Context, subject, ip string, ev store.Event) error {
+	wait, err := s.store.LockedUntil(ctx, subject, ip)
+	if err != nil {
+		return internal("check throttle", err)
+	}
+	if wait <= 0 {
+		return nil
+	}
+	ev.Kind = "login_throttled"
+	if err := s.store.RecordEvent(ctx, ev); err != nil {
+		s.log.Error("record event", "err", err)
+	}
+	return &Error{Code: CodeLoginThrottled, Detail: "Too many failed attempts; wait before trying again.", RetryAfter: roundUp(wait)}
+}
+
+func (s *Service) recordFailure(ctx context.Context, subject, ip string, ev store.Event) {
+	if _, err := s.store.RecordFailure(ctx, subject, ip, s.cfg.Throttle.waits); err != nil {
+		s.log.Error("record login failure", "err", err)
+	}
+	ev.Kind = "login_failed"
+	if err := s.store.RecordEvent(ctx, ev); err != nil {
+		s.log.Error("record event", "err", err)
+	}
+}
+
+// roundUp turns a wait into whole seconds for Retry-After, never zero.
+func roundUp(d time.Duration) time.Duration {
+	s := (d + time.Second - 1) / time.Second * time.Second
+	return max(s, time.Second)
+}

@@ -1,0 +1,241 @@
+// Package config owns Latch's settings: their defaults, loading them from a YAML file with LATCH_*
+// environment overrides, and checking them before anything starts.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"reflect"
+	"slices"
+	"time"
+)
+
+// Duration is an alias so callers may name the field type without importing time.
+type Duration = time.Duration
+
+// Config is the whole configuration. Each field's yaml tag is its key; the environment variable for a
+// key is derived from the same tags, so the two cannot drift. Fields tagged secret:"true" are kept out
+// of logs and error messages.
+type Config struct {
+	Server    Server    `yaml:"server"`
+	Database  Database  `yaml:"database"`
+	Log       Log       `yaml:"log"`
+	Mail      Mail      `yaml:"mail"`
+	Codes     Codes     `yaml:"codes"`
+	Tokens    Tokens    `yaml:"tokens"`
+	Secrets   Secrets   `yaml:"secrets"`
+	Password  Password  `yaml:"password"`
+	RateLimit RateLimit `yaml:"ratelimit"`
+	Sandbox   Sandbox   `yaml:"sandbox"`
+}
+
+type Server struct {
+	Addr string `yaml:"addr"`
+	// TrustedProxies are CIDRs (a bare IP means that one address) whose X-Forwarded-For is believed.
+	TrustedProxies  []string      `yaml:"trusted_proxies"`
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+type Database struct {
+	// URL is postgres://, postgresql:// or sqlite://<path>. It may hold a password: Redacted masks it.
+	URL             string        `yaml:"url"`
+	AutoMigrate     bool          `yaml:"auto_migrate"`
+	MaxOpenConns    int           `yaml:"max_open_conns"`
+	MaxIdleConns    int           `yaml:"max_idle_conns"`
+	ConnMaxLifetime time.Duration `yaml:"conn_max_lifetime"`
+}
+
+type Log struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+type Mail struct {
+	Driver string `yaml:"driver"`
+	From   string `yaml:"from"`
+	// TemplatesDir overrides embedded templates file by file; "" means embedded templates only.
+	TemplatesDir string `yaml:"templates_dir"`
+	SMTP         SMTP   `yaml:"smtp"`
+}
+
+type SMTP struct {
+	Host           string        `yaml:"host"`
+	Port           int           `yaml:"port"`
+	Username       string        `yaml:"username"`
+	Password       string        `yaml:"password" secret:"true"`
+	TLS            string        `yaml:"tls"`
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	SendTimeout    time.Duration `yaml:"send_timeout"`
+}
+
+type Codes struct {
+	TTL            time.Duration `yaml:"ttl"`
+	MaxAttempts    int           `yaml:"max_attempts"`
+	ResendCooldown time.Duration `yaml:"resend_cooldown"`
+	MaxPerHour     int           `yaml:"max_per_hour"`
+}
+
+type Tokens struct {
+	Issuer            string        `yaml:"issuer"`
+	Audience          string        `yaml:"audience"`
+	Algorithm         string        `yaml:"algorithm"`
+	AccessTTL         time.Duration `yaml:"access_ttl"`
+	RefreshIdleTTL    time.Duration `yaml:"refresh_idle_ttl"`
+	SessionMaxAge     time.Duration `yaml:"session_max_age"`
+	RefreshReuseGrace time.Duration `yaml:"refresh_reuse_grace"`
+	AllowQueryParam   bool          `yaml:"allow_query_param"`
+	// SigningKeyFile is a PEM private key (for HS256, a file holding the raw secret); "" means a key
+	// generated on first start and kept in the database.
+	SigningKeyFile string `yaml:"signing_key_file"`
+	// CookieSecure is false only for plain-http local testing.
+	CookieSecure bool `yaml:"cookie_secure"`
+}
+
+// Secrets left empty are generated on first start and kept in the database, so every instance on
+// that database agrees.
+type Secrets struct {
+	CodeHMACKey string `yaml:"code_hmac_key" secret:"true"`
+	RefreshKey  string `yaml:"refresh_key" secret:"true"`
+}
+
+type Password struct {
+	MinLength         int    `yaml:"min_length"`
+	MaxLength         int    `yaml:"max_length"`
+	Argon2Memory      uint32 `yaml:"argon2_memory_kib"`
+	Argon2Iterations  uint32 `yaml:"argon2_iterations"`
+	Argon2Parallelism uint8  `yaml:"argon2_parallelism"`
+	// MaxConcurrent bounds simultaneous hashes so a burst cannot exhaust memory; 0 means GOMAXPROCS.
+	MaxConcurrent int           `yaml:"max_concurrent"`
+	QueueTimeout  time.Duration `yaml:"queue_timeout"`
+}
+
+type RateLimit struct {
+	// IPPerMinute of 0 turns the per-IP bucket off.
+	IPPerMinute  int           `yaml:"ip_per_minute"`
+	IPBurst      int           `yaml:"ip_burst"`
+	FreeFailures int           `yaml:"free_failures"`
+	BaseDelay    time.Duration `yaml:"base_delay"`
+	MaxDelay     time.Duration `yaml:"max_delay"`
+	// AccountCeiling counts failures per account across all IPs before the account-wide wait applies,
+	// so a stranger on another IP cannot lock the owner out with the per-(account, IP) wait alone.
+	AccountCeiling int `yaml:"account_ceiling"`
+}
+
+type Sandbox struct {
+	Enabled bool `yaml:"enabled"`
+}
+
+// Default returns the built-in configuration; config.yaml at the repository root mirrors it.
+func Default() Config {
+	return Config{
+		Server: Server{
+			Addr:            ":10952",
+			TrustedProxies:  []string{},
+			ShutdownTimeout: 15 * time.Second,
+		},
+		Database: Database{
+			URL:             "sqlite://latch.db",
+			AutoMigrate:     true,
+			MaxOpenConns:    16,
+			MaxIdleConns:    16,
+			ConnMaxLifetime: 30 * time.Minute,
+		},
+		Log: Log{Level: "info", Format: "json"},
+		Mail: Mail{
+			Driver: "log",
+			From:   "Latch <no-reply@localhost>",
+			SMTP: SMTP{
+				Host:           "localhost",
+				Port:           587,
+				TLS:            "starttls",
+				ConnectTimeout: 10 * time.Second,
+				SendTimeout:    15 * time.Second,
+			},
+		},
+		Codes: Codes{
+			TTL:            10 * time.Minute,
+			MaxAttempts:    5,
+			ResendCooldown: 60 * time.Second,
+			MaxPerHour:     10,
+		},
+		Tokens: Tokens{
+			Issuer:            "latch",
+			Audience:          "latch",
+			Algorithm:         "ES256",
+			AccessTTL:         15 * time.Minute,
+			RefreshIdleTTL:    168 * time.Hour,
+			SessionMaxAge:     720 * time.Hour,
+			RefreshReuseGrace: 10 * time.Second,
+			CookieSecure:      true,
+		},
+		Password: Password{
+			MinLength:         8,
+			MaxLength:         256,
+			Argon2Memory:      19456, // OWASP: m=19 MiB, t=2, p=1
+			Argon2Iterations:  2,
+			Argon2Parallelism: 1,
+			QueueTimeout:      5 * time.Second,
+		},
+		RateLimit: RateLimit{
+			IPPerMinute:    60,
+			IPBurst:        30,
+			FreeFailures:   5,
+			BaseDelay:      30 * time.Second,
+			MaxDelay:       15 * time.Minute,
+			AccountCeiling: 100,
+		},
+	}
+}
+
+const redactedMark = "[redacted]"
+
+// Redacted returns a copy safe to log: set secrets become "[redacted]" and a password inside
+// database.url is masked.
+func (c Config) Redacted() Config {
+	c.Server.TrustedProxies = slices.Clone(c.Server.TrustedProxies)
+	root := reflect.ValueOf(&c).Elem()
+	for _, f := range leafFields() {
+		if !f.secret {
+			continue
+		}
+		v := root.FieldByIndex(f.index)
+		if v.String() != "" {
+			v.SetString(redactedMark)
+		}
+	}
+	c.Database.URL = redactURL(c.Database.URL)
+	return c
+}
+
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		// Cannot tell where a password would be, so show nothing.
+		return redactedMark
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}
+
+// ErrUnknownKey is wrapped by the KeyError for a key in the file that Latch does not know.
+var ErrUnknownKey = errors.New("unknown key")
+
+// KeyError is a problem with one configuration key. Its message never holds a secret's value.
+type KeyError struct {
+	Key    string // dotted yaml path, e.g. "mail.smtp.port"
+	Source string // where the value came from ("config.yaml:12", "LATCH_MAIL_SMTP_PORT"); "" when checked after loading
+	Err    error
+}
+
+func (e *KeyError) Error() string {
+	if e.Source == "" {
+		return fmt.Sprintf("config: %s: %v", e.Key, e.Err)
+	}
+	return fmt.Sprintf("config: %s (%s): %v", e.Key, e.Source, e.Err)
+}
+
+func (e *KeyError) Unwrap() error { return e.Err }

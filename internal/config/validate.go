@@ -1,0 +1,216 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/mail"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+const (
+	minSecretLength   = 32
+	maxPasswordLength = 1024
+)
+
+// Validate reports every invalid key at once, joined; each is a *KeyError.
+func (c Config) Validate() error {
+	var p problems
+
+	if err := checkListenAddr(c.Server.Addr); err != nil {
+		p.add("server.addr", "%v", err)
+	}
+	if _, err := c.Server.TrustedProxyPrefixes(); err != nil {
+		p.add("server.trusted_proxies", "%v", err)
+	}
+	p.positive("server.shutdown_timeout", c.Server.ShutdownTimeout)
+
+	if err := checkDatabaseURL(c.Database.URL); err != nil {
+		p.add("database.url", "%v", err)
+	}
+	p.atLeast("database.max_open_conns", c.Database.MaxOpenConns, 0)
+	p.atLeast("database.max_idle_conns", c.Database.MaxIdleConns, 0)
+	p.notNegative("database.conn_max_lifetime", c.Database.ConnMaxLifetime)
+
+	p.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	p.oneOf("log.format", c.Log.Format, "json", "text")
+
+	p.oneOf("mail.driver", c.Mail.Driver, "log", "smtp")
+	if _, err := mail.ParseAddress(c.Mail.From); err != nil {
+		p.add("mail.from", "not an address such as \"Latch <no-reply@example.com>\": %v", err)
+	}
+	if c.Mail.Driver == "smtp" && strings.TrimSpace(c.Mail.SMTP.Host) == "" {
+		p.add("mail.smtp.host", "required when mail.driver is smtp")
+	}
+	if c.Mail.SMTP.Port < 1 || c.Mail.SMTP.Port > 65535 {
+		p.add("mail.smtp.port", "%d out of range (want 1 to 65535)", c.Mail.SMTP.Port)
+	}
+	p.oneOf("mail.smtp.tls", c.Mail.SMTP.TLS, "starttls", "tls", "none")
+	p.positive("mail.smtp.connect_timeout", c.Mail.SMTP.ConnectTimeout)
+	p.positive("mail.smtp.send_timeout", c.Mail.SMTP.SendTimeout)
+
+	p.positive("codes.ttl", c.Codes.TTL)
+	p.atLeast("codes.max_attempts", c.Codes.MaxAttempts, 1)
+	p.notNegative("codes.resend_cooldown", c.Codes.ResendCooldown)
+	p.atLeast("codes.max_per_hour", c.Codes.MaxPerHour, 1)
+
+	p.required("tokens.issuer", c.Tokens.Issuer)
+	p.required("tokens.audience", c.Tokens.Audience)
+	p.oneOf("tokens.algorithm", c.Tokens.Algorithm, "ES256", "EdDSA", "RS256", "HS256")
+	p.positive("tokens.access_ttl", c.Tokens.AccessTTL)
+	// The idle lifetime may exceed the absolute one: the absolute limit simply caps it.
+	p.positive("tokens.refresh_idle_ttl", c.Tokens.RefreshIdleTTL)
+	p.positive("tokens.session_max_age", c.Tokens.SessionMaxAge)
+	p.notNegative("tokens.refresh_reuse_grace", c.Tokens.RefreshReuseGrace)
+
+	p.secret("secrets.code_hmac_key", c.Secrets.CodeHMACKey)
+	p.secret("secrets.refresh_key", c.Secrets.RefreshKey)
+
+	p.atLeast("password.min_length", c.Password.MinLength, 1)
+	if c.Password.MaxLength < c.Password.MinLength {
+		p.add("password.max_length", "%d is below password.min_length %d", c.Password.MaxLength, c.Password.MinLength)
+	} else if c.Password.MaxLength > maxPasswordLength {
+		p.add("password.max_length", "%d is above %d", c.Password.MaxLength, maxPasswordLength)
+	}
+	// Argon2 needs at least 8 KiB of memory per lane.
+	if c.Password.Argon2Memory < 8*uint32(max(c.Password.Argon2Parallelism, 1)) {
+		p.add("password.argon2_memory_kib", "%d is below 8 KiB per lane of password.argon2_parallelism", c.Password.Argon2Memory)
+	}
+	if c.Password.Argon2Iterations < 1 {
+		p.add("password.argon2_iterations", "must be at least 1")
+	}
+	if c.Password.Argon2Parallelism < 1 {
+		p.add("password.argon2_parallelism", "must be at least 1")
+	}
+	p.atLeast("password.max_concurrent", c.Password.MaxConcurrent, 0)
+	p.positive("password.queue_timeout", c.Password.QueueTimeout)
+
+	p.atLeast("ratelimit.ip_per_minute", c.RateLimit.IPPerMinute, 0)
+	if c.RateLimit.IPPerMinute > 0 {
+		// A bucket that holds nothing would refuse every request.
+		p.atLeast("ratelimit.ip_burst", c.RateLimit.IPBurst, 1)
+	} else {
+		p.atLeast("ratelimit.ip_burst", c.RateLimit.IPBurst, 0)
+	}
+	p.atLeast("ratelimit.free_failures", c.RateLimit.FreeFailures, 0)
+	p.notNegative("ratelimit.base_delay", c.RateLimit.BaseDelay)
+	if c.RateLimit.MaxDelay < c.RateLimit.BaseDelay {
+		p.add("ratelimit.max_delay", "%v is below ratelimit.base_delay %v", c.RateLimit.MaxDelay, c.RateLimit.BaseDelay)
+	}
+	p.atLeast("ratelimit.account_ceiling", c.RateLimit.AccountCeiling, 0)
+
+	return errors.Join(p...)
+}
+
+// TrustedProxyPrefixes parses server.trusted_proxies; a bare address stands for itself alone
+// (/32 or /128).
+func (s Server) TrustedProxyPrefixes() ([]netip.Prefix, error) {
+	prefixes := make([]netip.Prefix, 0, len(s.TrustedProxies))
+	for _, entry := range s.TrustedProxies {
+		entry = strings.TrimSpace(entry)
+		if prefix, err := netip.ParsePrefix(entry); err == nil {
+			prefixes = append(prefixes, prefix.Masked())
+			continue
+		}
+		addr, err := netip.ParseAddr(entry)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither a CIDR nor an IP address", entry)
+		}
+		addr = addr.WithZone("")
+		prefixes = append(prefixes, netip.PrefixFrom(addr, addr.BitLen()))
+	}
+	return prefixes, nil
+}
+
+func checkListenAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port (such as :10952): %v", addr, err)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	return nil
+}
+
+// checkDatabaseURL never quotes the URL, which may carry a password.
+func checkDatabaseURL(raw string) error {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return errors.New("want a URL starting postgres://, postgresql:// or sqlite://")
+	}
+	switch scheme {
+	case "sqlite":
+		// Not parsed as a URL: paths like ":memory:" or "file.db?_pragma=..." are the driver's business.
+		if rest == "" {
+			return errors.New("sqlite:// needs a file path, e.g. sqlite://latch.db")
+		}
+	case "postgres", "postgresql":
+		// url.Parse's own message is not passed on: it can quote part of a password, for instance
+		// when an unescaped "/" in it makes the rest look like a port.
+		if _, err := url.Parse(raw); err != nil {
+			return errors.New("unparsable URL (are special characters in the password percent-encoded?)")
+		}
+	default:
+		return fmt.Errorf("unsupported scheme %q (want postgres, postgresql or sqlite)", scheme)
+	}
+	return nil
+}
+
+type problems []error
+
+func (p *problems) add(key, format string, args ...any) {
+	*p = append(*p, &KeyError{Key: key, Err: fmt.Errorf(format, args...)})
+}
+
+func (p *problems) oneOf(key, got string, allowed ...string) {
+	for _, a := range allowed {
+		if got == a {
+			return
+		}
+	}
+	p.add(key, "unknown value %q (want %s)", got, orList(allowed))
+}
+
+func (p *problems) positive(key string, d time.Duration) {
+	if d <= 0 {
+		p.add(key, "%v must be above zero", d)
+	}
+}
+
+func (p *problems) notNegative(key string, d time.Duration) {
+	if d < 0 {
+		p.add(key, "%v must not be negative", d)
+	}
+}
+
+func (p *problems) atLeast(key string, n, least int) {
+	if n < least {
+		p.add(key, "%d must be at least %d", n, least)
+	}
+}
+
+func (p *problems) required(key, s string) {
+	if strings.TrimSpace(s) == "" {
+		p.add(key, "must not be empty")
+	}
+}
+
+// secret checks length only and never echoes the value.
+func (p *problems) secret(key, s string) {
+	if s != "" && utf8.RuneCountInString(s) < minSecretLength {
+		p.add(key, "too short (want at least %d characters, or leave empty to generate one)", minSecretLength)
+	}
+}
+
+func orList(items []string) string {
+	if len(items) == 1 {
+		return items[0]
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
+}

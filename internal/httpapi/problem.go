@@ -1,0 +1,154 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latch-auth/latch/internal/auth"
+)
+
+// Problem is an RFC 9457 problem details body with Latch's stable code.
+type Problem struct {
+	Title             string            `json:"title"`
+	Status            int               `json:"status"`
+	Code              string            `json:"code"`
+	Detail            string            `json:"detail,omitempty"`
+	Errors            []auth.FieldError `json:"errors,omitempty"`
+	AttemptsRemaining *int              `json:"attemptsRemaining,omitempty"`
+	RequestID         string            `json:"requestId,omitempty"`
+}
+
+// Codes answered by the HTTP layer itself, beside the service's catalogue.
+const (
+	codeMalformed        = "malformed_request"
+	codeUnsupportedMedia = "unsupported_media_type"
+	codeTooLarge         = "payload_too_large"
+	codeMethodNotAllowed = "method_not_allowed"
+	codeRateLimited      = "rate_limited"
+	codeNotReady         = "not_ready"
+	codeInternal         = "internal_error"
+)
+
+type catalogueEntry struct {
+	status int
+	title  string
+}
+
+// catalogue maps every error code to its HTTP status and title: the one place that does.
+var catalogue = map[string]catalogueEntry{
+	auth.CodeValidation:         {http.StatusBadRequest, "Invalid request"},
+	codeMalformed:               {http.StatusBadRequest, "Malformed request"},
+	auth.CodePasswordUnchanged:  {http.StatusBadRequest, "Password unchanged"},
+	auth.CodeInvalidCredentials: {http.StatusUnauthorized, "Invalid credentials"},
+	auth.CodeInvalidCode:        {http.StatusUnauthorized, "Invalid code"},
+	auth.CodeInvalidRefresh:     {http.StatusUnauthorized, "Invalid refresh token"},
+	auth.CodeRefreshReused:      {http.StatusUnauthorized, "Refresh token reused"},
+	auth.CodeSessionExpired:     {http.StatusUnauthorized, "Session expired"},
+	auth.CodeSessionRevoked:     {http.StatusUnauthorized, "Session revoked"},
+	auth.CodeAccountDisabled:    {http.StatusUnauthorized, "Account disabled"},
+	auth.CodeInvalidToken:       {http.StatusUnauthorized, "Invalid access token"},
+	auth.CodeTokenExpired:       {http.StatusUnauthorized, "Access token expired"},
+	auth.CodeNotFound:           {http.StatusNotFound, "Not found"},
+	codeMethodNotAllowed:        {http.StatusMethodNotAllowed, "Method not allowed"},
+	codeTooLarge:                {http.StatusRequestEntityTooLarge, "Payload too large"},
+	codeUnsupportedMedia:        {http.StatusUnsupportedMediaType, "Unsupported media type"},
+	auth.CodeRecentlySent:       {http.StatusTooManyRequests, "Code recently sent"},
+	auth.CodeTooManyCodes:       {http.StatusTooManyRequests, "Too many codes"},
+	auth.CodeLoginThrottled:     {http.StatusTooManyRequests, "Too many failed attempts"},
+	codeRateLimited:             {http.StatusTooManyRequests, "Too many requests"},
+	codeInternal:                {http.StatusInternalServerError, "Internal error"},
+	auth.CodeOverloaded:         {http.StatusServiceUnavailable, "Overloaded"},
+	codeNotReady:                {http.StatusServiceUnavailable, "Not ready"},
+}
+
+// Catalogue lists every error code with its status, for documentation and tests.
+func Catalogue() map[string]int {
+	out := make(map[string]int, len(catalogue))
+	for code, e := range catalogue {
+		out[code] = e.status
+	}
+	return out
+}
+
+// httpError is an error raised by the HTTP layer with a catalogue code.
+type httpError struct {
+	code       string
+	detail     string
+	retryAfter time.Duration
+}
+
+func (e *httpError) Error() string { return e.code + ": " + e.detail }
+
+func problemFor(err error) (Problem, time.Duration, bool) {
+	var ae *auth.Error
+	var he *httpError
+	var ee *echo.HTTPError
+	switch {
+	case errors.As(err, &ae):
+		e, ok := catalogue[ae.Code]
+		if !ok {
+			return Problem{}, 0, false
+		}
+		return Problem{Title: e.title, Status: e.status, Code: ae.Code, Detail: ae.Detail, Errors: ae.Fields,
+			AttemptsRemaining: ae.AttemptsRemaining}, ae.RetryAfter, true
+	case errors.As(err, &he):
+		e := catalogue[he.code]
+		return Problem{Title: e.title, Status: e.status, Code: he.code, Detail: he.detail}, he.retryAfter, true
+	case errors.As(err, &ee):
+		var code, detail string
+		switch ee.Code {
+		case http.StatusNotFound:
+			code, detail = auth.CodeNotFound, "No such resource."
+		case http.StatusMethodNotAllowed:
+			code, detail = codeMethodNotAllowed, "This method is not allowed on this resource."
+		case http.StatusRequestEntityTooLarge:
+			code, detail = codeTooLarge, "The request body exceeds 64 KiB."
+		case http.StatusUnsupportedMediaType:
+			code, detail = codeUnsupportedMedia, "Send application/json or form data."
+		case http.StatusBadRequest:
+			code, detail = codeMalformed, "The request could not be read."
+		case http.StatusTooManyRequests:
+			code, detail = codeRateLimited, "Too many requests; slow down."
+		default:
+			return Problem{}, 0, false
+		}
+		e := catalogue[code]
+		return Problem{Title: e.title, Status: e.status, Code: code, Detail: detail}, 0, true
+	}
+	return Problem{}, 0, false
+}
+
+// errorHandler renders every error as problem+json. Anything not in the catalogue is a 500 whose
+// cause is logged with the request id and never shown to the client.
+func (s *Server) errorHandler(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	p, retry, ok := problemFor(err)
+	if !ok {
+		s.log.ErrorContext(c.Request().Context(), "request failed", "method", c.Request().Method, "path", c.Path(), "err", err)
+		e := catalogue[codeInternal]
+		p = Problem{Title: e.title, Status: e.status, Code: codeInternal, Detail: "Something went wrong on our side; quote the request id if you report it."}
+	}
+	p.RequestID = c.Response().Header().Get(echo.HeaderXRequestID)
+	if retry > 0 {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int((retry+time.Second-1)/time.Second)))
+	} else if p.Status == http.StatusTooManyRequests || p.Status == http.StatusServiceUnavailable {
+		c.Response().Header().Set("Retry-After", "1")
+	}
+	writeProblem(c, p)
+}
+
+func writeProblem(c echo.Context, p Problem) {
+	body, _ := json.Marshal(p)
+	c.Response().Header().Set(echo.HeaderContentType, "application/problem+json")
+	c.Response().WriteHeader(p.Status)
+	if c.Request().Method != http.MethodHead {
+		c.Response().Write(body)
+	}
+}

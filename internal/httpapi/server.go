@@ -1,0 +1,233 @@
+// Package httpapi is Latch's HTTP surface: Echo routes, request decoding, middleware and the one
+// mapping from errors to problem+json. Handlers translate; the rules live in package auth.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/logging"
+	"github.com/latch-auth/latch/internal/mail"
+)
+
+// Config is what the HTTP layer needs beyond the service.
+type Config struct {
+	TrustedProxies  []netip.Prefix
+	AllowQueryParam bool // accept ?access_token= (off by default: URLs end up in logs)
+	CookieSecure    bool
+	IPPerMinute     int // 0 disables the per-IP bucket
+	IPBurst         int
+	Sandbox         *mail.Inbox // non-nil serves GET /v2/sandbox/emails
+	Ready           func(ctx context.Context) error
+	Metrics         *Metrics // nil: no /metrics
+}
+
+// Server holds the Echo instance and what handlers need.
+type Server struct {
+	echo *echo.Echo
+	svc  *auth.Service
+	cfg  Config
+	log  *slog.Logger
+	ips  *ipLimiter
+}
+
+// New builds the router.
+func New(cfg Config, svc *auth.Service, log *slog.Logger) *Server {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	s := &Server{echo: e, svc: svc, cfg: cfg, log: log}
+	e.HTTPErrorHandler = s.errorHandler
+	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
+	if cfg.IPPerMinute > 0 {
+		s.ips = newIPLimiter(cfg.IPPerMinute, cfg.IPBurst)
+	}
+	e.Use(s.requestID, s.accessLog)
+	if cfg.Metrics != nil {
+		e.Use(cfg.Metrics.middleware)
+		e.GET("/metrics", echo.WrapHandler(cfg.Metrics.Handler()))
+	}
+	e.Use(s.recoverPanic, secureHeaders, limitBody)
+	s.routes()
+	return s
+}
+
+// Handler is the http.Handler to serve.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Echo exposes the router (route listing in tests).
+func (s *Server) Echo() *echo.Echo { return s.echo }
+
+func (s *Server) routes() {
+	e := s.echo
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/.well-known/jwks.json", s.jwks)
+	e.GET("/v2/openapi.json", s.openapi)
+
+	throttled := s.throttle
+	g := e.Group("/v2/auth")
+	g.POST("/register", s.register, throttled)
+	g.POST("/validate-register", s.validateRegister, throttled)
+	g.POST("/login", s.login, throttled)
+	g.POST("/validate-login", s.validateLogin, throttled)
+	g.POST("/refresh", s.refresh)
+	g.POST("/logout", s.logout)
+	g.GET("/me", s.me)
+	g.POST("/verify", s.verify)
+	g.GET("/sessions", s.sessions)
+	g.DELETE("/sessions/:id", s.deleteSession)
+	g.POST("/password/forgot", s.forgotPassword, throttled)
+	g.POST("/password/reset", s.resetPassword, throttled)
+	g.POST("/password/change", s.changePassword, throttled)
+	if s.cfg.Sandbox != nil {
+		e.GET("/v2/sandbox/emails", s.sandboxEmails)
+	}
+}
+
+// ipExtractor honours X-Forwarded-For only from the configured proxies; with none it uses the peer.
+func ipExtractor(trusted []netip.Prefix) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range trusted {
+		_, n, err := net.ParseCIDR(p.String())
+		if err == nil {
+			opts = append(opts, echo.TrustIPRange(n))
+		}
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// requestID keeps a sane incoming X-Request-Id or makes one, answers with it, and puts it in the
+// request context so every log line of the request carries it.
+func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := c.Request().Header.Get(echo.HeaderXRequestID)
+		if !validRequestID(id) {
+			var b [12]byte
+			rand.Read(b[:])
+			id = hex.EncodeToString(b[:])
+		}
+		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		req := c.Request()
+		c.SetRequest(req.WithContext(logging.WithRequestID(req.Context(), id)))
+		return next(c)
+	}
+}
+
+func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler {
+					panic(r)
+				}
+				s.log.ErrorContext(c.Request().Context(), "panic", "panic", r)
+				err = &panicError{value: r}
+			}
+		}()
+		return next(c)
+	}
+}
+
+type panicError struct{ value any }
+
+func (p *panicError) Error() string { return "panic in handler" }
+
+func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		req := c.Request()
+		s.log.LogAttrs(req.Context(), slog.LevelInfo, "request",
+			slog.String("method", req.Method), slog.String("route", c.Path()), slog.String("path", req.URL.Path),
+			slog.Int("status", c.Response().Status), slog.Duration("duration", time.Since(start)),
+			slog.String("ip", c.RealIP()), slog.Int64("bytes", c.Response().Size))
+		return nil
+	}
+}
+
+func secureHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+		h.Set("Cache-Control", "no-store")
+		h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		return next(c)
+	}
+}
+
+// limitBody refuses bodies over 64 KiB: at once by Content-Length, or while reading.
+func limitBody(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		if req.ContentLength > maxBody {
+			return &httpError{code: codeTooLarge, detail: "The request body exceeds 64 KiB."}
+		}
+		req.Body = http.MaxBytesReader(c.Response(), req.Body, maxBody)
+		return next(c)
+	}
+}
+
+// bearer extracts the access token: Authorization "Bearer" or "JWT", or ?access_token= when allowed.
+func (s *Server) bearer(c echo.Context) string {
+	h := c.Request().Header.Get(echo.HeaderAuthorization)
+	if scheme, tok, ok := strings.Cut(h, " "); ok && (strings.EqualFold(scheme, "Bearer") || strings.EqualFold(scheme, "JWT")) {
+		return strings.TrimSpace(tok)
+	}
+	if s.cfg.AllowQueryParam {
+		return c.QueryParam("access_token")
+	}
+	return ""
+}
+
+// authenticate requires an access token; live also requires its session to be live.
+func (s *Server) authenticate(c echo.Context, live bool) (auth.Principal, error) {
+	raw := s.bearer(c)
+	if raw == "" {
+		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="latch"`)
+		return auth.Principal{}, &auth.Error{Code: auth.CodeInvalidToken, Detail: "An access token is required (Authorization: Bearer <token>)."}
+	}
+	p, err := s.svc.Authenticate(c.Request().Context(), raw, live)
+	if err != nil {
+		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="latch", error="invalid_token"`)
+	}
+	return p, err
+}
+
+func meta(c echo.Context) auth.Meta {
+	ua := c.Request().UserAgent()
+	if len(ua) > 512 {
+		ua = ua[:512]
+	}
+	return auth.Meta{IP: c.RealIP(), UserAgent: ua}
+}

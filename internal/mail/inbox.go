@@ -1,0 +1,66 @@
+package mail
+
+import (
+	"context"
+	"net/mail"
+	"strings"
+	"sync"
+)
+
+// DefaultInboxSize is how many messages per recipient an Inbox keeps when asked for a non-positive number.
+const DefaultInboxSize = 20
+
+// Inbox keeps the last messages per recipient in memory (the sandbox inbox, GET /v2/sandbox/emails?to=),
+// wrapping another Sender. It is per process: with several instances each only sees the mail it sent itself.
+type Inbox struct {
+	next         Sender
+	perRecipient int
+
+	mu    sync.Mutex
+	byRcp map[string][]Message // oldest first, at most perRecipient
+}
+
+// NewInbox records into memory and forwards to next; a nil next only records.
+func NewInbox(next Sender, perRecipient int) *Inbox {
+	if perRecipient <= 0 {
+		perRecipient = DefaultInboxSize
+	}
+	return &Inbox{next: next, perRecipient: perRecipient, byRcp: make(map[string][]Message)}
+}
+
+// Send forwards m and records it only when forwarding succeeded, so the inbox shows what was really delivered.
+func (i *Inbox) Send(ctx context.Context, m Message) error {
+	if i.next != nil {
+		if err := i.next.Send(ctx, m); err != nil {
+			return err
+		}
+	}
+	key := inboxKey(m.To)
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	msgs := append(i.byRcp[key], m)
+	if over := len(msgs) - i.perRecipient; over > 0 {
+		msgs = append([]Message(nil), msgs[over:]...)
+	}
+	i.byRcp[key] = msgs
+	return nil
+}
+
+// List returns the messages kept for to, newest first, matching the address case-insensitively.
+func (i *Inbox) List(to string) []Message {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	msgs := i.byRcp[inboxKey(to)]
+	out := make([]Message, len(msgs))
+	for n, m := range msgs {
+		out[len(msgs)-1-n] = m
+	}
+	return out
+}
+
+func inboxKey(to string) string {
+	if a, err := mail.ParseAddress(to); err == nil {
+		to = a.Address
+	}
+	return strings.ToLower(strings.TrimSpace(to))
+}

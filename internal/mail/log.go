@@ -1,0 +1,35 @@
+package mail
+
+import (
+	"context"
+	"log/slog"
+)
+
+// Sender delivers one rendered message.
+type Sender interface {
+	Send(ctx context.Context, m Message) error
+}
+
+// Log is the development and sandbox driver: it writes each message, code included, to the log instead of
+// sending it. Never use it where the log is less private than the mailbox.
+type Log struct {
+	logger *slog.Logger
+}
+
+// NewLog returns a Log writing to logger, or to slog.Default() when logger is nil.
+func NewLog(logger *slog.Logger) *Log {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Log{logger: logger}
+}
+
+// Send logs one INFO record with the recipient, subject and text body.
+func (l *Log) Send(ctx context.Context, m Message) error {
+	l.logger.LogAttrs(ctx, slog.LevelInfo, "email (log driver, not sent)",
+		slog.String("to", m.To),
+		slog.String("subject", m.Subject),
+		slog.String("text", m.Text),
+	)
+	return nil
+}

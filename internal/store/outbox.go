@@ -1,0 +1,137 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+)
+
+// OutboxMessage is an email waiting to be sent, written in the same transaction as the change that
+// caused it so a crash between commit and send loses nothing.
+type OutboxMessage struct {
+	ID            string
+	UserID        *string
+	Purpose       string
+	Template      string
+	ToAddr        string
+	Data          *string // template data; nil once sent, so no code outlives its delivery
+	Attempts      int
+	CreatedAt     time.Time
+	NextAttemptAt time.Time
+	ExpiresAt     time.Time
+	LockedUntil   *time.Time
+	SentAt        *time.Time
+	LastError     *string
+}
+
+// TableName maps OutboxMessage to its table.
+func (OutboxMessage) TableName() string { return "outbox" }
+
+func enqueue(tx *gorm.DB, userID, purpose string, m Mail, replaced bool, now time.Time) (string, error) {
+	data, err := m.Data(replaced)
+	if err != nil {
+		return "", err
+	}
+	msg := OutboxMessage{ID: uuid.NewString(), Purpose: purpose, Template: m.Template, ToAddr: m.To,
+		Data: &data, CreatedAt: now, NextAttemptAt: now, ExpiresAt: m.ExpiresAt}
+	if userID != "" {
+		msg.UserID = &userID
+	}
+	return msg.ID, tx.Create(&msg).Error
+}
+
+// Enqueue queues a message that counts against no code limit (e.g. "password changed").
+func (s *Store) Enqueue(ctx context.Context, userID string, m Mail) (string, error) {
+	return enqueue(s.db.WithContext(ctx), userID, PurposeNotice, m, false, s.now())
+}
+
+// ClaimOutbox leases up to limit due messages to this worker for lease. Several workers on one
+// Postgres skip each other's rows; a lease that runs out (the worker crashed) makes the row due again.
+func (s *Store) ClaimOutbox(ctx context.Context, lease time.Duration, limit int) ([]OutboxMessage, error) {
+	now := s.now()
+	skip := ""
+	if s.dialect == Postgres {
+		skip = " FOR UPDATE SKIP LOCKED"
+	}
+	var msgs []OutboxMessage
+	err := s.db.WithContext(ctx).Raw(`UPDATE outbox SET locked_until = ?, attempts = attempts + 1
+		WHERE id IN (SELECT id FROM outbox
+			WHERE sent_at IS NULL AND next_attempt_at <= ? AND expires_at > ?
+			  AND (locked_until IS NULL OR locked_until <= ?)
+			ORDER BY next_attempt_at LIMIT ?`+skip+`)
+		RETURNING *`, now.Add(lease), now, now, now, limit).Scan(&msgs).Error
+	return msgs, err
+}
+
+// MarkSent records delivery and scrubs the template data, code included.
+func (s *Store) MarkSent(ctx context.Context, id string) error {
+	return s.db.WithContext(ctx).Exec(`UPDATE outbox SET sent_at = ?, data = NULL, locked_until = NULL, last_error = NULL
+		WHERE id = ? AND sent_at IS NULL`, s.now(), id).Error
+}
+
+// MarkFailed releases the lease and schedules the next try.
+func (s *Store) MarkFailed(ctx context.Context, id string, next time.Time, cause string) error {
+	if len(cause) > 500 {
+		cause = cause[:500]
+	}
+	return s.db.WithContext(ctx).Exec(`UPDATE outbox SET locked_until = NULL, next_attempt_at = ?, last_error = ?
+		WHERE id = ? AND sent_at IS NULL`, next.UTC(), cause, id).Error
+}
+
+// NextOutboxDue reports when the earliest pending message becomes due, if any.
+func (s *Store) NextOutboxDue(ctx context.Context) (time.Time, bool, error) {
+	var rows []OutboxMessage
+	err := s.db.WithContext(ctx).Select("next_attempt_at", "locked_until").
+		Where("sent_at IS NULL AND expires_at > ?", s.now()).Order("next_attempt_at").Limit(20).Find(&rows).Error
+	if err != nil || len(rows) == 0 {
+		return time.Time{}, false, err
+	}
+	var due time.Time
+	for i, m := range rows {
+		at := m.NextAttemptAt
+		if m.LockedUntil != nil && m.LockedUntil.After(at) {
+			at = *m.LockedUntil
+		}
+		if i == 0 || at.Before(due) {
+			due = at
+		}
+	}
+	return due, true, nil
+}
+
+// OutboxStats is the backlog for metrics.
+type OutboxStats struct {
+	Pending int64
+	Oldest  *time.Time
+}
+
+// OutboxStats counts unsent, still useful messages and the age of the oldest.
+func (s *Store) OutboxStats(ctx context.Context) (OutboxStats, error) {
+	var st OutboxStats
+	now := s.now()
+	q := s.db.WithContext(ctx).Model(&OutboxMessage{}).Where("sent_at IS NULL AND expires_at > ?", now)
+	if err := q.Count(&st.Pending).Error; err != nil || st.Pending == 0 {
+		return st, err
+	}
+	var oldest []time.Time
+	err := s.db.WithContext(ctx).Model(&OutboxMessage{}).Where("sent_at IS NULL AND expires_at > ?", now).
+		Order("created_at").Limit(1).Pluck("created_at", &oldest).Error
+	if len(oldest) == 1 {
+		st.Oldest = &oldest[0]
+	}
+	return st, err
+}
+
+// PurgeOutbox scrubs the data of messages that expired unsent and deletes rows older than keep
+// (keep must exceed the hourly-cap window, which counts rows).
+func (s *Store) PurgeOutbox(ctx context.Context, keep time.Duration) error {
+	now := s.now()
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		if err := tx.Exec(`UPDATE outbox SET data = NULL WHERE sent_at IS NULL AND expires_at <= ? AND data IS NOT NULL`, now).Error; err != nil {
+			return err
+		}
+		return tx.Exec(`DELETE FROM outbox WHERE created_at < ?`, now.Add(-keep)).Error
+	})
+}

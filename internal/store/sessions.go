@@ -1,0 +1,333 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+)
+
+// Session is one login: the sid claim of its access tokens and the owner of a refresh-token chain.
+type Session struct {
+	ID            string
+	UserID        string
+	TenantID      string
+	AMR           string
+	IP            string
+	UserAgent     string
+	CreatedAt     time.Time
+	LastUsedAt    time.Time
+	IdleExpiresAt time.Time
+	ExpiresAt     time.Time
+	RevokedAt     *time.Time
+	RevokeReason  *string
+}
+
+// RefreshToken is one link of a session's chain, stored as the SHA-256 of the token.
+type RefreshToken struct {
+	ID        int64
+	SessionID string
+	ParentID  *int64
+	TokenHash []byte
+	CreatedAt time.Time
+	UsedAt    *time.Time
+}
+
+// Event is a row of the security event log, written in the transaction of the change it records.
+type Event struct {
+	UserID    string
+	SessionID string
+	Kind      string
+	IP        string
+	UserAgent string
+	Detail    string
+}
+
+type securityEvent struct {
+	ID        int64
+	UserID    *string
+	SessionID *string
+	Kind      string
+	IP        string
+	UserAgent string
+	Detail    string
+	CreatedAt time.Time
+}
+
+func (securityEvent) TableName() string { return "security_events" }
+
+func insertEvent(tx *gorm.DB, ev Event, now time.Time) error {
+	if ev.Kind == "" {
+		return nil
+	}
+	row := securityEvent{Kind: ev.Kind, IP: ev.IP, UserAgent: ev.UserAgent, Detail: ev.Detail, CreatedAt: now}
+	if ev.UserID != "" {
+		row.UserID = &ev.UserID
+	}
+	if ev.SessionID != "" {
+		row.SessionID = &ev.SessionID
+	}
+	return tx.Create(&row).Error
+}
+
+// RecordEvent writes an event on its own (for things that change no other row, like a failed login).
+func (s *Store) RecordEvent(ctx context.Context, ev Event) error {
+	return insertEvent(s.db.WithContext(ctx), ev, s.now())
+}
+
+// Events lists a user's security events, oldest first.
+func (s *Store) Events(ctx context.Context, userID string) ([]Event, error) {
+	var rows []securityEvent
+	if err := s.db.WithContext(ctx).Where("user_id = ?", userID).Order("id").Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]Event, 0, len(rows))
+	for _, r := range rows {
+		ev := Event{UserID: userID, Kind: r.Kind, IP: r.IP, UserAgent: r.UserAgent, Detail: r.Detail}
+		if r.SessionID != nil {
+			ev.SessionID = *r.SessionID
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+// NewSession opens a session, optionally consuming the email code that proved the login.
+type NewSession struct {
+	CodeID       string // consumed in the same transaction; "" when no code is involved
+	UserID       string
+	TenantID     string
+	MarkVerified bool
+	AMR          string
+	IP           string
+	UserAgent    string
+	IdleTTL      time.Duration
+	MaxAge       time.Duration
+	RefreshHash  []byte
+	Event        Event
+}
+
+// OpenSession consumes the code (exactly one caller wins), marks the email verified when asked,
+// and creates the session with its first refresh token.
+func (s *Store) OpenSession(ctx context.Context, p NewSession) (Session, error) {
+	now := s.now()
+	sess := Session{ID: uuid.NewString(), UserID: p.UserID, TenantID: p.TenantID, AMR: p.AMR, IP: p.IP,
+		UserAgent: p.UserAgent, CreatedAt: now, LastUsedAt: now, IdleExpiresAt: now.Add(p.IdleTTL), ExpiresAt: now.Add(p.MaxAge)}
+	if sess.IdleExpiresAt.After(sess.ExpiresAt) {
+		sess.IdleExpiresAt = sess.ExpiresAt
+	}
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		if p.CodeID != "" {
+			if err := consumeCode(tx, p.CodeID, now); err != nil {
+				return err
+			}
+		}
+		if p.MarkVerified {
+			if err := tx.Exec(`UPDATE users SET email_verified_at = ?, updated_at = ? WHERE id = ? AND email_verified_at IS NULL`,
+				now, now, p.UserID).Error; err != nil {
+				return err
+			}
+		}
+		if err := tx.Create(&sess).Error; err != nil {
+			return err
+		}
+		if err := tx.Create(&RefreshToken{SessionID: sess.ID, TokenHash: p.RefreshHash, CreatedAt: now}).Error; err != nil {
+			return err
+		}
+		ev := p.Event
+		ev.SessionID = sess.ID
+		return insertEvent(tx, ev, now)
+	})
+	return sess, err
+}
+
+// Rotated is what a successful rotation hands back for the new access token.
+type Rotated struct {
+	SessionID     string
+	UserID        string
+	TenantID      string
+	Email         string
+	AMR           string
+	IdleExpiresAt time.Time
+	ExpiresAt     time.Time
+}
+
+// Rotate marks the token with hash oldHash used and stores its successor, if and only if the token is
+// unused, its session live and its user active. It answers ErrNotFound otherwise; the caller then
+// inspects the token to tell grace, reuse, expiry and revocation apart. On Postgres it is a single
+// statement, one round trip; the row lock taken by the UPDATE makes concurrent callers wait and then
+// see used_at set, so exactly one wins.
+func (s *Store) Rotate(ctx context.Context, oldHash, newHash []byte, idleTTL time.Duration) (Rotated, error) {
+	now := s.now()
+	idle := now.Add(idleTTL)
+	var r Rotated
+	if s.dialect == Postgres {
+		var rows []Rotated
+		err := s.db.WithContext(ctx).Raw(`WITH consumed AS (
+				UPDATE refresh_tokens rt SET used_at = @now
+				FROM sessions s JOIN users u ON u.id = s.user_id
+				WHERE rt.token_hash = @old AND rt.used_at IS NULL AND s.id = rt.session_id
+				  AND s.revoked_at IS NULL AND s.expires_at > @now AND s.idle_expires_at > @now AND u.status = 'active'
+				RETURNING rt.id, rt.session_id, s.user_id, s.tenant_id, u.email, s.amr, s.expires_at
+			), successor AS (
+				INSERT INTO refresh_tokens (session_id, parent_id, token_hash, created_at)
+				SELECT session_id, id, @new, @now FROM consumed
+			), touched AS (
+				UPDATE sessions SET last_used_at = @now, idle_expires_at = LEAST(@idle, sessions.expires_at)
+				FROM consumed WHERE sessions.id = consumed.session_id
+			)
+			SELECT session_id, user_id, tenant_id, email, amr, expires_at FROM consumed`,
+			sql.Named("now", now), sql.Named("old", oldHash), sql.Named("new", newHash), sql.Named("idle", idle)).
+			Scan(&rows).Error
+		if err != nil {
+			return r, err
+		}
+		if len(rows) == 0 {
+			return r, ErrNotFound
+		}
+		r = rows[0]
+	} else {
+		err := s.tx(ctx, func(tx *gorm.DB) error {
+			var old []RefreshToken
+			err := tx.Raw(`UPDATE refresh_tokens SET used_at = ?
+				WHERE token_hash = ? AND used_at IS NULL AND session_id IN (
+					SELECT s.id FROM sessions s JOIN users u ON u.id = s.user_id
+					WHERE s.revoked_at IS NULL AND s.expires_at > ? AND s.idle_expires_at > ? AND u.status = 'active')
+				RETURNING id, session_id`, now, oldHash, now, now).Scan(&old).Error
+			if err != nil {
+				return err
+			}
+			if len(old) == 0 {
+				return ErrNotFound
+			}
+			if err := tx.Create(&RefreshToken{SessionID: old[0].SessionID, ParentID: &old[0].ID, TokenHash: newHash, CreatedAt: now}).Error; err != nil {
+				return err
+			}
+			if err := tx.Exec(`UPDATE sessions SET last_used_at = ?, idle_expires_at = min(?, expires_at) WHERE id = ?`,
+				now, idle, old[0].SessionID).Error; err != nil {
+				return err
+			}
+			return tx.Raw(`SELECT s.id AS session_id, s.user_id, s.tenant_id, u.email, s.amr, s.expires_at
+				FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?`, old[0].SessionID).Scan(&r).Error
+		})
+		if err != nil {
+			return r, err
+		}
+	}
+	r.IdleExpiresAt = idle
+	if r.IdleExpiresAt.After(r.ExpiresAt) {
+		r.IdleExpiresAt = r.ExpiresAt
+	}
+	return r, nil
+}
+
+// RefreshState is everything known about a presented refresh token, for the slow path of a refresh.
+type RefreshState struct {
+	TokenID        int64
+	UsedAt         *time.Time
+	SessionID      string
+	UserID         string
+	TenantID       string
+	Email          string
+	AMR            string
+	UserStatus     string
+	RevokedAt      *time.Time
+	IdleExpiresAt  time.Time
+	ExpiresAt      time.Time
+	SuccessorHash  []byte
+	SuccessorUsed  *time.Time
+	SuccessorFound bool
+}
+
+// InspectRefresh looks a refresh token up by hash with its session, user and successor.
+func (s *Store) InspectRefresh(ctx context.Context, hash []byte) (RefreshState, error) {
+	var rows []RefreshState
+	err := s.db.WithContext(ctx).Raw(`SELECT rt.id AS token_id, rt.used_at, s.id AS session_id, s.user_id, s.tenant_id,
+			u.email, s.amr, u.status AS user_status, s.revoked_at, s.idle_expires_at, s.expires_at,
+			c.token_hash AS successor_hash, c.used_at AS successor_used, c.id IS NOT NULL AS successor_found
+		FROM refresh_tokens rt
+		JOIN sessions s ON s.id = rt.session_id
+		JOIN users u ON u.id = s.user_id
+		LEFT JOIN refresh_tokens c ON c.parent_id = rt.id
+		WHERE rt.token_hash = ?`, hash).Scan(&rows).Error
+	if err != nil {
+		return RefreshState{}, err
+	}
+	if len(rows) == 0 {
+		return RefreshState{}, ErrNotFound
+	}
+	return rows[0], nil
+}
+
+// SessionForRefresh finds the session a refresh token belongs to, whatever its state.
+func (s *Store) SessionForRefresh(ctx context.Context, hash []byte) (Session, error) {
+	var sess Session
+	err := s.db.WithContext(ctx).Raw(`SELECT s.* FROM sessions s JOIN refresh_tokens rt ON rt.session_id = s.id
+		WHERE rt.token_hash = ?`, hash).Scan(&sess).Error
+	if err == nil && sess.ID == "" {
+		err = ErrNotFound
+	}
+	return sess, err
+}
+
+// RevokeSession ends one live session of a user. ErrNotFound when it is not the user's, or not live.
+func (s *Store) RevokeSession(ctx context.Context, userID, sessionID, reason string, ev Event) error {
+	if _, err := uuid.Parse(sessionID); err != nil {
+		return ErrNotFound
+	}
+	now := s.now()
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		res := tx.Exec(`UPDATE sessions SET revoked_at = ?, revoke_reason = ?
+			WHERE id = ? AND user_id = ? AND revoked_at IS NULL`, now, reason, sessionID, userID)
+		if err := affectedOne(res); err != nil {
+			return err
+		}
+		ev.SessionID = sessionID
+		return insertEvent(tx, ev, now)
+	})
+}
+
+// RevokeUserSessions ends every live session of a user except exceptSessionID ("" for none).
+func (s *Store) RevokeUserSessions(ctx context.Context, userID, exceptSessionID, reason string, ev Event) error {
+	now := s.now()
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		if err := revokeUserSessions(tx, userID, exceptSessionID, reason, now); err != nil {
+			return err
+		}
+		return insertEvent(tx, ev, now)
+	})
+}
+
+func revokeUserSessions(tx *gorm.DB, userID, exceptSessionID, reason string, now time.Time) error {
+	q := `UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE user_id = ? AND revoked_at IS NULL`
+	args := []any{now, reason, userID}
+	if exceptSessionID != "" {
+		q += ` AND id <> ?`
+		args = append(args, exceptSessionID)
+	}
+	return tx.Exec(q, args...).Error
+}
+
+// LiveSession returns a session that is neither revoked nor expired.
+func (s *Store) LiveSession(ctx context.Context, sessionID string) (Session, error) {
+	var sess Session
+	if _, err := uuid.Parse(sessionID); err != nil {
+		return sess, ErrNotFound
+	}
+	now := s.now()
+	err := s.db.WithContext(ctx).Where("id = ? AND revoked_at IS NULL AND expires_at > ? AND idle_expires_at > ?", sessionID, now, now).
+		Take(&sess).Error
+	return sess, notFound(err)
+}
+
+// ListSessions returns a user's live sessions, newest first.
+func (s *Store) ListSessions(ctx context.Context, userID string) ([]Session, error) {
+	now := s.now()
+	var out []Session
+	err := s.db.WithContext(ctx).Where("user_id = ? AND revoked_at IS NULL AND expires_at > ? AND idle_expires_at > ?", userID, now, now).
+		Order("created_at DESC").Find(&out).Error
+	return out, err
+}
+

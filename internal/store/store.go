@@ -1,0 +1,234 @@
+// Package store keeps Latch's state in Postgres or SQLite through GORM: users, email codes, the mail
+// outbox, sessions and their refresh-token chains, keys and secrets. Every state change that must hold
+// across instances is a conditional UPDATE whose rows-affected count is checked, never a
+// read-then-write.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pressly/goose/v3"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/latch-auth/latch/migrations"
+)
+
+// DefaultTenantID is the tenant every user belongs to unless told otherwise.
+const DefaultTenantID = "00000000-0000-0000-0000-000000000000"
+
+var (
+	// ErrNotFound means the row asked for does not exist (or is not visible to the caller).
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict means a unique constraint refused the write.
+	ErrConflict = errors.New("store: conflict")
+)
+
+// Dialect names the SQL database behind a Store.
+type Dialect string
+
+const (
+	Postgres Dialect = "postgres"
+	SQLite   Dialect = "sqlite"
+)
+
+// Options tune the connection pool; zero values take sensible defaults.
+type Options struct {
+	MaxOpenConns    int
+	MaxIdleConns    int
+	ConnMaxLifetime time.Duration
+}
+
+// Store is the database handle. Now is the clock every query uses, so tests can move time.
+type Store struct {
+	db      *gorm.DB
+	sqlDB   *sql.DB
+	dialect Dialect
+	Now     func() time.Time
+}
+
+// ParseURL splits a database URL into its dialect and the DSN its driver takes.
+func ParseURL(raw string) (Dialect, string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", "", fmt.Errorf("database url: %w", err)
+	}
+	switch u.Scheme {
+	case "postgres", "postgresql":
+		return Postgres, raw, nil
+	case "sqlite":
+		path := strings.TrimPrefix(raw, "sqlite://")
+		if path == "" || strings.HasPrefix(path, "?") {
+			return "", "", errors.New("database url: sqlite:// needs a file path, e.g. sqlite://latch.db")
+		}
+		return SQLite, path, nil
+	default:
+		return "", "", fmt.Errorf("database url: unsupported scheme %q (want postgres:// or sqlite://)", u.Scheme)
+	}
+}
+
+// Open connects to the database named by rawURL. It does not migrate.
+func Open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
+	dialect, dsn, err := ParseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &gorm.Config{
+		Logger:                 logger.Discard,
+		SkipDefaultTransaction: true,
+		PrepareStmt:            dialect == Postgres,
+		NowFunc:                func() time.Time { return time.Now().UTC() },
+	}
+	var dialector gorm.Dialector
+	switch dialect {
+	case Postgres:
+		dialector = postgres.Open(dsn)
+	case SQLite:
+		// WAL lets readers proceed beside the writer; one connection serialises writers so a
+		// deferred transaction never fails with SQLITE_BUSY half way through.
+		sep := "?"
+		if strings.Contains(dsn, "?") {
+			sep = "&"
+		}
+		dsn += sep + "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+		dialector = sqlite.Open(dsn)
+	}
+	db, err := gorm.Open(dialector, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open %s database: %w", dialect, err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, err
+	}
+	switch dialect {
+	case Postgres:
+		if opt.MaxOpenConns <= 0 {
+			opt.MaxOpenConns = 16
+		}
+		if opt.MaxIdleConns <= 0 {
+			opt.MaxIdleConns = opt.MaxOpenConns
+		}
+		if opt.ConnMaxLifetime <= 0 {
+			opt.ConnMaxLifetime = 30 * time.Minute
+		}
+		sqlDB.SetMaxOpenConns(opt.MaxOpenConns)
+		sqlDB.SetMaxIdleConns(opt.MaxIdleConns)
+		sqlDB.SetConnMaxLifetime(opt.ConnMaxLifetime)
+	case SQLite:
+		sqlDB.SetMaxOpenConns(1)
+		sqlDB.SetMaxIdleConns(1)
+		sqlDB.SetConnMaxLifetime(0)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := sqlDB.PingContext(pingCtx); err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("connect to %s database: %w", dialect, err)
+	}
+	return &Store{db: db, sqlDB: sqlDB, dialect: dialect, Now: time.Now}, nil
+}
+
+// Dialect reports which database this store talks to.
+func (s *Store) Dialect() Dialect { return s.dialect }
+
+// Close releases the pool.
+func (s *Store) Close() error { return s.sqlDB.Close() }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.sqlDB.PingContext(ctx) }
+
+// Stats exposes the pool counters for metrics.
+func (s *Store) Stats() sql.DBStats { return s.sqlDB.Stats() }
+
+// now is the store's clock in UTC at the precision both databases keep.
+func (s *Store) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }
+
+func (s *Store) provider() (*goose.Provider, error) {
+	fsys, err := migrations.Dialect(string(s.dialect))
+	if err != nil {
+		return nil, err
+	}
+	gd := goose.DialectPostgres
+	if s.dialect == SQLite {
+		gd = goose.DialectSQLite3
+	}
+	return goose.NewProvider(gd, s.sqlDB, fsys)
+}
+
+// Migrate applies every pending migration and returns how many ran.
+func (s *Store) Migrate(ctx context.Context) (int, error) {
+	p, err := s.provider()
+	if err != nil {
+		return 0, err
+	}
+	res, err := p.Up(ctx)
+	if err != nil {
+		return len(res), fmt.Errorf("migrate: %w", err)
+	}
+	return len(res), nil
+}
+
+// MigrationStatus is one migration and whether it has been applied.
+type MigrationStatus struct {
+	Version   int64
+	Name      string
+	Applied   bool
+	AppliedAt time.Time
+}
+
+// MigrationStatus lists every known migration in order.
+func (s *Store) MigrationStatus(ctx context.Context) ([]MigrationStatus, error) {
+	p, err := s.provider()
+	if err != nil {
+		return nil, err
+	}
+	st, err := p.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]MigrationStatus, 0, len(st))
+	for _, m := range st {
+		out = append(out, MigrationStatus{
+			Version:   m.Source.Version,
+			Name:      m.Source.Path,
+			Applied:   m.State == goose.StateApplied,
+			AppliedAt: m.AppliedAt,
+		})
+	}
+	return out, nil
+}
+
+// isUniqueViolation recognises a unique-constraint failure on either dialect.
+func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "23505"
+	}
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+// tx runs fn in a transaction.
+func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return s.db.WithContext(ctx).Transaction(fn)
+}
+
+// lockClause is the row-lock suffix where the dialect has one; SQLite's single writer needs none.
+func (s *Store) lockClause() string {
+	if s.dialect == Postgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+// SQLDB exposes the pool for metrics collectors.
+func (s *Store) SQLDB() *sql.DB { return s.sqlDB }

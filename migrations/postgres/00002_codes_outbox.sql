@@ -1,0 +1,38 @@
+-- +goose Up
+CREATE TABLE email_codes (
+    id           uuid PRIMARY KEY,
+    user_id      uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    purpose      text NOT NULL CHECK (purpose IN ('signup', 'login', 'reset')),
+    code_hash    bytea NOT NULL,
+    attempts     integer NOT NULL DEFAULT 0,
+    max_attempts integer NOT NULL,
+    expires_at   timestamptz NOT NULL,
+    used_at      timestamptz,
+    created_at   timestamptz NOT NULL
+);
+
+-- One live code per user and purpose, enforced by the database rather than by care.
+CREATE UNIQUE INDEX email_codes_live_key ON email_codes (user_id, purpose) WHERE used_at IS NULL;
+
+CREATE TABLE outbox (
+    id              uuid PRIMARY KEY,
+    user_id         uuid REFERENCES users (id) ON DELETE CASCADE,
+    purpose         text NOT NULL,
+    template        text NOT NULL,
+    to_addr         text NOT NULL,
+    data            text,
+    attempts        integer NOT NULL DEFAULT 0,
+    created_at      timestamptz NOT NULL,
+    next_attempt_at timestamptz NOT NULL,
+    expires_at      timestamptz NOT NULL,
+    locked_until    timestamptz,
+    sent_at         timestamptz,
+    last_error      text
+);
+
+CREATE INDEX outbox_pending_idx ON outbox (next_attempt_at) WHERE sent_at IS NULL;
+CREATE INDEX outbox_user_created_idx ON outbox (user_id, created_at);
+
+-- +goose Down
+DROP TABLE outbox;
+DROP TABLE email_codes;

@@ -1,0 +1,10 @@
+// Package templates holds the email templates compiled into the binary. A deployment can replace any of them
+// file by file from a directory (see mail.NewRenderer).
+package templates
+
+import "embed"
+
+// FS holds, per message name, <name>.subject.txt and <name>.txt (text/template) and <name>.html (html/template).
+//
+//go:embed *.txt *.html
+var FS embed.FS
