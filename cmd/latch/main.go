@@ -140,8 +140,8 @@ func cmdServe(ctx context.Context, args []string, load func() (config.Config, er
 		return err
 	}
 	defer a.close()
-	log.Info("starting latch", "version", version, "addr", cfg.Server.Addr, "database", string(a.store.Dialect()),
-		"mail_driver", cfg.Mail.Driver, "config", cfg.Redacted())
+	log.Info("starting latch", "version", version, "addr", cfg.Server.Addr, "database", redactedDB(cfg),
+		"mail_driver", cfg.Mail.Driver, "algorithm", cfg.Tokens.Algorithm, "sandbox", cfg.Sandbox.Enabled)
 	if cfg.Sandbox.Enabled {
 		log.Warn("SANDBOX IS ENABLED: GET /v2/sandbox/emails shows every email, codes included, to anyone. Never enable it in production.")
 	}
@@ -224,3 +224,6 @@ func cmdMigrate(ctx context.Context, args []string, load func() (config.Config, 
 	return tw.Flush()
 }
 
+
+// redactedDB is the database URL safe to log.
+func redactedDB(cfg config.Config) string { return cfg.Redacted().Database.URL }

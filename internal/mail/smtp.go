@@ -135,6 +135,9 @@ func (s *SMTP) client(ctx context.Context) (*gomail.Client, error) {
 		gomail.WithTimeout(cfg.ConnectTimeout),
 		gomail.WithTLSConfig(cfg.TLSConfig),
 		gomail.WithDialContextFunc(dial),
+		// One message per fresh connection: the NOOP probe and the RSET after the message are wasted round trips.
+		gomail.WithoutNoop(),
+		gomail.WithoutRset(),
 	}
 	switch cfg.TLS {
 	case TLSStartTLS:
@@ -162,7 +165,8 @@ func (s *SMTP) client(ctx context.Context) (*gomail.Client, error) {
 }
 
 // Send delivers m as multipart/alternative (text, then HTML when present) over a new connection.
-// It returns once the server accepted the message, or fails when ctx ends or SendTimeout passes.
+// It returns nil once the server accepted the message (even if the connection then breaks), and an error when it
+// did not, including when ctx ends or SendTimeout passes first.
 func (s *SMTP) Send(ctx context.Context, m Message) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)
 	defer cancel()
@@ -176,6 +180,11 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 		return fmt.Errorf("smtp: %w", err)
 	}
 	if err := client.DialAndSendWithContext(ctx, msg); err != nil {
+		if msg.IsDelivered() {
+			// The server accepted the DATA; only the goodbye failed. Reporting an error would make the outbox
+			// send the email again.
+			return nil
+		}
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return fmt.Errorf("smtp send to %s:%d: %w: %w", s.cfg.Host, s.cfg.Port, ctxErr, err)
 		}

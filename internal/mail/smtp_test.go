@@ -8,8 +8,10 @@ import (
 	"mime"
 	"net"
 	"net/mail"
+	"net/textproto"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -179,8 +181,10 @@ func TestSMTPWrongPassword(t *testing.T) {
 	cfg.Username, cfg.Password = "latch", "wrong"
 	s := newSMTP(t, cfg)
 
-	if err := s.Send(context.Background(), codeMessage(t, "ada@example.com", "104729")); err == nil {
-		t.Fatal("Send with a wrong password succeeded")
+	err := s.Send(context.Background(), codeMessage(t, "ada@example.com", "104729"))
+	var rejected *textproto.Error
+	if !errors.As(err, &rejected) || rejected.Code != 535 {
+		t.Errorf("Send error = %v, want the server's 535 rejection", err)
 	}
 	if n := len(srv.Messages()); n != 0 {
 		t.Errorf("server received %d messages, want 0", n)
@@ -205,35 +209,46 @@ func TestSMTPServerDownFailsFast(t *testing.T) {
 }
 
 // silentServer accepts TCP connections and never says a word, like a firewalled or wedged mail server.
-func silentServer(t *testing.T) (host string, port int) {
+// accepted receives a value for each connection.
+func silentServer(t *testing.T) (host string, port int, accepted <-chan struct{}) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	conns := make(chan net.Conn, 16)
+	var mu sync.Mutex
+	var conns []net.Conn
+	acceptedCh := make(chan struct{}, 16)
+	accepting := make(chan struct{})
 	go func() {
+		defer close(accepting)
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			conns <- c
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			select {
+			case acceptedCh <- struct{}{}:
+			default:
+			}
 		}
 	}()
 	t.Cleanup(func() {
 		ln.Close()
-		close(conns)
-		for c := range conns {
+		<-accepting
+		for _, c := range conns {
 			c.Close()
 		}
 	})
 	addr := ln.Addr().(*net.TCPAddr)
-	return addr.IP.String(), addr.Port
+	return addr.IP.String(), addr.Port, acceptedCh
 }
 
 func TestSMTPConnectTimeoutHonoured(t *testing.T) {
-	host, port := silentServer(t)
+	host, port, _ := silentServer(t)
 	s := newSMTP(t, latchmail.SMTPConfig{
 		Host: host, Port: port, TLS: latchmail.TLSNone, From: "no-reply@latch.test",
 		ConnectTimeout: 200 * time.Millisecond, SendTimeout: time.Minute,
@@ -249,26 +264,32 @@ func TestSMTPConnectTimeoutHonoured(t *testing.T) {
 }
 
 func TestSMTPSendTimeoutHonoured(t *testing.T) {
-	host, port := silentServer(t)
+	host, port, _ := silentServer(t)
 	s := newSMTP(t, latchmail.SMTPConfig{
 		Host: host, Port: port, TLS: latchmail.TLSNone, From: "no-reply@latch.test",
 		ConnectTimeout: time.Minute, SendTimeout: 200 * time.Millisecond,
 	})
+	start := time.Now()
 	err := s.Send(context.Background(), codeMessage(t, "ada@example.com", "104729"))
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Send error = %v, want context.DeadlineExceeded", err)
 	}
+	if elapsed := time.Since(start); elapsed > 5*time.Second {
+		t.Errorf("Send took %s with a 200ms send timeout", elapsed)
+	}
 }
 
 func TestSMTPContextCancelHonoured(t *testing.T) {
-	host, port := silentServer(t)
+	host, port, accepted := silentServer(t)
 	s := newSMTP(t, latchmail.SMTPConfig{
 		Host: host, Port: port, TLS: latchmail.TLSNone, From: "no-reply@latch.test",
 		ConnectTimeout: time.Minute, SendTimeout: time.Minute,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.Send(ctx, codeMessage(t, "ada@example.com", "104729")) }()
+	msg := codeMessage(t, "ada@example.com", "104729")
+	go func() { done <- s.Send(ctx, msg) }()
+	<-accepted // cancel while go-mail waits for the greeting, past the dial
 	cancel()
 	select {
 	case err := <-done:
@@ -338,5 +359,79 @@ func TestNewSMTPRejectsBadConfig(t *testing.T) {
 				t.Errorf("NewSMTP error = %v, want ErrInvalidConfig", err)
 			}
 		})
+	}
+}
+
+// hangupAfterDataServer accepts one message per connection and drops the connection right after its 250 to the
+// data, before the client's QUIT can be answered, like a relay restarting at the wrong moment.
+func hangupAfterDataServer(t *testing.T) (host string, port int, accepted <-chan string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acceptedCh := make(chan string, 16)
+	serving := make(chan struct{})
+	go func() {
+		defer close(serving)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			serveUntilData(c, acceptedCh)
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-serving
+	})
+	addr := ln.Addr().(*net.TCPAddr)
+	return addr.IP.String(), addr.Port, acceptedCh
+}
+
+func serveUntilData(c net.Conn, accepted chan<- string) {
+	defer c.Close()
+	tc := textproto.NewConn(c)
+	_ = tc.PrintfLine("220 hangup.test ESMTP")
+	for {
+		line, err := tc.ReadLine()
+		if err != nil {
+			return
+		}
+		switch verb := strings.ToUpper(strings.Fields(line + " x")[0]); verb {
+		case "EHLO", "HELO":
+			_ = tc.PrintfLine("250-hangup.test\r\n250 8BITMIME")
+		case "MAIL", "RCPT", "NOOP", "RSET":
+			_ = tc.PrintfLine("250 OK")
+		case "DATA":
+			_ = tc.PrintfLine("354 go ahead")
+			body, err := tc.ReadDotBytes()
+			if err != nil {
+				return
+			}
+			accepted <- string(body)
+			_ = tc.PrintfLine("250 queued")
+			return
+		default:
+			_ = tc.PrintfLine("502 not here")
+		}
+	}
+}
+
+func TestSMTPAcceptedMessageIsDeliveredEvenIfConnectionDrops(t *testing.T) {
+	host, port, accepted := hangupAfterDataServer(t)
+	s := newSMTP(t, latchmail.SMTPConfig{Host: host, Port: port, TLS: latchmail.TLSNone, From: "no-reply@latch.test"})
+
+	if err := s.Send(context.Background(), codeMessage(t, "ada@example.com", "104729")); err != nil {
+		t.Errorf("Send = %v, want nil: the server accepted the message, so a retry would send it twice", err)
+	}
+	select {
+	case body := <-accepted:
+		if !strings.Contains(body, "104729") {
+			t.Errorf("accepted message lacks the code:\n%s", body)
+		}
+	default:
+		t.Error("the server never accepted the message")
 	}
 }

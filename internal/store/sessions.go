@@ -330,4 +330,3 @@ func (s *Store) ListSessions(ctx context.Context, userID string) ([]Session, err
 		Order("created_at DESC").Find(&out).Error
 	return out, err
 }
-

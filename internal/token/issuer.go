@@ -89,6 +89,7 @@ type keySet struct {
 	signingKey any
 	verify     map[string]verifyKey
 	jwks       []byte
+	verified   *verifiedCache
 }
 
 type verifyKey struct {
@@ -156,7 +157,7 @@ func (i *Issuer) SetKeys(keys []Key) error {
 }
 
 func buildKeySet(alg string, keys []Key) (*keySet, error) {
-	set := &keySet{verify: make(map[string]verifyKey, len(keys))}
+	set := &keySet{verify: make(map[string]verifyKey, len(keys)), verified: newVerifiedCache(verifiedCacheSize)}
 	var signer *Key
 	for idx := range keys {
 		k := &keys[idx]
@@ -274,6 +275,10 @@ func (i *Issuer) Verify(token string) (Claims, error) {
 	if len(token) > maxTokenBytes {
 		return Claims{}, fmt.Errorf("%w: %w", ErrInvalid, errTokenTooLarge)
 	}
+	set := i.keys.Load()
+	if c, ok := set.verified.get(token); ok && i.now().Before(c.ExpiresAt.Add(ClockLeeway)) {
+		return c, nil
+	}
 	var wc wireClaims
 	if _, err := i.parser.ParseWithClaims(token, &wc, i.keyFunc); err != nil {
 		if onlyExpired(err) {
@@ -295,6 +300,7 @@ func (i *Issuer) Verify(token string) (Claims, error) {
 	if wc.IssuedAt != nil {
 		c.IssuedAt = wc.IssuedAt.Time
 	}
+	set.verified.put(token, c)
 	return c, nil
 }
 

@@ -60,8 +60,6 @@ func WithImplicitTLS() Option {
 
 // Server is an SMTP server that keeps every message it accepts.
 type Server struct {
-	t testing.TB
-
 	user, pass  string
 	requireAuth bool
 	useTLS      bool
@@ -72,6 +70,7 @@ type Server struct {
 	runMu   sync.Mutex // guards the running server across Stop and Start
 	port    int
 	smtp    *smtp.Server
+	ln      net.Listener
 	serving chan struct{} // closed when the current Serve returns
 
 	mu       sync.Mutex
@@ -83,7 +82,7 @@ type Server struct {
 // NewServer starts a server on 127.0.0.1 with a free port; it is stopped in t.Cleanup.
 func NewServer(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	s := &Server{t: t, unread: make(map[string][]int), arrived: make(chan struct{})}
+	s := &Server{unread: make(map[string][]int), arrived: make(chan struct{})}
 	for _, opt := range opts {
 		opt(s)
 	}
@@ -151,7 +150,7 @@ func (s *Server) Start() error {
 		defer close(serving)
 		_ = srv.Serve(ln)
 	}()
-	s.smtp, s.serving = srv, serving
+	s.smtp, s.ln, s.serving = srv, ln, serving
 	return nil
 }
 
@@ -164,8 +163,10 @@ func (s *Server) Stop() {
 		return
 	}
 	_ = s.smtp.Close()
+	// smtp.Server.Close only knows the listener once Serve has registered it, which may not have happened yet.
+	_ = s.ln.Close()
 	<-s.serving
-	s.smtp, s.serving = nil, nil
+	s.smtp, s.ln, s.serving = nil, nil, nil
 }
 
 // Messages returns every message received so far, oldest first.

@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# Benchmarks Latch on Postgres on this machine: builds latch, starts it on a fresh database with its
+# mail going to the load generator's SMTP listener, runs every scenario of `latch bench`, samples the
+# server's memory during a 200-client login storm, then runs pgbench with the refresh-rotation
+# transaction on the same schema, the limit the refresh figures compare to.
+#
+# Usage: scripts/bench.sh            (from anywhere in the repo)
+# Knobs (environment):
+#   DURATION=20s   measured time of each run (Go duration: 500ms, 20s, 1m)
+#   RUNS=1         repetitions of every run; report the median
+#   WARMUP=2s      unmeasured time before each run
+#   PGHOST=127.0.0.1 PGPORT=5432 PGUSER=postgres   where the database server is (psql, pgbench)
+#   SMTP_PORT=2525 the generator's SMTP listener (a free port is used when 2525 is taken)
+#   RESULTS=dir    where the JSON reports go (default: a new temporary directory)
+# Needs: go, psql, pgbench, curl.
+set -euo pipefail
+
+DURATION=${DURATION:-20s}
+RUNS=${RUNS:-1}
+WARMUP=${WARMUP:-2s}
+export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres}
+SMTP_PORT=${SMTP_PORT:-2525}
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+work=$(mktemp -d "${TMPDIR:-/tmp}/latch-bench.XXXXXX")
+RESULTS=${RESULTS:-$work/results}
+mkdir -p "$RESULTS"
+db="latch_bench_$$_$RANDOM"
+latch_pid=""
+
+cleanup() {
+	local status=$?
+	if [[ -n $latch_pid ]] && kill -0 "$latch_pid" 2>/dev/null; then
+		kill -TERM "$latch_pid" 2>/dev/null || true
+		wait "$latch_pid" 2>/dev/null || true
+	fi
+	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+	rm -f "$work/latch"
+	if ((status != 0)) && [[ -f $work/latch.log ]]; then
+		echo "--- last lines of the latch log ---" >&2
+		tail -n 30 "$work/latch.log" >&2
+	fi
+	echo "JSON reports kept in $RESULTS; latch log in $work/latch.log" >&2
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# seconds turns a Go duration of whole seconds or minutes into seconds for pgbench -T (at least 1).
+seconds() {
+	local d=$1
+	case $d in
+	*ms) echo 1 ;;
+	*m) echo $((${d%m} * 60)) ;;
+	*s) local s=${d%s}; s=${s%%.*}; echo $((s > 0 ? s : 1)) ;;
+	*) echo "DURATION must be a Go duration like 20s or 1m, not $d" >&2; exit 2 ;;
+	esac
+}
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+free_port() {
+	local p
+	for _ in $(seq 1 200); do
+		p=$((20000 + RANDOM % 40000))
+		if port_free "$p"; then echo "$p"; return; fi
+	done
+	echo "no free port found" >&2
+	exit 1
+}
+
+echo "== building latch"
+(cd "$repo" && CGO_ENABLED=0 go build -o "$work/latch" ./cmd/latch)
+latch=$work/latch
+
+if ! port_free "$SMTP_PORT"; then
+	SMTP_PORT=$(free_port)
+	echo "== port 2525 is taken; the generator's SMTP listener uses $SMTP_PORT"
+fi
+http_port=$(free_port)
+target=http://127.0.0.1:$http_port
+
+echo "== creating database $db"
+psql -X -q -d postgres -c "CREATE DATABASE $db" >/dev/null
+db_url="postgres://$PGUSER@$PGHOST:$PGPORT/$db?sslmode=disable"
+
+echo "== starting latch on $target (log: $work/latch.log)"
+# From $work, where no config.yaml is: the environment below is the whole configuration.
+(cd "$work" && LATCH_DATABASE_URL=$db_url \
+	LATCH_SERVER_ADDR=127.0.0.1:$http_port \
+	LATCH_MAIL_DRIVER=smtp LATCH_MAIL_SMTP_HOST=127.0.0.1 LATCH_MAIL_SMTP_PORT=$SMTP_PORT LATCH_MAIL_SMTP_TLS=none \
+	LATCH_RATELIMIT_IP_PER_MINUTE=0 LATCH_CODES_RESEND_COOLDOWN=0s LATCH_CODES_MAX_PER_HOUR=1000000 \
+	LATCH_LOG_LEVEL=warn \
+	exec "$latch" serve >"$work/latch.log" 2>&1) &
+latch_pid=$!
+for i in $(seq 1 100); do
+	if curl -fsS -o /dev/null "$target/readyz" 2>/dev/null; then break; fi
+	if ! kill -0 "$latch_pid" 2>/dev/null; then echo "latch exited at start-up" >&2; exit 1; fi
+	if ((i == 100)); then echo "latch not ready after 20s" >&2; exit 1; fi
+	sleep 0.2
+done
+echo "== latch ready (pid $latch_pid); $(nproc) CPUs; DURATION=$DURATION RUNS=$RUNS"
+
+# bench NAME SCENARIO CONCURRENCY: one generator run, text to stdout, JSON to $RESULTS/NAME-RUN.json.
+bench() {
+	local name=$1 scenario=$2 clients=$3 run
+	for run in $(seq 1 "$RUNS"); do
+		echo
+		echo "== $name (run $run of $RUNS, $(date +%T))"
+		"$latch" bench --target "$target" --smtp-addr "127.0.0.1:$SMTP_PORT" --scenario "$scenario" \
+			--duration "$DURATION" --warmup "$WARMUP" --concurrency "$clients" \
+			--out "$RESULTS/$name-$run.json"
+	done
+}
+
+bench refresh-16 refresh 16
+bench refresh-64 refresh 64
+bench me-64 me 64
+bench verify-64 verify 64
+bench mixed-16 mixed 16
+bench login-8 login 8
+
+# The storm: sample the server's resident memory while 200 clients log in at once.
+rss_file=$work/rss-max
+echo 0 >"$rss_file"
+(
+	max=0
+	while kill -0 "$latch_pid" 2>/dev/null; do
+		rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$latch_pid/status" 2>/dev/null || echo 0)
+		if ((rss > max)); then max=$rss; echo "$max" >"$rss_file"; fi
+		sleep 0.1
+	done
+) &
+sampler=$!
+bench login-storm-200 login 200
+kill "$sampler" 2>/dev/null || true
+wait "$sampler" 2>/dev/null || true
+hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$latch_pid/status")
+echo
+echo "== memory: largest sampled VmRSS during the storm $(($(cat "$rss_file") / 1024)) MiB; VmHWM (peak since start) $((hwm / 1024)) MiB"
+echo "== password hashing, from /metrics:"
+curl -fsS "$target/metrics" | grep -E '^latch_password_hash_wait_seconds_(sum|count)' || echo "(no hash metrics exposed)"
+
+# pgbench: one rotation transaction per refresh, on the real schema (latch migrated it), with a
+# history of used tokens so the indexes have a realistic size. In run r, client c owns session c and
+# the token of generation g of its chain is sha256('r:c:g'): each transaction finds its token by hash,
+# as Latch does, and every run starts fresh chains.
+clients=16
+echo
+echo "== pgbench: refresh rotation transaction, $clients clients, $(seconds "$DURATION")s"
+psql -X -q -v ON_ERROR_STOP=1 -v runs="$RUNS" -d "$db" >/dev/null <<'SQL'
+INSERT INTO users (id, tenant_id, email, password_hash, email_verified_at, created_at, updated_at)
+VALUES ('11111111-1111-1111-1111-111111111111', '00000000-0000-0000-0000-000000000000', 'pgbench@example.test', 'unused', now(), now(), now());
+INSERT INTO sessions (id, user_id, tenant_id, amr, created_at, last_used_at, idle_expires_at, expires_at)
+SELECT md5('pgbench-session-' || s)::uuid, '11111111-1111-1111-1111-111111111111', '00000000-0000-0000-0000-000000000000',
+       'pwd otp', now(), now(), now() + interval '7 days', now() + interval '30 days'
+FROM generate_series(0, 999) s;
+INSERT INTO refresh_tokens (session_id, token_hash, created_at, used_at)
+SELECT md5('pgbench-session-' || (g % 1000))::uuid, sha256(convert_to('history-' || g, 'UTF8')), now(), now()
+FROM generate_series(1, 200000) g;
+INSERT INTO refresh_tokens (session_id, token_hash, created_at)
+SELECT md5('pgbench-session-' || s)::uuid, sha256(convert_to(r || ':' || s || ':0', 'UTF8')), now()
+FROM generate_series(0, 999) s, generate_series(1, :runs) r;
+VACUUM ANALYZE refresh_tokens;
+VACUUM ANALYZE sessions;
+SQL
+cat >"$work/rotate.sql" <<'SQL'
+\set next :gen + 1
+BEGIN;
+SELECT id AS parent FROM refresh_tokens
+ WHERE token_hash = sha256(convert_to(format('%s:%s:%s', :run::int, :client_id::int, :gen::int), 'UTF8')) AND used_at IS NULL
+ FOR UPDATE \gset
+UPDATE refresh_tokens SET used_at = now() WHERE id = :parent;
+INSERT INTO refresh_tokens (session_id, parent_id, token_hash, created_at)
+VALUES (md5('pgbench-session-' || :client_id::int)::uuid, :parent,
+        sha256(convert_to(format('%s:%s:%s', :run::int, :client_id::int, :next::int), 'UTF8')), now());
+COMMIT;
+\set gen :next
+SQL
+for run in $(seq 1 "$RUNS"); do
+	echo "-- pgbench run $run of $RUNS"
+	pgbench -n -M prepared -c "$clients" -j 2 -T "$(seconds "$DURATION")" -D run="$run" -D gen=0 -f "$work/rotate.sql" "$db" 2>&1 |
+		grep -E '^(number of (transactions actually processed|failed)|latency average|tps)|error|abort'
+done
