@@ -23,6 +23,7 @@ import (
 func TestBenchScenariosAgainstRealInstance(t *testing.T) {
 	for _, d := range storetest.Dialects {
 		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
 			mb, err := loadgen.ListenSMTP("127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)

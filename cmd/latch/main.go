@@ -224,6 +224,5 @@ func cmdMigrate(ctx context.Context, args []string, load func() (config.Config, 
 	return tw.Flush()
 }
 
-
 // redactedDB is the database URL safe to log.
 func redactedDB(cfg config.Config) string { return cfg.Redacted().Database.URL }

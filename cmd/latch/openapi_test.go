@@ -82,9 +82,9 @@ func oasMultipart(t *testing.T, fields map[string]string) *oasBody {
 	return &oasBody{w.FormDataContentType(), buf.Bytes()}
 }
 
-// bearerAuthenticated stands in for the server's authentication when checking a request: the
+// oasBearerAuthenticated stands in for the server's authentication when checking a request: the
 // document's bearer scheme is satisfied by an Authorization header of either accepted scheme.
-func bearerAuthenticated(_ context.Context, in *openapi3filter.AuthenticationInput) error {
+func oasBearerAuthenticated(_ context.Context, in *openapi3filter.AuthenticationInput) error {
 	h := in.RequestValidationInput.Request.Header.Get("Authorization")
 	if strings.HasPrefix(h, "Bearer ") || strings.HasPrefix(h, "JWT ") {
 		return nil
@@ -144,7 +144,7 @@ func (c *oasChecker) exchange(method, path string, body *oasBody, headers ...str
 	}
 	c.seen[fmt.Sprintf("%s %s %d", route.Method, route.Path, r.Status)] = true
 	reqIn := &openapi3filter.RequestValidationInput{Request: vreq, PathParams: params, Route: route,
-		Options: &openapi3filter.Options{AuthenticationFunc: bearerAuthenticated, SkipSettingDefaults: true}}
+		Options: &openapi3filter.Options{AuthenticationFunc: oasBearerAuthenticated, SkipSettingDefaults: true}}
 	resIn := &openapi3filter.ResponseValidationInput{RequestValidationInput: reqIn, Status: r.Status, Header: r.Header,
 		Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true}}
 	resIn.SetBodyBytes(r.Body)
@@ -208,7 +208,7 @@ func (c *oasChecker) requireEverySuccess() {
 	}
 }
 
-func wrongCode(code string) string {
+func oasWrongCode(code string) string {
 	if code == "000000" {
 		return "111111"
 	}
@@ -241,32 +241,35 @@ func TestOpenAPIDescribesEveryResponse(t *testing.T) {
 				oasJSON(`{"email":"alice@example.test","password":"correct horse battery"}`))
 			code := h.codeFor(alice)
 			p := c.problem(http.StatusUnauthorized, "invalid_code", http.MethodPost, "/v2/auth/validate-register",
-				oasJSON(`{"email":"alice@example.test","emailToken":"`+wrongCode(code)+`"}`))
+				oasJSON(`{"email":"alice@example.test","emailToken":"`+oasWrongCode(code)+`"}`))
 			if p.AttemptsRemaining == nil {
 				t.Error("invalid_code without attemptsRemaining")
 			}
 			first := c.pair(c.post(http.StatusOK, "/v2/auth/validate-register", oasForm(url.Values{"email": {alice}, "emailToken": {code}})))
 
 			// Login with the code exchanged in cookie mode, sent as multipart.
-			c.h.clock.Advance(h.cfg.Codes.ResendCooldown + time.Second)
+			h.clock.Advance(h.cfg.Codes.ResendCooldown + time.Second)
 			c.problem(http.StatusUnauthorized, "invalid_credentials", http.MethodPost, "/v2/auth/login",
 				oasJSON(`{"email":"alice@example.test","password":"wrong password"}`))
 			c.post(http.StatusOK, "/v2/auth/login", oasJSON(`{"email":"alice@example.test","password":"correct horse battery"}`))
 			r := c.post(http.StatusOK, "/v2/auth/validate-login", oasMultipart(t, map[string]string{"email": alice, "emailToken": h.codeFor(alice), "mode": "cookie"}))
+			if c.pair(r).RefreshToken != "" {
+				t.Error("mode cookie returned the refresh token in the body")
+			}
+			r = c.call(http.StatusOK, http.MethodPost, "/v2/auth/refresh", nil, "Cookie", "latch_refresh="+oasCookie(t, r, "latch_refresh"))
 			cookieTab := c.pair(r)
-			cookie := oasCookie(t, r, "latch_refresh")
-			r = c.call(http.StatusOK, http.MethodPost, "/v2/auth/refresh", nil, "Cookie", "latch_refresh="+cookie)
-			cookieTab = c.pair(r)
+			oasCookie(t, r, "latch_refresh") // rotated in the cookie too
 
 			// The account and its sessions.
 			c.call(http.StatusOK, http.MethodGet, "/v2/auth/me", nil, bearer(first.AccessToken)...)
 			c.call(http.StatusOK, http.MethodGet, "/v2/auth/me", nil, "Authorization", "JWT "+first.AccessToken)
 			c.problem(http.StatusUnauthorized, "invalid_token", http.MethodGet, "/v2/auth/me", nil)
 			c.problem(http.StatusUnauthorized, "invalid_token", http.MethodGet, "/v2/auth/me", nil, bearer("not.a.jwt")...)
-			var sessions []struct {
+			type session struct {
 				ID      string `json:"id"`
 				Current bool   `json:"current"`
 			}
+			var sessions []session
 			c.call(http.StatusOK, http.MethodGet, "/v2/auth/sessions", nil, bearer(first.AccessToken)...).JSON(t, &sessions)
 			if len(sessions) != 2 {
 				t.Fatalf("sessions = %+v, want 2", sessions)
@@ -282,13 +285,10 @@ func TestOpenAPIDescribesEveryResponse(t *testing.T) {
 				oasJSON(`{"refreshToken":"`+first.RefreshToken+`"}`))
 			c.problem(http.StatusUnauthorized, "session_revoked", http.MethodGet, "/v2/auth/sessions", nil, bearer(next.AccessToken)...)
 
-			// Ending sessions: someone else's id, the cookie session by id, then by refresh token.
+			// Ending sessions: an unknown id, the cookie session by id, then by refresh token.
 			c.problem(http.StatusNotFound, "not_found", http.MethodDelete, "/v2/auth/sessions/no-such-session", nil, bearer(cookieTab.AccessToken)...)
 			pair := c.login(alice, pw)
-			var mine []struct {
-				ID      string `json:"id"`
-				Current bool   `json:"current"`
-			}
+			var mine []session
 			c.call(http.StatusOK, http.MethodGet, "/v2/auth/sessions", nil, bearer(pair.AccessToken)...).JSON(t, &mine)
 			for _, s := range mine {
 				if !s.Current {
@@ -358,7 +358,11 @@ func TestOpenAPIDescribesEveryResponse(t *testing.T) {
 			c.problem(http.StatusUnauthorized, "session_expired", http.MethodPost, "/v2/auth/refresh", oasJSON(`{"refreshToken":"`+pair.RefreshToken+`"}`))
 
 			// The sandbox inbox, and the metrics of everything above.
-			c.call(http.StatusOK, http.MethodGet, "/v2/sandbox/emails?to="+url.QueryEscape(alice), nil)
+			var inbox []any
+			c.call(http.StatusOK, http.MethodGet, "/v2/sandbox/emails?to="+url.QueryEscape(alice), nil).JSON(t, &inbox)
+			if len(inbox) == 0 {
+				t.Error("the sandbox inbox of alice is empty")
+			}
 			c.problem(http.StatusBadRequest, "validation_failed", http.MethodGet, "/v2/sandbox/emails", nil)
 			c.call(http.StatusOK, http.MethodGet, "/metrics", nil)
 

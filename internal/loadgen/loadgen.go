@@ -132,7 +132,6 @@ func (c Config) Validate() error {
 
 // worker runs requests one after the other; its state is touched by its goroutine only.
 type worker struct {
-	id      int
 	c       *client
 	mail    *Mailbox
 	cfg     Config
@@ -161,7 +160,7 @@ func Run(ctx context.Context, cfg Config, mb *Mailbox) (Report, error) {
 
 	workers := make([]*worker, cfg.Concurrency)
 	for i := range workers {
-		workers[i] = &worker{id: i, c: c, mail: mb, cfg: cfg, rand: uint64(i)*0x9e3779b97f4a7c15 + 1}
+		workers[i] = &worker{c: c, mail: mb, cfg: cfg, rand: uint64(i)*0x9e3779b97f4a7c15 + 1}
 	}
 	for n := range cfg.Users {
 		email := fmt.Sprintf("bench-%s-%d@example.test", cfg.RunID, n)
@@ -170,7 +169,10 @@ func Run(ctx context.Context, cfg Config, mb *Mailbox) (Report, error) {
 		w.emails = append(w.emails, email)
 	}
 	rep := Report{RunID: cfg.RunID, Target: target.String(), Concurrency: cfg.Concurrency, Users: cfg.Users}
-	defer func() { rep.MailDropped = mb.Dropped() }()
+	finish := func(err error) (Report, error) {
+		rep.MailDropped = mb.Dropped()
+		return rep, err
+	}
 
 	progress := func(format string, args ...any) {
 		if cfg.Progress != nil {
@@ -182,7 +184,7 @@ func Run(ctx context.Context, cfg Config, mb *Mailbox) (Report, error) {
 	setup, elapsed, errs := runPhase(workers, func(w *worker) error { return w.setup(ctx, slots) })
 	rep.Setup = PhaseReport{Seconds: elapsed.Seconds(), Endpoints: setup.endpointReports(elapsed)}
 	if len(errs) > 0 {
-		return rep, fmt.Errorf("%w for %d of %d workers; first: %w", ErrSetup, len(errs), len(workers), errs[0])
+		return finish(fmt.Errorf("%w for %d of %d workers; first: %w", ErrSetup, len(errs), len(workers), errs[0]))
 	}
 	for _, sc := range cfg.Scenarios {
 		if cfg.Warmup > 0 {
@@ -196,10 +198,10 @@ func Run(ctx context.Context, cfg Config, mb *Mailbox) (Report, error) {
 		rep.Scenarios = append(rep.Scenarios, ScenarioReport{Scenario: sc, Concurrency: cfg.Concurrency, Seconds: elapsed.Seconds(),
 			Endpoints: s.endpointReports(elapsed), CodeDelivery: s.deliveryReport()})
 		if err := ctx.Err(); err != nil {
-			return rep, err
+			return finish(err)
 		}
 	}
-	return rep, nil
+	return finish(nil)
 }
 
 // runPhase runs f on every worker at once with fresh stats, and merges the stats when all are done.
