@@ -62,4 +62,3 @@ func checkCode(v *Validation, field, code string) string {
 	}
 	return code
 }
-
