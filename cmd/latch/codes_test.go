@@ -402,6 +402,22 @@ func TestEmailCodes(t *testing.T) {
 				cdInvalidCode(t, h.post("/v2/auth/validate-login", cdEmailCode("guess@example.test", code)), cdPtr(0))
 			})
 
+			t.Run("a code is good for its purpose only", func(t *testing.T) {
+				h := cdFor(t, parent)
+				const email = "purpose@example.test"
+				signupCode := cdRegisterUnverified(h, email)
+				loginCode := cdLoginCode(h, email)
+				if signupCode == loginCode {
+					t.Skip("both codes drew the same six digits")
+				}
+				cdInvalidCode(t, h.post("/v2/auth/validate-register", cdEmailCode(email, loginCode)), cdPtr(4))
+				cdInvalidCode(t, h.post("/v2/auth/validate-login", cdEmailCode(email, signupCode)), cdPtr(4))
+				reset := map[string]string{"email": email, "emailToken": loginCode, "newPassword": "a brand new password"}
+				cdInvalidCode(t, h.post("/v2/auth/password/reset", reset), nil)
+				expect(t, h.post("/v2/auth/validate-login", cdEmailCode(email, loginCode)), http.StatusOK)
+				expect(t, h.post("/v2/auth/validate-register", cdEmailCode(email, signupCode)), http.StatusOK)
+			})
+
 			t.Run("login works before verification and validate-login verifies", func(t *testing.T) {
 				h := cdFor(t, parent)
 				cdRegisterUnverified(h, "unverified@example.test")

@@ -54,15 +54,16 @@ func mailData(d mail.Data) func(replaced bool) (string, error) {
 	}
 }
 
-// sendCode creates a code for the user and purpose and queues its email.
-func (s *Service) sendCode(ctx context.Context, u store.User, purpose string) error {
+// sendCode creates a code for the user and purpose and queues its email. pendingHash, for a signup
+// code, is the password that takes effect when the code is validated.
+func (s *Service) sendCode(ctx context.Context, u store.User, purpose, pendingHash string) error {
 	code, err := newCode(s.Random)
 	if err != nil {
 		return internal("draw code", err)
 	}
 	now := s.Now()
 	_, err = s.store.IssueCode(ctx, store.IssueCode{
-		UserID: u.ID, Purpose: purpose, CodeHash: codeHash(s.secret.Code[0], u.ID, purpose, code),
+		UserID: u.ID, Purpose: purpose, CodeHash: codeHash(s.secret.Code[0], u.ID, purpose, code), PendingPasswordHash: pendingHash,
 		TTL: s.cfg.CodeTTL, MaxAttempts: s.cfg.CodeMaxAttempts, Cooldown: s.cfg.ResendCooldown, MaxPerHour: s.cfg.CodesPerHour,
 		Mail: store.Mail{To: u.Email, Template: templateFor(purpose), ExpiresAt: now.Add(s.cfg.CodeTTL),
 			Data: mailData(mail.Data{Email: u.Email, Code: code, ValidMinutes: int(s.cfg.CodeTTL / time.Minute), Time: now})},

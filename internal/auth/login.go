@@ -103,8 +103,10 @@ func (s *Service) Register(ctx context.Context, in Credentials) error {
 	if u.EmailVerifiedAt != nil {
 		return s.sendNotice(ctx, *u, store.PurposeSignup, "already_registered")
 	}
-	// Not verified yet: a fresh code (the first password stands; proving the address comes first).
-	return s.sendCode(ctx, *u, store.PurposeSignup)
+	// Not verified yet: a fresh code that carries this registration's password. Whoever validates a
+	// code proves the address, so the password that takes effect is the one registered with that code;
+	// someone squatting an address they cannot read gets nothing.
+	return s.sendCode(ctx, *u, store.PurposeSignup, hash)
 }
 
 // ValidateRegister exchanges a signup code for a session and marks the address verified.
@@ -153,7 +155,7 @@ func (s *Service) Login(ctx context.Context, in Credentials) (LoginResult, error
 	if err != nil {
 		return LoginResult{}, err
 	}
-	if err := s.sendCode(ctx, *u, store.PurposeLogin); err != nil {
+	if err := s.sendCode(ctx, *u, store.PurposeLogin, ""); err != nil {
 		return LoginResult{}, err
 	}
 	return LoginResult{ExpiresIn: int64(s.cfg.CodeTTL / time.Second)}, nil

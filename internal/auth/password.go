@@ -22,7 +22,7 @@ func (s *Service) ForgotPassword(ctx context.Context, email, tenantID string, me
 	if err != nil || u == nil || u.Status != store.StatusActive {
 		return err
 	}
-	err = s.sendCode(ctx, *u, store.PurposeReset)
+	err = s.sendCode(ctx, *u, store.PurposeReset, "")
 	if ErrorCode(err) == CodeRecentlySent || ErrorCode(err) == CodeTooManyCodes {
 		s.log.InfoContext(ctx, "reset code not sent", "reason", ErrorCode(err))
 		return nil

@@ -21,15 +21,17 @@ const (
 
 // Code is an emailed one-time code; only its HMAC is kept.
 type Code struct {
-	ID          string
-	UserID      string
-	Purpose     string
-	CodeHash    []byte
-	Attempts    int
-	MaxAttempts int
-	ExpiresAt   time.Time
-	UsedAt      *time.Time
-	CreatedAt   time.Time
+	ID       string
+	UserID   string
+	Purpose  string
+	CodeHash []byte
+	// PendingPasswordHash, on a signup code, becomes the user's password when the code is validated.
+	PendingPasswordHash *string
+	Attempts            int
+	MaxAttempts         int
+	ExpiresAt           time.Time
+	UsedAt              *time.Time
+	CreatedAt           time.Time
 }
 
 // TableName maps Code to its table.
@@ -61,14 +63,16 @@ type Mail struct {
 // IssueCode is a request to email a code (or, with CodeHash nil, a notice counted as a code email of
 // Purpose, like the "already registered" notice).
 type IssueCode struct {
-	UserID      string
-	Purpose     string
-	CodeHash    []byte
-	TTL         time.Duration
-	MaxAttempts int
-	Cooldown    time.Duration
-	MaxPerHour  int
-	Mail        Mail
+	UserID   string
+	Purpose  string
+	CodeHash []byte
+	// PendingPasswordHash is set on signup codes: see Code.PendingPasswordHash.
+	PendingPasswordHash string
+	TTL                 time.Duration
+	MaxAttempts         int
+	Cooldown            time.Duration
+	MaxPerHour          int
+	Mail                Mail
 }
 
 // Issued describes what IssueCode wrote.
@@ -121,6 +125,9 @@ func (s *Store) IssueCode(ctx context.Context, p IssueCode) (Issued, error) {
 			out.Replaced = res.RowsAffected > 0
 			c := Code{ID: uuid.NewString(), UserID: p.UserID, Purpose: p.Purpose, CodeHash: p.CodeHash,
 				MaxAttempts: p.MaxAttempts, ExpiresAt: now.Add(p.TTL), CreatedAt: now}
+			if p.PendingPasswordHash != "" {
+				c.PendingPasswordHash = &p.PendingPasswordHash
+			}
 			if err := tx.Create(&c).Error; err != nil {
 				return err
 			}
@@ -168,5 +175,7 @@ func consumeCode(tx *gorm.DB, codeID string, now time.Time) error {
 	if res.RowsAffected != 1 {
 		return ErrCodeDead
 	}
-	return nil
+	// A signup code carries the password of the registration that asked for it.
+	return tx.Exec(`UPDATE users SET password_hash = (SELECT pending_password_hash FROM email_codes WHERE id = ?), updated_at = ?
+		WHERE id = (SELECT user_id FROM email_codes WHERE id = ? AND pending_password_hash IS NOT NULL)`, codeID, now, codeID).Error
 }

@@ -4,6 +4,9 @@ CREATE TABLE email_codes (
     user_id      text NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     purpose      text NOT NULL CHECK (purpose IN ('signup', 'login', 'reset')),
     code_hash    blob NOT NULL,
+    -- For signup codes: the password given with that registration, applied only when the code is
+    -- validated, so the password that takes effect is the one whose registrant proved the address.
+    pending_password_hash text,
     attempts     integer NOT NULL DEFAULT 0,
     max_attempts integer NOT NULL,
     expires_at   datetime NOT NULL,
