@@ -184,6 +184,17 @@ func TestKeysRotateCommand(t *testing.T) {
 			if !slices.Contains(kids, newKid) || !slices.Contains(kids, oldKid["kid"].(string)) {
 				t.Errorf("JWKS kids %v, want both the old %v and the new %s", kids, oldKid["kid"], newKid)
 			}
+
+			// The rotation retired the old key: once every token it signed has expired (plus a
+			// margin), a reload drops it. The command stamps retired_at with the real clock, which
+			// the test clock started from.
+			h.clock.Advance(h.cfg.Tokens.AccessTTL + 15*time.Minute)
+			if err := h.app.keys.Reload(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff([]string{newKid}, sessJWKSKids(t, h)); diff != "" {
+				t.Errorf("JWKS kids long after the rotation (-want +got):\n%s", diff)
+			}
 		})
 	}
 }

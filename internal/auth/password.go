@@ -61,6 +61,10 @@ func (s *Service) ResetPassword(ctx context.Context, in ResetInput) error {
 	if err != nil {
 		return err
 	}
+	if u.Status != store.StatusActive {
+		// A code issued before an operator disabled the account must not reopen it.
+		return newError(CodeAccountDisabled, "This account is disabled.")
+	}
 	return s.setPassword(ctx, *u, codeID, "", in.NewPassword, "password_reset", in.Meta)
 }
 
