@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"testing"
 
@@ -26,4 +27,33 @@ func TestReRegisterUnverifiedTakesTheValidatedPassword(t *testing.T) {
 		t.Errorf("squatter's password: code %q, want invalid_credentials", p.Code)
 	}
 	h.login(email, "owner password")
+}
+
+// TestResetRefusedForDisabledAccount: a reset code issued before an operator disabled the account
+// must not change its password.
+func TestResetRefusedForDisabledAccount(t *testing.T) {
+	h := newHarness(t, store.SQLite)
+	const email = "gone@example.test"
+	h.signup(email, "original password")
+	expect(t, h.post("/v2/auth/password/forgot", map[string]string{"email": email}), http.StatusAccepted)
+	code := h.codeFor(email)
+	u, err := h.app.store.UserByEmail(context.Background(), store.DefaultTenantID, email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.app.store.SetUserStatus(context.Background(), u.ID, store.StatusDisabled, store.Event{}); err != nil {
+		t.Fatal(err)
+	}
+	r := h.post("/v2/auth/password/reset", map[string]string{"email": email, "emailToken": code, "newPassword": "attacker password"})
+	expect(t, r, http.StatusUnauthorized)
+	if p := r.Problem(t); p.Code != "account_disabled" {
+		t.Errorf("reset of a disabled account: code %q, want account_disabled", p.Code)
+	}
+	after, err := h.app.store.UserByID(context.Background(), u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.PasswordHash != u.PasswordHash {
+		t.Error("the password of a disabled account changed")
+	}
 }
