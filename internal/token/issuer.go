@@ -279,6 +279,15 @@ func (i *Issuer) Verify(token string) (Claims, error) {
 	if c, ok := set.verified.get(token); ok && i.now().Before(c.ExpiresAt.Add(ClockLeeway)) {
 		return c, nil
 	}
+	c, err := i.verifyUncached(token)
+	if err == nil {
+		set.verified.put(token, c)
+	}
+	return c, err
+}
+
+// verifyUncached is the full check: signature, header and claims.
+func (i *Issuer) verifyUncached(token string) (Claims, error) {
 	var wc wireClaims
 	if _, err := i.parser.ParseWithClaims(token, &wc, i.keyFunc); err != nil {
 		if onlyExpired(err) {
@@ -300,7 +309,6 @@ func (i *Issuer) Verify(token string) (Claims, error) {
 	if wc.IssuedAt != nil {
 		c.IssuedAt = wc.IssuedAt.Time
 	}
-	set.verified.put(token, c)
 	return c, nil
 }
 
