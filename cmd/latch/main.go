@@ -8,8 +8,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -146,6 +148,9 @@ func cmdServe(ctx context.Context, args []string, load func() (config.Config, er
 		log.Warn("SANDBOX IS ENABLED: GET /v2/sandbox/emails shows every email, codes included, to anyone. Never enable it in production.")
 	}
 
+	if cfg.Server.PprofAddr != "" {
+		go servePprof(ctx, cfg.Server.PprofAddr, log)
+	}
 	ln, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return fmt.Errorf("server.addr: %w", err)
@@ -226,3 +231,17 @@ func cmdMigrate(ctx context.Context, args []string, load func() (config.Config, 
 
 // redactedDB is the database URL safe to log.
 func redactedDB(cfg config.Config) string { return cfg.Redacted().Database.URL }
+
+// servePprof serves the runtime profiles on a loopback address (validated by config) until ctx ends.
+func servePprof(ctx context.Context, addr string, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { <-ctx.Done(); srv.Close() }()
+	log.Warn("pprof enabled", "addr", addr)
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("pprof server", "err", err)
+	}
+}

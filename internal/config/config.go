@@ -35,6 +35,7 @@ type Server struct {
 	// TrustedProxies are CIDRs (a bare IP means that one address) whose X-Forwarded-For is believed.
 	TrustedProxies  []string      `yaml:"trusted_proxies"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	PprofAddr       string        `yaml:"pprof_addr"`
 }
 
 type Database struct {
@@ -133,6 +134,7 @@ func Default() Config {
 			Addr:            ":10952",
 			TrustedProxies:  []string{},
 			ShutdownTimeout: 15 * time.Second,
+			PprofAddr:       "",
 		},
 		Database: Database{
 			URL:             "sqlite://latch.db",

@@ -296,6 +296,8 @@ func TestInvalidValuesNameTheirKey(t *testing.T) {
 		{"LATCH_SERVER_TRUSTED_PROXIES=10.0.0.0/8,not-an-ip", "server.trusted_proxies"},
 		{"LATCH_SERVER_TRUSTED_PROXIES=10.0.0.0/33", "server.trusted_proxies"},
 		{"LATCH_SERVER_SHUTDOWN_TIMEOUT=0s", "server.shutdown_timeout"},
+		{"LATCH_SERVER_PPROF_ADDR=0.0.0.0:6060", "server.pprof_addr"},
+		{"LATCH_SERVER_PPROF_ADDR=6060", "server.pprof_addr"},
 		{"LATCH_DATABASE_URL=mysql://db/latch", "database.url"},
 		{"LATCH_DATABASE_URL=latch.db", "database.url"},
 		{"LATCH_DATABASE_URL=sqlite://", "database.url"},

@@ -29,6 +29,14 @@ func (c Config) Validate() error {
 		p.add("server.trusted_proxies", "%v", err)
 	}
 	p.positive("server.shutdown_timeout", c.Server.ShutdownTimeout)
+	if c.Server.PprofAddr != "" {
+		// Profiles expose internals: only ever on a loopback address.
+		host, _, err := net.SplitHostPort(c.Server.PprofAddr)
+		ip := net.ParseIP(host)
+		if err != nil || !(host == "localhost" || ip != nil && ip.IsLoopback()) {
+			p.add("server.pprof_addr", "must be a loopback host:port such as 127.0.0.1:6060")
+		}
+	}
 
 	if err := checkDatabaseURL(c.Database.URL); err != nil {
 		p.add("database.url", "%v", err)

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"time"
 
 	"github.com/google/uuid"
@@ -164,30 +165,16 @@ func (s *Store) Rotate(ctx context.Context, oldHash, newHash []byte, idleTTL tim
 	idle := now.Add(idleTTL)
 	var r Rotated
 	if s.dialect == Postgres {
-		var rows []Rotated
-		err := s.db.WithContext(ctx).Raw(`WITH consumed AS (
-				UPDATE refresh_tokens rt SET used_at = @now
-				FROM sessions s JOIN users u ON u.id = s.user_id
-				WHERE rt.token_hash = @old AND rt.used_at IS NULL AND s.id = rt.session_id
-				  AND s.revoked_at IS NULL AND s.expires_at > @now AND s.idle_expires_at > @now AND u.status = 'active'
-				RETURNING rt.id, rt.session_id, s.user_id, s.tenant_id, u.email, s.amr, s.expires_at
-			), successor AS (
-				INSERT INTO refresh_tokens (session_id, parent_id, token_hash, created_at)
-				SELECT session_id, id, @new, @now FROM consumed
-			), touched AS (
-				UPDATE sessions SET last_used_at = @now, idle_expires_at = LEAST(@idle, sessions.expires_at)
-				FROM consumed WHERE sessions.id = consumed.session_id
-			)
-			SELECT session_id, user_id, tenant_id, email, amr, expires_at FROM consumed`,
-			sql.Named("now", now), sql.Named("old", oldHash), sql.Named("new", newHash), sql.Named("idle", idle)).
-			Scan(&rows).Error
+		// The hot path goes straight to database/sql: one prepared statement (pgx caches it per
+		// connection), no ORM statement building or reflection per refresh.
+		err := s.sqlDB.QueryRowContext(ctx, rotatePostgres, now, oldHash, newHash, idle).
+			Scan(&r.SessionID, &r.UserID, &r.TenantID, &r.Email, &r.AMR, &r.ExpiresAt)
+		if errors.Is(err, sql.ErrNoRows) {
+			return r, ErrNotFound
+		}
 		if err != nil {
 			return r, err
 		}
-		if len(rows) == 0 {
-			return r, ErrNotFound
-		}
-		r = rows[0]
 	} else {
 		err := s.tx(ctx, func(tx *gorm.DB) error {
 			var old []RefreshToken
@@ -222,6 +209,23 @@ func (s *Store) Rotate(ctx context.Context, oldHash, newHash []byte, idleTTL tim
 	}
 	return r, nil
 }
+
+// rotatePostgres spends a token and stores its successor in one statement: $1 now, $2 the spent
+// token's hash, $3 the successor's hash, $4 the new idle end.
+const rotatePostgres = `WITH consumed AS (
+	UPDATE refresh_tokens rt SET used_at = $1
+	FROM sessions s JOIN users u ON u.id = s.user_id
+	WHERE rt.token_hash = $2 AND rt.used_at IS NULL AND s.id = rt.session_id
+	  AND s.revoked_at IS NULL AND s.expires_at > $1 AND s.idle_expires_at > $1 AND u.status = 'active'
+	RETURNING rt.id, rt.session_id, s.user_id, s.tenant_id, u.email, s.amr, s.expires_at
+), successor AS (
+	INSERT INTO refresh_tokens (session_id, parent_id, token_hash, created_at)
+	SELECT session_id, id, $3, $1 FROM consumed
+), touched AS (
+	UPDATE sessions SET last_used_at = $1, idle_expires_at = LEAST($4, sessions.expires_at)
+	FROM consumed WHERE sessions.id = consumed.session_id
+)
+SELECT session_id::text, user_id::text, tenant_id::text, email, amr, expires_at FROM consumed`
 
 // RefreshState is everything known about a presented refresh token, for the slow path of a refresh.
 type RefreshState struct {

@@ -85,8 +85,8 @@ func Open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 	cfg := &gorm.Config{
 		Logger:                 logger.Discard,
 		SkipDefaultTransaction: true,
-		PrepareStmt:            dialect == Postgres,
-		NowFunc:                func() time.Time { return time.Now().UTC() },
+		// No PrepareStmt: pgx already prepares and caches every statement per connection.
+		NowFunc: func() time.Time { return time.Now().UTC() },
 	}
 	var dialector gorm.Dialector
 	switch dialect {

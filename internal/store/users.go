@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"time"
 
@@ -54,11 +55,20 @@ func (s *Store) UserByEmail(ctx context.Context, tenantID, email string) (User, 
 	return u, notFound(err)
 }
 
-// UserByID finds a user by id.
+// UserByID finds a user by id. It serves GET /v2/auth/me, so on Postgres it skips the ORM.
 func (s *Store) UserByID(ctx context.Context, id string) (User, error) {
 	var u User
 	if _, err := uuid.Parse(id); err != nil {
 		return u, ErrNotFound
+	}
+	if s.dialect == Postgres {
+		err := s.sqlDB.QueryRowContext(ctx, `SELECT id::text, tenant_id::text, email, password_hash, email_verified_at, status,
+			created_at, updated_at FROM users WHERE id = $1`, id).
+			Scan(&u.ID, &u.TenantID, &u.Email, &u.PasswordHash, &u.EmailVerifiedAt, &u.Status, &u.CreatedAt, &u.UpdatedAt)
+		if errors.Is(err, sql.ErrNoRows) {
+			return u, ErrNotFound
+		}
+		return u, err
 	}
 	err := s.db.WithContext(ctx).Where("id = ?", id).Take(&u).Error
 	return u, notFound(err)
