@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/latch-auth/latch/internal/config"
+	"github.com/latch-auth/latch/internal/logging"
 	"github.com/latch-auth/latch/internal/mail/mailtest"
 	"github.com/latch-auth/latch/internal/store"
 	"github.com/latch-auth/latch/internal/store/storetest"
@@ -103,7 +103,7 @@ func startHarness(t testing.TB, cfg config.Config, smtp *mailtest.Server, clk *c
 		t.Fatalf("test config: %v", err)
 	}
 	logs := &syncBuffer{}
-	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := logging.New(logs, "json", "debug")
 	a, err := newApp(context.Background(), cfg, log, clk.Now)
 	if err != nil {
 		t.Fatalf("newApp: %v", err)

@@ -167,8 +167,13 @@ func (s *Store) Rotate(ctx context.Context, oldHash, newHash []byte, idleTTL tim
 	if s.dialect == Postgres {
 		// The hot path goes straight to database/sql: one prepared statement (pgx caches it per
 		// connection), no ORM statement building or reflection per refresh.
-		err := s.sqlDB.QueryRowContext(ctx, rotatePostgres, now, oldHash, newHash, idle).
+		release, err := s.admit(ctx)
+		if err != nil {
+			return r, err
+		}
+		err = s.sqlDB.QueryRowContext(ctx, rotatePostgres, now, oldHash, newHash, idle).
 			Scan(&r.SessionID, &r.UserID, &r.TenantID, &r.Email, &r.AMR, &r.ExpiresAt)
+		release()
 		if errors.Is(err, sql.ErrNoRows) {
 			return r, ErrNotFound
 		}

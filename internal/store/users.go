@@ -62,7 +62,12 @@ func (s *Store) UserByID(ctx context.Context, id string) (User, error) {
 		return u, ErrNotFound
 	}
 	if s.dialect == Postgres {
-		err := s.sqlDB.QueryRowContext(ctx, `SELECT id::text, tenant_id::text, email, password_hash, email_verified_at, status,
+		release, err := s.admit(ctx)
+		if err != nil {
+			return u, err
+		}
+		defer release()
+		err = s.sqlDB.QueryRowContext(ctx, `SELECT id::text, tenant_id::text, email, password_hash, email_verified_at, status,
 			created_at, updated_at FROM users WHERE id = $1`, id).
 			Scan(&u.ID, &u.TenantID, &u.Email, &u.PasswordHash, &u.EmailVerifiedAt, &u.Status, &u.CreatedAt, &u.UpdatedAt)
 		if errors.Is(err, sql.ErrNoRows) {
