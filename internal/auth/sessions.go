@@ -44,14 +44,18 @@ func (s *Service) refreshSlowPath(ctx context.Context, refresh string, oldHash [
 		return TokenPair{}, newError(CodeAccountDisabled, "This account is disabled.")
 	case st.RevokedAt != nil:
 		return TokenPair{}, newError(CodeSessionRevoked, "The session has ended; log in again.")
-	case !now.Before(st.ExpiresAt) || !now.Before(st.IdleExpiresAt):
+	case !now.Before(st.ExpiresAt),
+		st.UsedAt == nil && !now.Before(st.TokenCreatedAt.Add(s.cfg.RefreshIdleTTL)),
+		st.UsedAt != nil && !now.Before(st.IdleExpiresAt):
+		// Idle: an unspent token is judged by its own age (exact); a spent one by its session's idle
+		// end, so a stale stolen token replayed on a live session still trips reuse detection.
 		return TokenPair{}, newError(CodeSessionExpired, "The session has expired; log in again.")
 	case st.UsedAt == nil:
 		// Live, unused, yet not rotated: only a concurrent state change explains it. Let the client retry.
 		return TokenPair{}, errInvalidRefresh()
 	}
 	if succ, ok := s.graceSuccessor(refresh, st, now); ok {
-		return s.pair(st.UserID, st.TenantID, st.Email, st.SessionID, succ, minTime(st.IdleExpiresAt, st.ExpiresAt))
+		return s.pair(st.UserID, st.TenantID, st.Email, st.SessionID, succ, minTime(st.UsedAt.Add(s.cfg.RefreshIdleTTL), st.ExpiresAt))
 	}
 	ev := store.Event{UserID: st.UserID, Kind: "refresh_token_reused", IP: meta.IP, UserAgent: meta.UserAgent,
 		Detail: "a spent refresh token was presented again; the session was revoked"}

@@ -163,6 +163,7 @@ type Rotated struct {
 func (s *Store) Rotate(ctx context.Context, oldHash, newHash []byte, idleTTL time.Duration) (Rotated, error) {
 	now := s.now()
 	idle := now.Add(idleTTL)
+	idleFloor, touchFloor := now.Add(-idleTTL), now.Add(-sessionTouchEvery)
 	var r Rotated
 	if s.dialect == Postgres {
 		// The hot path goes straight to database/sql: one prepared statement (pgx caches it per
@@ -171,7 +172,7 @@ func (s *Store) Rotate(ctx context.Context, oldHash, newHash []byte, idleTTL tim
 		if err != nil {
 			return r, err
 		}
-		err = s.sqlDB.QueryRowContext(ctx, rotatePostgres, now, oldHash, newHash, idle).
+		err = s.sqlDB.QueryRowContext(ctx, rotatePostgres, now, oldHash, newHash, idle, idleFloor, touchFloor).
 			Scan(&r.SessionID, &r.UserID, &r.TenantID, &r.Email, &r.AMR, &r.ExpiresAt)
 		release()
 		if errors.Is(err, sql.ErrNoRows) {
@@ -184,10 +185,10 @@ func (s *Store) Rotate(ctx context.Context, oldHash, newHash []byte, idleTTL tim
 		err := s.tx(ctx, func(tx *gorm.DB) error {
 			var old []RefreshToken
 			err := tx.Raw(`UPDATE refresh_tokens SET used_at = ?
-				WHERE token_hash = ? AND used_at IS NULL AND session_id IN (
+				WHERE token_hash = ? AND used_at IS NULL AND created_at > ? AND session_id IN (
 					SELECT s.id FROM sessions s JOIN users u ON u.id = s.user_id
-					WHERE s.revoked_at IS NULL AND s.expires_at > ? AND s.idle_expires_at > ? AND u.status = 'active')
-				RETURNING id, session_id`, now, oldHash, now, now).Scan(&old).Error
+					WHERE s.revoked_at IS NULL AND s.expires_at > ? AND u.status = 'active')
+				RETURNING id, session_id`, now, oldHash, idleFloor, now).Scan(&old).Error
 			if err != nil {
 				return err
 			}
@@ -197,8 +198,8 @@ func (s *Store) Rotate(ctx context.Context, oldHash, newHash []byte, idleTTL tim
 			if err := tx.Create(&RefreshToken{SessionID: old[0].SessionID, ParentID: &old[0].ID, TokenHash: newHash, CreatedAt: now}).Error; err != nil {
 				return err
 			}
-			if err := tx.Exec(`UPDATE sessions SET last_used_at = ?, idle_expires_at = min(?, expires_at) WHERE id = ?`,
-				now, idle, old[0].SessionID).Error; err != nil {
+			if err := tx.Exec(`UPDATE sessions SET last_used_at = ?, idle_expires_at = min(?, expires_at) WHERE id = ? AND last_used_at < ?`,
+				now, idle, old[0].SessionID, touchFloor).Error; err != nil {
 				return err
 			}
 			return tx.Raw(`SELECT s.id AS session_id, s.user_id, s.tenant_id, u.email, s.amr, s.expires_at
@@ -215,26 +216,36 @@ func (s *Store) Rotate(ctx context.Context, oldHash, newHash []byte, idleTTL tim
 	return r, nil
 }
 
+// sessionTouchEvery bounds how often a rotation rewrites its session row (last_used_at and the
+// informational idle end). The idle window itself is enforced exactly on the presented token's age: a
+// session is idle when its newest token is older than the idle TTL. Rewriting the session row on every
+// refresh piled dead row versions onto a handful of hot rows and cost about a fifth of the throughput
+// (docs/benchmarks.md); the price is that sessions lists show last use to within this interval.
+const sessionTouchEvery = 30 * time.Second
+
 // rotatePostgres spends a token and stores its successor in one statement: $1 now, $2 the spent
-// token's hash, $3 the successor's hash, $4 the new idle end.
+// token's hash, $3 the successor's hash, $4 the new idle end, $5 the oldest creation time a token may
+// have and still be inside the idle window, $6 the last-use time below which the session row is
+// rewritten.
 const rotatePostgres = `WITH consumed AS (
 	UPDATE refresh_tokens rt SET used_at = $1
 	FROM sessions s JOIN users u ON u.id = s.user_id
-	WHERE rt.token_hash = $2 AND rt.used_at IS NULL AND s.id = rt.session_id
-	  AND s.revoked_at IS NULL AND s.expires_at > $1 AND s.idle_expires_at > $1 AND u.status = 'active'
+	WHERE rt.token_hash = $2 AND rt.used_at IS NULL AND rt.created_at > $5 AND s.id = rt.session_id
+	  AND s.revoked_at IS NULL AND s.expires_at > $1 AND u.status = 'active'
 	RETURNING rt.id, rt.session_id, s.user_id, s.tenant_id, u.email, s.amr, s.expires_at
 ), successor AS (
 	INSERT INTO refresh_tokens (session_id, parent_id, token_hash, created_at)
 	SELECT session_id, id, $3, $1 FROM consumed
 ), touched AS (
 	UPDATE sessions SET last_used_at = $1, idle_expires_at = LEAST($4, sessions.expires_at)
-	FROM consumed WHERE sessions.id = consumed.session_id
+	FROM consumed WHERE sessions.id = consumed.session_id AND sessions.last_used_at < $6
 )
 SELECT session_id::text, user_id::text, tenant_id::text, email, amr, expires_at FROM consumed`
 
 // RefreshState is everything known about a presented refresh token, for the slow path of a refresh.
 type RefreshState struct {
 	TokenID        int64
+	TokenCreatedAt time.Time
 	UsedAt         *time.Time
 	SessionID      string
 	UserID         string
@@ -253,7 +264,7 @@ type RefreshState struct {
 // InspectRefresh looks a refresh token up by hash with its session, user and successor.
 func (s *Store) InspectRefresh(ctx context.Context, hash []byte) (RefreshState, error) {
 	var rows []RefreshState
-	err := s.db.WithContext(ctx).Raw(`SELECT rt.id AS token_id, rt.used_at, s.id AS session_id, s.user_id, s.tenant_id,
+	err := s.db.WithContext(ctx).Raw(`SELECT rt.id AS token_id, rt.created_at AS token_created_at, rt.used_at, s.id AS session_id, s.user_id, s.tenant_id,
 			u.email, s.amr, u.status AS user_status, s.revoked_at, s.idle_expires_at, s.expires_at,
 			c.token_hash AS successor_hash, c.used_at AS successor_used, c.id IS NOT NULL AS successor_found
 		FROM refresh_tokens rt

@@ -239,3 +239,39 @@ func TestOutboxClaimOnce(t *testing.T) {
 		}
 	})
 }
+
+// TestRotateIdleIsTheTokenAgeAndSessionTouchIsLazy: the idle window is enforced on the presented
+// token's age, exactly; the session row is rewritten at most every sessionTouchEvery.
+func TestRotateIdleIsTheTokenAgeAndSessionTouchIsLazy(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+		s.Now = func() time.Time { return now }
+		u := newUser(t, s, "idle@example.test")
+		sess := openSession(t, s, u, "i0")
+
+		now = now.Add(10 * time.Second)
+		if _, err := s.Rotate(ctx, hash("i0"), hash("i1"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		live, err := s.LiveSession(ctx, sess.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !live.LastUsedAt.Equal(sess.CreatedAt) {
+			t.Errorf("a rotation 10 s after the last touch rewrote the session (last used %s)", live.LastUsedAt)
+		}
+		now = now.Add(time.Minute)
+		if _, err := s.Rotate(ctx, hash("i1"), hash("i2"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if live, _ = s.LiveSession(ctx, sess.ID); !live.LastUsedAt.Equal(now) {
+			t.Errorf("a rotation a minute after the last touch did not record it (last used %s, now %s)", live.LastUsedAt, now)
+		}
+		// i2 was created now; one idle TTL later it is too old, whatever the session row says.
+		now = now.Add(time.Hour)
+		if _, err := s.Rotate(ctx, hash("i2"), hash("i3"), time.Hour); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("rotating a token older than the idle TTL = %v, want ErrNotFound", err)
+		}
+	})
+}
