@@ -10,16 +10,6 @@ import (
 	"github.com/latch-auth/latch/internal/store/storetest"
 )
 
-func refreshWith(t *testing.T, h *harness, tok string) (response, tokenPair) {
-	t.Helper()
-	r := h.post("/v2/auth/refresh", map[string]string{"refreshToken": tok})
-	var p tokenPair
-	if r.Status == http.StatusOK {
-		r.JSON(t, &p)
-	}
-	return r, p
-}
-
 // TestOldStolenTokenStillTripsReuse: a token spent days ago and replayed on a session that is still
 // in use must revoke the session (refresh_token_reused), not pass for an idle session.
 func TestOldStolenTokenStillTripsReuse(t *testing.T) {
@@ -27,18 +17,12 @@ func TestOldStolenTokenStillTripsReuse(t *testing.T) {
 		t.Run(string(d), func(t *testing.T) {
 			h := newHarness(t, d)
 			first := h.signup("stolen@example.test", "correct horse battery")
-			r, second := refreshWith(t, h, first.RefreshToken)
-			expect(t, r, http.StatusOK)
+			second := sessRotate(t, h, first.RefreshToken)
 			h.clock.Advance(5 * 24 * time.Hour)
-			r, _ = refreshWith(t, h, second.RefreshToken)
-			expect(t, r, http.StatusOK)
+			sessRotate(t, h, second.RefreshToken)
 			h.clock.Advance(3 * 24 * time.Hour) // the stolen token was spent 8 days ago; the session is live
 
-			r, _ = refreshWith(t, h, first.RefreshToken)
-			expect(t, r, http.StatusUnauthorized)
-			if p := r.Problem(t); p.Code != "refresh_token_reused" {
-				t.Fatalf("old stolen token: code %q, want refresh_token_reused", p.Code)
-			}
+			sessWantProblem(t, sessRefresh(h, first.RefreshToken), http.StatusUnauthorized, "refresh_token_reused")
 		})
 	}
 }
@@ -50,20 +34,13 @@ func TestIdleWindowFollowsTheNewestToken(t *testing.T) {
 	p := h.signup("idle@example.test", "correct horse battery")
 	for i := 0; i < 3; i++ {
 		h.clock.Advance(10 * time.Second) // faster than the session-row touch interval
-		r, next := refreshWith(t, h, p.RefreshToken)
-		expect(t, r, http.StatusOK)
-		if next.RefreshExpiresIn != 3600 {
-			t.Errorf("refreshExpiresIn = %d, want 3600", next.RefreshExpiresIn)
+		p = sessRotate(t, h, p.RefreshToken)
+		if p.RefreshExpiresIn != 3600 {
+			t.Errorf("refreshExpiresIn = %d, want 3600", p.RefreshExpiresIn)
 		}
-		p = next
 	}
 	h.clock.Advance(time.Hour - time.Second)
-	r, next := refreshWith(t, h, p.RefreshToken)
-	expect(t, r, http.StatusOK)
+	p = sessRotate(t, h, p.RefreshToken)
 	h.clock.Advance(time.Hour)
-	r, _ = refreshWith(t, h, next.RefreshToken)
-	expect(t, r, http.StatusUnauthorized)
-	if got := r.Problem(t).Code; got != "session_expired" {
-		t.Errorf("after an idle hour: code %q, want session_expired", got)
-	}
+	sessWantProblem(t, sessRefresh(h, p.RefreshToken), http.StatusUnauthorized, "session_expired")
 }
