@@ -28,55 +28,53 @@ func admRun(t *testing.T, dbURL string, args ...string) (stdout string, err erro
 }
 
 func TestAdminUserCreateAndDisable(t *testing.T) {
-	for _, d := range storetest.Dialects {
-		t.Run(string(d), func(t *testing.T) {
-			dbURL := storetest.URL(t, d)
-			const email, pw = "operator-made@example.test", "made by the operator"
-			if _, err := admRun(t, dbURL, "user", "create", "--email", "Operator-Made@Example.test", "--password", pw); err != nil {
-				t.Fatalf("user create: %v", err)
-			}
-			_, err := admRun(t, dbURL, "user", "create", "--email", email, "--password", "another password")
-			if err == nil {
-				t.Fatal("a second user create with the same email succeeded")
-			}
-			var usage usageError
-			if errors.As(err, &usage) {
-				t.Errorf("a duplicate is reported as a usage error: %v", err)
-			}
+	eachDialect(t, func(t *testing.T, d store.Dialect) {
+		dbURL := storetest.URL(t, d)
+		const email, pw = "operator-made@example.test", "made by the operator"
+		if _, err := admRun(t, dbURL, "user", "create", "--email", "Operator-Made@Example.test", "--password", pw); err != nil {
+			t.Fatalf("user create: %v", err)
+		}
+		_, err := admRun(t, dbURL, "user", "create", "--email", email, "--password", "another password")
+		if err == nil {
+			t.Fatal("a second user create with the same email succeeded")
+		}
+		var usage usageError
+		if errors.As(err, &usage) {
+			t.Errorf("a duplicate is reported as a usage error: %v", err)
+		}
 
-			smtp := mailtest.NewServer(t)
-			h := startHarness(t, testConfig(dbURL, smtp), smtp, newClock())
-			u, err := h.app.store.UserByEmail(context.Background(), store.DefaultTenantID, email)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if u.EmailVerifiedAt == nil || u.Status != store.StatusActive {
-				t.Errorf("created user: verified %v, status %q; want verified and active", u.EmailVerifiedAt, u.Status)
-			}
-			// The first password stands; the duplicate did not overwrite it.
-			pair := h.login(email, pw)
-			other := h.login(email, pw)
+		smtp := mailtest.NewServer(t)
+		h := startHarness(t, testConfig(dbURL, smtp), smtp, newClock())
+		u, err := h.app.store.UserByEmail(context.Background(), store.DefaultTenantID, email)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.EmailVerifiedAt == nil || u.Status != store.StatusActive {
+			t.Errorf("created user: verified %v, status %q; want verified and active", u.EmailVerifiedAt, u.Status)
+		}
+		// The first password stands; the duplicate did not overwrite it.
+		pair := h.login(email, pw)
+		other := h.login(email, pw)
 
-			if _, err := admRun(t, dbURL, "user", "disable", "--email", email); err != nil {
-				t.Fatalf("user disable: %v", err)
-			}
+		if _, err := admRun(t, dbURL, "user", "disable", "--email", email); err != nil {
+			t.Fatalf("user disable: %v", err)
+		}
 
-			pwWantProblem(t, pwLoginStep(h, email, pw), http.StatusUnauthorized, "account_disabled")
-			// A wrong password says nothing more than for anyone else.
-			pwWantProblem(t, pwLoginStep(h, email, "wrong password"), http.StatusUnauthorized, "invalid_credentials")
-			for _, p := range []tokenPair{pair, other} {
-				pwWantProblem(t, h.post("/v2/auth/refresh", map[string]string{"refreshToken": p.RefreshToken}), http.StatusUnauthorized, "account_disabled")
-				expect(t, h.do(http.MethodGet, "/v2/auth/sessions", nil, bearer(p.AccessToken)...), http.StatusUnauthorized)
-			}
-			live, err := h.app.store.ListSessions(context.Background(), u.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(live) != 0 {
-				t.Errorf("%d sessions still live after disable", len(live))
-			}
-		})
-	}
+		pwWantProblem(t, pwLoginStep(h, email, pw), http.StatusUnauthorized, "account_disabled")
+		// A wrong password says nothing more than for anyone else.
+		pwWantProblem(t, pwLoginStep(h, email, "wrong password"), http.StatusUnauthorized, "invalid_credentials")
+		for _, p := range []tokenPair{pair, other} {
+			pwWantProblem(t, h.post("/v2/auth/refresh", map[string]string{"refreshToken": p.RefreshToken}), http.StatusUnauthorized, "account_disabled")
+			expect(t, h.do(http.MethodGet, "/v2/auth/sessions", nil, bearer(p.AccessToken)...), http.StatusUnauthorized)
+		}
+		live, err := h.app.store.ListSessions(context.Background(), u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(live) != 0 {
+			t.Errorf("%d sessions still live after disable", len(live))
+		}
+	})
 }
 
 func TestAdminUserDisableUnknownEmailFails(t *testing.T) {

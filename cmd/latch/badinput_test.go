@@ -11,7 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/latch-auth/latch/internal/store/storetest"
+	"github.com/latch-auth/latch/internal/store"
 )
 
 // biRoute is a body-taking route: the fields an empty body must name, and a field whose wrong JSON
@@ -76,152 +76,150 @@ func biForm(fields map[string]string) string {
 }
 
 func TestBadInput(t *testing.T) {
-	for _, d := range storetest.Dialects {
-		t.Run(string(d), func(t *testing.T) {
-			parent := newHarness(t, d)
-			pair := parent.signup("bad-input@example.test", cdPassword)
-			auth := bearer(pair.AccessToken)
-			headersFor := func(r biRoute) []string {
-				if r.auth {
-					return auth
-				}
-				return nil
+	eachDialect(t, func(t *testing.T, d store.Dialect) {
+		parent := newHarness(t, d)
+		pair := parent.signup("bad-input@example.test", cdPassword)
+		auth := bearer(pair.AccessToken)
+		headersFor := func(r biRoute) []string {
+			if r.auth {
+				return auth
 			}
-			const jsonType = "application/json"
+			return nil
+		}
+		const jsonType = "application/json"
 
-			for _, route := range biRoutes {
-				t.Run(strings.TrimPrefix(route.path, "/v2/auth/"), func(t *testing.T) {
-					h := cdFor(t, parent)
-					send := func(contentType string, body io.Reader) response {
-						t.Helper()
-						return biSend(t, h, http.MethodPost, route.path, contentType, body, headersFor(route)...)
-					}
+		for _, route := range biRoutes {
+			t.Run(strings.TrimPrefix(route.path, "/v2/auth/"), func(t *testing.T) {
+				h := cdFor(t, parent)
+				send := func(contentType string, body io.Reader) response {
+					t.Helper()
+					return biSend(t, h, http.MethodPost, route.path, contentType, body, headersFor(route)...)
+				}
 
-					for _, body := range []string{`{`, `{"email":}`, `{"email":"a@b.c"} trailing`, `nul`, "\x00\xff", `{"email":"a@b.c",}`} {
-						cdProblem(t, send(jsonType, strings.NewReader(body)), http.StatusBadRequest, "malformed_request")
-					}
-					for _, body := range []string{`[]`, `[{"email":"a@b.c"}]`, `"text"`, `5`, `true`} {
-						cdProblem(t, send(jsonType, strings.NewReader(body)), http.StatusBadRequest, "malformed_request")
-					}
+				for _, body := range []string{`{`, `{"email":}`, `{"email":"a@b.c"} trailing`, `nul`, "\x00\xff", `{"email":"a@b.c",}`} {
+					cdProblem(t, send(jsonType, strings.NewReader(body)), http.StatusBadRequest, "malformed_request")
+				}
+				for _, body := range []string{`[]`, `[{"email":"a@b.c"}]`, `"text"`, `5`, `true`} {
+					cdProblem(t, send(jsonType, strings.NewReader(body)), http.StatusBadRequest, "malformed_request")
+				}
 
-					for _, value := range []string{`5`, `{"a":1}`, `["x"]`} {
-						p := cdProblem(t, send(jsonType, strings.NewReader(`{"`+route.typed+`":`+value+`}`)), http.StatusBadRequest, "validation_failed")
-						if diff := cmp.Diff([]string{route.typed}, cdFields(p)); diff != "" {
-							t.Errorf("%s = %s: fields (-want +got):\n%s", route.typed, value, diff)
+				for _, value := range []string{`5`, `{"a":1}`, `["x"]`} {
+					p := cdProblem(t, send(jsonType, strings.NewReader(`{"`+route.typed+`":`+value+`}`)), http.StatusBadRequest, "validation_failed")
+					if diff := cmp.Diff([]string{route.typed}, cdFields(p)); diff != "" {
+						t.Errorf("%s = %s: fields (-want +got):\n%s", route.typed, value, diff)
+					}
+				}
+
+				for _, empty := range []struct{ contentType, body string }{{jsonType, `{}`}, {jsonType, ``}, {"", ``}, {jsonType, `null`}} {
+					p := cdProblem(t, send(empty.contentType, strings.NewReader(empty.body)), http.StatusBadRequest, "validation_failed")
+					if diff := cmp.Diff(route.required, cdFields(p)); diff != "" {
+						t.Errorf("body %q: fields (-want +got):\n%s", empty.body, diff)
+					}
+					for _, e := range p.Errors {
+						if e.Message == "" {
+							t.Errorf("field %s has no message", e.Field)
 						}
 					}
+				}
 
-					for _, empty := range []struct{ contentType, body string }{{jsonType, `{}`}, {jsonType, ``}, {"", ``}, {jsonType, `null`}} {
-						p := cdProblem(t, send(empty.contentType, strings.NewReader(empty.body)), http.StatusBadRequest, "validation_failed")
-						if diff := cmp.Diff(route.required, cdFields(p)); diff != "" {
-							t.Errorf("body %q: fields (-want +got):\n%s", empty.body, diff)
-						}
-						for _, e := range p.Errors {
-							if e.Message == "" {
-								t.Errorf("field %s has no message", e.Field)
-							}
-						}
+				big := `{"email":"` + strings.Repeat("a", 70<<10) + `"}`
+				cdProblem(t, send(jsonType, strings.NewReader(big)), http.StatusRequestEntityTooLarge, "payload_too_large")
+				cdProblem(t, send(jsonType, unsized{strings.NewReader(big)}), http.StatusRequestEntityTooLarge, "payload_too_large")
+				form := biForm(map[string]string{"email": strings.Repeat("a", 70<<10)})
+				cdProblem(t, send("application/x-www-form-urlencoded", unsized{strings.NewReader(form)}), http.StatusRequestEntityTooLarge, "payload_too_large")
+				ct, mp := biMultipart(t, map[string]string{"email": strings.Repeat("a", 70<<10)})
+				cdProblem(t, send(ct, unsized{bytes.NewReader(mp)}), http.StatusRequestEntityTooLarge, "payload_too_large")
+
+				for _, ct := range []string{"text/plain", "application/xml", "image/png"} {
+					cdProblem(t, send(ct, strings.NewReader(`{}`)), http.StatusUnsupportedMediaType, "unsupported_media_type")
+				}
+
+				if route.auth {
+					// Without a token the body is never looked at.
+					r := biSend(t, h, http.MethodPost, route.path, jsonType, strings.NewReader(`{`))
+					cdProblem(t, r, http.StatusUnauthorized, "invalid_token")
+				}
+			})
+		}
+
+		t.Run("email syntax and length", func(t *testing.T) {
+			h := cdFor(t, parent)
+			const domain = "@example.test"
+			longest := strings.Repeat("a", 254-len(domain)) + domain
+			tooLong := "a" + longest
+			// Passing validation, the longest address meets the ordinary answer for an unknown account.
+			cdProblem(t, h.post("/v2/auth/login", cdCreds(longest, cdPassword)), http.StatusUnauthorized, "invalid_credentials")
+			for _, path := range []string{"/v2/auth/register", "/v2/auth/validate-register", "/v2/auth/login",
+				"/v2/auth/validate-login", "/v2/auth/password/forgot", "/v2/auth/password/reset"} {
+				for _, email := range []string{tooLong, "a@", "@b.c", "a b@c.d", "Name <a@b.c>", "a@b@c.d", "a@b.c, d@e.f", "plain", "a@b.c\r\nBcc: x@y.z"} {
+					body := map[string]string{"email": email, "password": cdPassword, "newPassword": cdPassword, "emailToken": "123456"}
+					p := cdProblem(t, h.post(path, body), http.StatusBadRequest, "validation_failed")
+					if diff := cmp.Diff([]string{"email"}, cdFields(p)); diff != "" {
+						t.Errorf("%s with %.40q: fields (-want +got):\n%s", path, email, diff)
 					}
-
-					big := `{"email":"` + strings.Repeat("a", 70<<10) + `"}`
-					cdProblem(t, send(jsonType, strings.NewReader(big)), http.StatusRequestEntityTooLarge, "payload_too_large")
-					cdProblem(t, send(jsonType, unsized{strings.NewReader(big)}), http.StatusRequestEntityTooLarge, "payload_too_large")
-					form := biForm(map[string]string{"email": strings.Repeat("a", 70<<10)})
-					cdProblem(t, send("application/x-www-form-urlencoded", unsized{strings.NewReader(form)}), http.StatusRequestEntityTooLarge, "payload_too_large")
-					ct, mp := biMultipart(t, map[string]string{"email": strings.Repeat("a", 70<<10)})
-					cdProblem(t, send(ct, unsized{bytes.NewReader(mp)}), http.StatusRequestEntityTooLarge, "payload_too_large")
-
-					for _, ct := range []string{"text/plain", "application/xml", "image/png"} {
-						cdProblem(t, send(ct, strings.NewReader(`{}`)), http.StatusUnsupportedMediaType, "unsupported_media_type")
-					}
-
-					if route.auth {
-						// Without a token the body is never looked at.
-						r := biSend(t, h, http.MethodPost, route.path, jsonType, strings.NewReader(`{`))
-						cdProblem(t, r, http.StatusUnauthorized, "invalid_token")
-					}
-				})
+				}
 			}
-
-			t.Run("email syntax and length", func(t *testing.T) {
-				h := cdFor(t, parent)
-				const domain = "@example.test"
-				longest := strings.Repeat("a", 254-len(domain)) + domain
-				tooLong := "a" + longest
-				// Passing validation, the longest address meets the ordinary answer for an unknown account.
-				cdProblem(t, h.post("/v2/auth/login", cdCreds(longest, cdPassword)), http.StatusUnauthorized, "invalid_credentials")
-				for _, path := range []string{"/v2/auth/register", "/v2/auth/validate-register", "/v2/auth/login",
-					"/v2/auth/validate-login", "/v2/auth/password/forgot", "/v2/auth/password/reset"} {
-					for _, email := range []string{tooLong, "a@", "@b.c", "a b@c.d", "Name <a@b.c>", "a@b@c.d", "a@b.c, d@e.f", "plain", "a@b.c\r\nBcc: x@y.z"} {
-						body := map[string]string{"email": email, "password": cdPassword, "newPassword": cdPassword, "emailToken": "123456"}
-						p := cdProblem(t, h.post(path, body), http.StatusBadRequest, "validation_failed")
-						if diff := cmp.Diff([]string{"email"}, cdFields(p)); diff != "" {
-							t.Errorf("%s with %.40q: fields (-want +got):\n%s", path, email, diff)
-						}
-					}
-				}
-			})
-
-			t.Run("form and multipart bodies", func(t *testing.T) {
-				h := cdFor(t, parent)
-				const email = "form@example.test"
-				fields := map[string]string{"email": email, "password": cdPassword}
-				expect(t, biSend(t, h, http.MethodPost, "/v2/auth/register", "application/x-www-form-urlencoded", strings.NewReader(biForm(fields))), http.StatusCreated)
-				ct, body := biMultipart(t, map[string]string{"email": email, "emailToken": h.codeFor(email)})
-				expect(t, biSend(t, h, http.MethodPost, "/v2/auth/validate-register", ct, bytes.NewReader(body)), http.StatusOK)
-
-				h.clock.Advance(h.cfg.Codes.ResendCooldown)
-				ct, body = biMultipart(t, fields)
-				expect(t, biSend(t, h, http.MethodPost, "/v2/auth/login", ct, bytes.NewReader(body)), http.StatusOK)
-				form := biForm(map[string]string{"email": email, "emailToken": h.codeFor(email)})
-				r := biSend(t, h, http.MethodPost, "/v2/auth/validate-login", "application/x-www-form-urlencoded; charset=utf-8", strings.NewReader(form))
-				expect(t, r, http.StatusOK)
-				var p tokenPair
-				r.JSON(t, &p)
-
-				r = biSend(t, h, http.MethodPost, "/v2/auth/logout", "application/x-www-form-urlencoded", strings.NewReader(biForm(map[string]string{"refreshToken": p.RefreshToken, "all": "maybe"})))
-				got := cdProblem(t, r, http.StatusBadRequest, "validation_failed")
-				if diff := cmp.Diff([]string{"all"}, cdFields(got)); diff != "" {
-					t.Errorf("fields (-want +got):\n%s", diff)
-				}
-				for _, ct := range []string{"application/x-www-form-urlencoded", "multipart/form-data"} {
-					cdProblem(t, biSend(t, h, http.MethodPost, "/v2/auth/login", ct, strings.NewReader("%zz=&&=")), http.StatusBadRequest, "malformed_request")
-				}
-			})
-
-			t.Run("routes and methods", func(t *testing.T) {
-				h := cdFor(t, parent)
-				for _, c := range []struct {
-					method, path string
-					headers      []string
-					status       int
-					code         string
-				}{
-					{http.MethodGet, "/v2/auth/nope", nil, http.StatusNotFound, "not_found"},
-					{http.MethodPost, "/v2/nothing", nil, http.StatusNotFound, "not_found"},
-					{http.MethodGet, "/", nil, http.StatusNotFound, "not_found"},
-					{http.MethodGet, "/v2/sandbox/emails?to=a@b.c", nil, http.StatusNotFound, "not_found"},
-					{http.MethodGet, "/v2/auth/login", nil, http.StatusMethodNotAllowed, "method_not_allowed"},
-					{http.MethodPut, "/v2/auth/register", nil, http.StatusMethodNotAllowed, "method_not_allowed"},
-					{http.MethodDelete, "/v2/auth/me", auth, http.StatusMethodNotAllowed, "method_not_allowed"},
-					{http.MethodPost, "/v2/auth/sessions", auth, http.StatusMethodNotAllowed, "method_not_allowed"},
-					{http.MethodGet, "/v2/auth/me", nil, http.StatusUnauthorized, "invalid_token"},
-					{http.MethodGet, "/v2/auth/me", []string{"Authorization", "Bearer not.a.jwt"}, http.StatusUnauthorized, "invalid_token"},
-					{http.MethodGet, "/v2/auth/me", []string{"Authorization", "Basic YTpi"}, http.StatusUnauthorized, "invalid_token"},
-					{http.MethodGet, "/v2/auth/sessions", []string{"Authorization", "Bearer " + strings.Repeat("x", 4096)}, http.StatusUnauthorized, "invalid_token"},
-					{http.MethodDelete, "/v2/auth/sessions/not-a-uuid", auth, http.StatusNotFound, "not_found"},
-					{http.MethodDelete, "/v2/auth/sessions/7c9e6679-7425-40de-944b-e07fc1f90ae7", auth, http.StatusNotFound, "not_found"},
-					{http.MethodDelete, "/v2/auth/sessions/%00%ff", auth, http.StatusNotFound, "not_found"},
-					{http.MethodDelete, "/v2/auth/sessions/x", nil, http.StatusUnauthorized, "invalid_token"},
-				} {
-					r := biSend(t, h, c.method, c.path, "", nil, c.headers...)
-					if r.Status != c.status {
-						t.Errorf("%s %s: status %d, want %d: %s", c.method, c.path, r.Status, c.status, r.Body)
-						continue
-					}
-					cdProblem(t, r, c.status, c.code)
-				}
-			})
 		})
-	}
+
+		t.Run("form and multipart bodies", func(t *testing.T) {
+			h := cdFor(t, parent)
+			const email = "form@example.test"
+			fields := map[string]string{"email": email, "password": cdPassword}
+			expect(t, biSend(t, h, http.MethodPost, "/v2/auth/register", "application/x-www-form-urlencoded", strings.NewReader(biForm(fields))), http.StatusCreated)
+			ct, body := biMultipart(t, map[string]string{"email": email, "emailToken": h.codeFor(email)})
+			expect(t, biSend(t, h, http.MethodPost, "/v2/auth/validate-register", ct, bytes.NewReader(body)), http.StatusOK)
+
+			h.clock.Advance(h.cfg.Codes.ResendCooldown)
+			ct, body = biMultipart(t, fields)
+			expect(t, biSend(t, h, http.MethodPost, "/v2/auth/login", ct, bytes.NewReader(body)), http.StatusOK)
+			form := biForm(map[string]string{"email": email, "emailToken": h.codeFor(email)})
+			r := biSend(t, h, http.MethodPost, "/v2/auth/validate-login", "application/x-www-form-urlencoded; charset=utf-8", strings.NewReader(form))
+			expect(t, r, http.StatusOK)
+			var p tokenPair
+			r.JSON(t, &p)
+
+			r = biSend(t, h, http.MethodPost, "/v2/auth/logout", "application/x-www-form-urlencoded", strings.NewReader(biForm(map[string]string{"refreshToken": p.RefreshToken, "all": "maybe"})))
+			got := cdProblem(t, r, http.StatusBadRequest, "validation_failed")
+			if diff := cmp.Diff([]string{"all"}, cdFields(got)); diff != "" {
+				t.Errorf("fields (-want +got):\n%s", diff)
+			}
+			for _, ct := range []string{"application/x-www-form-urlencoded", "multipart/form-data"} {
+				cdProblem(t, biSend(t, h, http.MethodPost, "/v2/auth/login", ct, strings.NewReader("%zz=&&=")), http.StatusBadRequest, "malformed_request")
+			}
+		})
+
+		t.Run("routes and methods", func(t *testing.T) {
+			h := cdFor(t, parent)
+			for _, c := range []struct {
+				method, path string
+				headers      []string
+				status       int
+				code         string
+			}{
+				{http.MethodGet, "/v2/auth/nope", nil, http.StatusNotFound, "not_found"},
+				{http.MethodPost, "/v2/nothing", nil, http.StatusNotFound, "not_found"},
+				{http.MethodGet, "/", nil, http.StatusNotFound, "not_found"},
+				{http.MethodGet, "/v2/sandbox/emails?to=a@b.c", nil, http.StatusNotFound, "not_found"},
+				{http.MethodGet, "/v2/auth/login", nil, http.StatusMethodNotAllowed, "method_not_allowed"},
+				{http.MethodPut, "/v2/auth/register", nil, http.StatusMethodNotAllowed, "method_not_allowed"},
+				{http.MethodDelete, "/v2/auth/me", auth, http.StatusMethodNotAllowed, "method_not_allowed"},
+				{http.MethodPost, "/v2/auth/sessions", auth, http.StatusMethodNotAllowed, "method_not_allowed"},
+				{http.MethodGet, "/v2/auth/me", nil, http.StatusUnauthorized, "invalid_token"},
+				{http.MethodGet, "/v2/auth/me", []string{"Authorization", "Bearer not.a.jwt"}, http.StatusUnauthorized, "invalid_token"},
+				{http.MethodGet, "/v2/auth/me", []string{"Authorization", "Basic YTpi"}, http.StatusUnauthorized, "invalid_token"},
+				{http.MethodGet, "/v2/auth/sessions", []string{"Authorization", "Bearer " + strings.Repeat("x", 4096)}, http.StatusUnauthorized, "invalid_token"},
+				{http.MethodDelete, "/v2/auth/sessions/not-a-uuid", auth, http.StatusNotFound, "not_found"},
+				{http.MethodDelete, "/v2/auth/sessions/7c9e6679-7425-40de-944b-e07fc1f90ae7", auth, http.StatusNotFound, "not_found"},
+				{http.MethodDelete, "/v2/auth/sessions/%00%ff", auth, http.StatusNotFound, "not_found"},
+				{http.MethodDelete, "/v2/auth/sessions/x", nil, http.StatusUnauthorized, "invalid_token"},
+			} {
+				r := biSend(t, h, c.method, c.path, "", nil, c.headers...)
+				if r.Status != c.status {
+					t.Errorf("%s %s: status %d, want %d: %s", c.method, c.path, r.Status, c.status, r.Body)
+					continue
+				}
+				cdProblem(t, r, c.status, c.code)
+			}
+		})
+	})
 }

@@ -277,3 +277,11 @@ func (h *harness) login(email, password string) tokenPair {
 
 // bearer is the Authorization header pair for an access token.
 func bearer(access string) []string { return []string{"Authorization", "Bearer " + access} }
+
+// eachDialect runs fn as a subtest on every database dialect; each subtest makes its own instance.
+func eachDialect(t *testing.T, fn func(t *testing.T, d store.Dialect)) {
+	t.Helper()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) { fn(t, d) })
+	}
+}

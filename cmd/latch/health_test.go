@@ -16,13 +16,11 @@ import (
 )
 
 func TestHealthAndReadiness(t *testing.T) {
-	for _, d := range storetest.Dialects {
-		t.Run(string(d), func(t *testing.T) {
-			h := newHarness(t, d)
-			expect(t, h.do(http.MethodGet, "/healthz", nil), http.StatusOK)
-			expect(t, h.do(http.MethodGet, "/readyz", nil), http.StatusOK)
-		})
-	}
+	eachDialect(t, func(t *testing.T, d store.Dialect) {
+		h := newHarness(t, d)
+		expect(t, h.do(http.MethodGet, "/healthz", nil), http.StatusOK)
+		expect(t, h.do(http.MethodGet, "/readyz", nil), http.StatusOK)
+	})
 }
 
 // TestReadyzWhenDatabaseIsGone drops the instance's Postgres database under it: readyz must turn 503

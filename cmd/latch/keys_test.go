@@ -110,33 +110,31 @@ func TestJWKSVerifiesAccessTokens(t *testing.T) {
 }
 
 func TestSecondInstanceSharesKeysAndSecrets(t *testing.T) {
-	for _, d := range storetest.Dialects {
-		t.Run(string(d), func(t *testing.T) {
-			h1 := newHarness(t, d)
-			const email = "restart@example.test"
-			p := h1.signup(email, sessPassword)
-			h2 := startHarness(t, h1.cfg, h1.smtp, h1.clock)
+	eachDialect(t, func(t *testing.T, d store.Dialect) {
+		h1 := newHarness(t, d)
+		const email = "restart@example.test"
+		p := h1.signup(email, sessPassword)
+		h2 := startHarness(t, h1.cfg, h1.smtp, h1.clock)
 
-			if diff := cmp.Diff(sessJWKSKids(t, h1), sessJWKSKids(t, h2)); diff != "" {
-				t.Errorf("the second instance publishes other keys (-first +second):\n%s", diff)
-			}
-			expect(t, h2.do(http.MethodGet, "/v2/auth/me", nil, bearer(p.AccessToken)...), http.StatusOK)
+		if diff := cmp.Diff(sessJWKSKids(t, h1), sessJWKSKids(t, h2)); diff != "" {
+			t.Errorf("the second instance publishes other keys (-first +second):\n%s", diff)
+		}
+		expect(t, h2.do(http.MethodGet, "/v2/auth/me", nil, bearer(p.AccessToken)...), http.StatusOK)
 
-			// The replay on the first instance finds the successor only if both derive it under the
-			// same refresh secret.
-			next := sessRotate(t, h2, p.RefreshToken)
-			replay := sessRotate(t, h1, p.RefreshToken)
-			if replay.RefreshToken != next.RefreshToken {
-				t.Error("the two instances derive different successors: the refresh secret was not shared")
-			}
+		// The replay on the first instance finds the successor only if both derive it under the
+		// same refresh secret.
+		next := sessRotate(t, h2, p.RefreshToken)
+		replay := sessRotate(t, h1, p.RefreshToken)
+		if replay.RefreshToken != next.RefreshToken {
+			t.Error("the two instances derive different successors: the refresh secret was not shared")
+		}
 
-			// A code emailed by one instance is checked by the other under the same code secret.
-			h1.clock.Advance(h1.cfg.Codes.ResendCooldown + time.Second)
-			expect(t, h1.post("/v2/auth/login", map[string]string{"email": email, "password": sessPassword}), http.StatusOK)
-			r := h2.post("/v2/auth/validate-login", map[string]string{"email": email, "emailToken": h1.codeFor(email)})
-			expect(t, r, http.StatusOK)
-		})
-	}
+		// A code emailed by one instance is checked by the other under the same code secret.
+		h1.clock.Advance(h1.cfg.Codes.ResendCooldown + time.Second)
+		expect(t, h1.post("/v2/auth/login", map[string]string{"email": email, "password": sessPassword}), http.StatusOK)
+		r := h2.post("/v2/auth/validate-login", map[string]string{"email": email, "emailToken": h1.codeFor(email)})
+		expect(t, r, http.StatusOK)
+	})
 }
 
 // keysRun runs the latch command line as an operator would, returning its error and output.
@@ -148,55 +146,53 @@ func keysRun(t *testing.T, args ...string) (stdout, stderr string, err error) {
 }
 
 func TestKeysRotateCommand(t *testing.T) {
-	for _, d := range storetest.Dialects {
-		t.Run(string(d), func(t *testing.T) {
-			h := newHarness(t, d)
-			ctx := context.Background()
-			old := h.signup("rotate@example.test", sessPassword)
-			oldKid, _ := sessJWT(t, old.AccessToken)
+	eachDialect(t, func(t *testing.T, d store.Dialect) {
+		h := newHarness(t, d)
+		ctx := context.Background()
+		old := h.signup("rotate@example.test", sessPassword)
+		oldKid, _ := sessJWT(t, old.AccessToken)
 
-			t.Setenv("LATCH_DATABASE_URL", h.cfg.Database.URL)
-			stdout, stderr, err := keysRun(t, "keys", "rotate")
-			if err != nil {
-				t.Fatalf("keys rotate: %v\n%s", err, stderr)
-			}
-			fields := strings.Fields(stdout)
-			if len(fields) < 4 {
-				t.Fatalf("keys rotate printed %q, want the new kid", stdout)
-			}
-			newKid := fields[3]
-			if newKid == oldKid["kid"] {
-				t.Fatalf("keys rotate kept kid %q", newKid)
-			}
+		t.Setenv("LATCH_DATABASE_URL", h.cfg.Database.URL)
+		stdout, stderr, err := keysRun(t, "keys", "rotate")
+		if err != nil {
+			t.Fatalf("keys rotate: %v\n%s", err, stderr)
+		}
+		fields := strings.Fields(stdout)
+		if len(fields) < 4 {
+			t.Fatalf("keys rotate printed %q, want the new kid", stdout)
+		}
+		newKid := fields[3]
+		if newKid == oldKid["kid"] {
+			t.Fatalf("keys rotate kept kid %q", newKid)
+		}
 
-			expect(t, h.do(http.MethodGet, "/v2/auth/me", nil, bearer(old.AccessToken)...), http.StatusOK)
-			if err := h.app.keys.Reload(ctx); err != nil {
-				t.Fatal(err)
-			}
-			expect(t, h.do(http.MethodGet, "/v2/auth/me", nil, bearer(old.AccessToken)...), http.StatusOK)
-			fresh := h.login("rotate@example.test", sessPassword)
-			set := keysJWKS(t, h)
-			if kid, _ := keysVerify(t, fresh.AccessToken, "ES256", keysFromSet(t, set)); kid != newKid {
-				t.Errorf("after the reload tokens carry kid %q, want the new %q", kid, newKid)
-			}
-			keysVerify(t, old.AccessToken, "ES256", keysFromSet(t, set))
-			kids := sessJWKSKids(t, h)
-			if !slices.Contains(kids, newKid) || !slices.Contains(kids, oldKid["kid"].(string)) {
-				t.Errorf("JWKS kids %v, want both the old %v and the new %s", kids, oldKid["kid"], newKid)
-			}
+		expect(t, h.do(http.MethodGet, "/v2/auth/me", nil, bearer(old.AccessToken)...), http.StatusOK)
+		if err := h.app.keys.Reload(ctx); err != nil {
+			t.Fatal(err)
+		}
+		expect(t, h.do(http.MethodGet, "/v2/auth/me", nil, bearer(old.AccessToken)...), http.StatusOK)
+		fresh := h.login("rotate@example.test", sessPassword)
+		set := keysJWKS(t, h)
+		if kid, _ := keysVerify(t, fresh.AccessToken, "ES256", keysFromSet(t, set)); kid != newKid {
+			t.Errorf("after the reload tokens carry kid %q, want the new %q", kid, newKid)
+		}
+		keysVerify(t, old.AccessToken, "ES256", keysFromSet(t, set))
+		kids := sessJWKSKids(t, h)
+		if !slices.Contains(kids, newKid) || !slices.Contains(kids, oldKid["kid"].(string)) {
+			t.Errorf("JWKS kids %v, want both the old %v and the new %s", kids, oldKid["kid"], newKid)
+		}
 
-			// The rotation retired the old key: once every token it signed has expired (plus a
-			// margin), a reload drops it. The command stamps retired_at with the real clock, which
-			// the test clock started from.
-			h.clock.Advance(h.cfg.Tokens.AccessTTL + 15*time.Minute)
-			if err := h.app.keys.Reload(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff([]string{newKid}, sessJWKSKids(t, h)); diff != "" {
-				t.Errorf("JWKS kids long after the rotation (-want +got):\n%s", diff)
-			}
-		})
-	}
+		// The rotation retired the old key: once every token it signed has expired (plus a
+		// margin), a reload drops it. The command stamps retired_at with the real clock, which
+		// the test clock started from.
+		h.clock.Advance(h.cfg.Tokens.AccessTTL + 15*time.Minute)
+		if err := h.app.keys.Reload(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]string{newKid}, sessJWKSKids(t, h)); diff != "" {
+			t.Errorf("JWKS kids long after the rotation (-want +got):\n%s", diff)
+		}
+	})
 }
 
 func TestSigningKeyFromFile(t *testing.T) {
@@ -234,54 +230,52 @@ func TestSigningKeyFromFile(t *testing.T) {
 }
 
 func TestMigrateStatusCommand(t *testing.T) {
-	for _, d := range storetest.Dialects {
-		t.Run(string(d), func(t *testing.T) {
-			files, err := migrations.Dialect(string(d))
+	eachDialect(t, func(t *testing.T, d store.Dialect) {
+		files, err := migrations.Dialect(string(d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sqlFiles, err := fs.Glob(files, "*.sql")
+		if err != nil || len(sqlFiles) == 0 {
+			t.Fatalf("no migrations found (%v)", err)
+		}
+		t.Setenv("LATCH_DATABASE_URL", storetest.URL(t, d))
+
+		states := func() []string {
+			t.Helper()
+			stdout, stderr, err := keysRun(t, "migrate", "status")
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("migrate status: %v\n%s", err, stderr)
 			}
-			sqlFiles, err := fs.Glob(files, "*.sql")
-			if err != nil || len(sqlFiles) == 0 {
-				t.Fatalf("no migrations found (%v)", err)
+			var out []string
+			lines := strings.Split(strings.TrimSpace(stdout), "\n")
+			for _, line := range lines[1:] {
+				f := strings.Fields(line)
+				if len(f) < 3 {
+					t.Fatalf("migrate status line %q", line)
+				}
+				out = append(out, f[0]+" "+f[2])
 			}
-			t.Setenv("LATCH_DATABASE_URL", storetest.URL(t, d))
+			return out
+		}
+		want := func(state string) []string {
+			var out []string
+			for i := range sqlFiles {
+				out = append(out, strings.TrimLeft(sqlFiles[i][:5], "0")+" "+state)
+			}
+			return out
+		}
 
-			states := func() []string {
-				t.Helper()
-				stdout, stderr, err := keysRun(t, "migrate", "status")
-				if err != nil {
-					t.Fatalf("migrate status: %v\n%s", err, stderr)
-				}
-				var out []string
-				lines := strings.Split(strings.TrimSpace(stdout), "\n")
-				for _, line := range lines[1:] {
-					f := strings.Fields(line)
-					if len(f) < 3 {
-						t.Fatalf("migrate status line %q", line)
-					}
-					out = append(out, f[0]+" "+f[2])
-				}
-				return out
-			}
-			want := func(state string) []string {
-				var out []string
-				for i := range sqlFiles {
-					out = append(out, strings.TrimLeft(sqlFiles[i][:5], "0")+" "+state)
-				}
-				return out
-			}
-
-			if diff := cmp.Diff(want("pending"), states()); diff != "" {
-				t.Errorf("status of an empty database (-want +got):\n%s", diff)
-			}
-			if _, stderr, err := keysRun(t, "migrate"); err != nil {
-				t.Fatalf("migrate: %v\n%s", err, stderr)
-			}
-			if diff := cmp.Diff(want("applied"), states()); diff != "" {
-				t.Errorf("status after migrate (-want +got):\n%s", diff)
-			}
-		})
-	}
+		if diff := cmp.Diff(want("pending"), states()); diff != "" {
+			t.Errorf("status of an empty database (-want +got):\n%s", diff)
+		}
+		if _, stderr, err := keysRun(t, "migrate"); err != nil {
+			t.Fatalf("migrate: %v\n%s", err, stderr)
+		}
+		if diff := cmp.Diff(want("applied"), states()); diff != "" {
+			t.Errorf("status after migrate (-want +got):\n%s", diff)
+		}
+	})
 }
 
 func TestCommandLineHelpAndVersion(t *testing.T) {

@@ -22,7 +22,6 @@ import (
 	"github.com/latch-auth/latch/internal/config"
 	"github.com/latch-auth/latch/internal/httpapi"
 	"github.com/latch-auth/latch/internal/store"
-	"github.com/latch-auth/latch/internal/store/storetest"
 	"github.com/latch-auth/latch/internal/token"
 )
 
@@ -216,165 +215,163 @@ func oasWrongCode(code string) string {
 }
 
 func TestOpenAPIDescribesEveryResponse(t *testing.T) {
-	for _, d := range storetest.Dialects {
-		t.Run(string(d), func(t *testing.T) {
-			h := newHarness(t, d, func(c *config.Config) { c.Sandbox.Enabled = true })
-			c := newOASChecker(t, h)
-			ctx := context.Background()
+	eachDialect(t, func(t *testing.T, d store.Dialect) {
+		h := newHarness(t, d, func(c *config.Config) { c.Sandbox.Enabled = true })
+		c := newOASChecker(t, h)
+		ctx := context.Background()
 
-			c.call(http.StatusOK, http.MethodGet, "/healthz", nil)
-			c.call(http.StatusOK, http.MethodGet, "/readyz", nil)
-			c.call(http.StatusOK, http.MethodGet, "/.well-known/jwks.json", nil)
-			served := c.call(http.StatusOK, http.MethodGet, "/v2/openapi.json", nil)
-			file, err := os.ReadFile("../../internal/httpapi/openapi.json")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(served.Body, file) {
-				t.Error("GET /v2/openapi.json differs from internal/httpapi/openapi.json")
-			}
+		c.call(http.StatusOK, http.MethodGet, "/healthz", nil)
+		c.call(http.StatusOK, http.MethodGet, "/readyz", nil)
+		c.call(http.StatusOK, http.MethodGet, "/.well-known/jwks.json", nil)
+		served := c.call(http.StatusOK, http.MethodGet, "/v2/openapi.json", nil)
+		file, err := os.ReadFile("../../internal/httpapi/openapi.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(served.Body, file) {
+			t.Error("GET /v2/openapi.json differs from internal/httpapi/openapi.json")
+		}
 
-			// Sign-up: a wrong code, then the right one as a form.
-			const alice, pw = "alice@example.test", "correct horse battery"
-			c.post(http.StatusCreated, "/v2/auth/register", oasJSON(`{"email":"Alice@Example.test","password":"correct horse battery"}`))
-			c.problem(http.StatusTooManyRequests, "code_recently_sent", http.MethodPost, "/v2/auth/register",
-				oasJSON(`{"email":"alice@example.test","password":"correct horse battery"}`))
-			code := h.codeFor(alice)
-			p := c.problem(http.StatusUnauthorized, "invalid_code", http.MethodPost, "/v2/auth/validate-register",
-				oasJSON(`{"email":"alice@example.test","emailToken":"`+oasWrongCode(code)+`"}`))
-			if p.AttemptsRemaining == nil {
-				t.Error("invalid_code without attemptsRemaining")
-			}
-			first := c.pair(c.post(http.StatusOK, "/v2/auth/validate-register", oasForm(url.Values{"email": {alice}, "emailToken": {code}})))
+		// Sign-up: a wrong code, then the right one as a form.
+		const alice, pw = "alice@example.test", "correct horse battery"
+		c.post(http.StatusCreated, "/v2/auth/register", oasJSON(`{"email":"Alice@Example.test","password":"correct horse battery"}`))
+		c.problem(http.StatusTooManyRequests, "code_recently_sent", http.MethodPost, "/v2/auth/register",
+			oasJSON(`{"email":"alice@example.test","password":"correct horse battery"}`))
+		code := h.codeFor(alice)
+		p := c.problem(http.StatusUnauthorized, "invalid_code", http.MethodPost, "/v2/auth/validate-register",
+			oasJSON(`{"email":"alice@example.test","emailToken":"`+oasWrongCode(code)+`"}`))
+		if p.AttemptsRemaining == nil {
+			t.Error("invalid_code without attemptsRemaining")
+		}
+		first := c.pair(c.post(http.StatusOK, "/v2/auth/validate-register", oasForm(url.Values{"email": {alice}, "emailToken": {code}})))
 
-			// Login with the code exchanged in cookie mode, sent as multipart.
-			h.clock.Advance(h.cfg.Codes.ResendCooldown + time.Second)
-			c.problem(http.StatusUnauthorized, "invalid_credentials", http.MethodPost, "/v2/auth/login",
-				oasJSON(`{"email":"alice@example.test","password":"wrong password"}`))
-			c.post(http.StatusOK, "/v2/auth/login", oasJSON(`{"email":"alice@example.test","password":"correct horse battery"}`))
-			r := c.post(http.StatusOK, "/v2/auth/validate-login", oasMultipart(t, map[string]string{"email": alice, "emailToken": h.codeFor(alice), "mode": "cookie"}))
-			if c.pair(r).RefreshToken != "" {
-				t.Error("mode cookie returned the refresh token in the body")
-			}
-			r = c.call(http.StatusOK, http.MethodPost, "/v2/auth/refresh", nil, "Cookie", "latch_refresh="+oasCookie(t, r, "latch_refresh"))
-			cookieTab := c.pair(r)
-			oasCookie(t, r, "latch_refresh") // rotated in the cookie too
+		// Login with the code exchanged in cookie mode, sent as multipart.
+		h.clock.Advance(h.cfg.Codes.ResendCooldown + time.Second)
+		c.problem(http.StatusUnauthorized, "invalid_credentials", http.MethodPost, "/v2/auth/login",
+			oasJSON(`{"email":"alice@example.test","password":"wrong password"}`))
+		c.post(http.StatusOK, "/v2/auth/login", oasJSON(`{"email":"alice@example.test","password":"correct horse battery"}`))
+		r := c.post(http.StatusOK, "/v2/auth/validate-login", oasMultipart(t, map[string]string{"email": alice, "emailToken": h.codeFor(alice), "mode": "cookie"}))
+		if c.pair(r).RefreshToken != "" {
+			t.Error("mode cookie returned the refresh token in the body")
+		}
+		r = c.call(http.StatusOK, http.MethodPost, "/v2/auth/refresh", nil, "Cookie", "latch_refresh="+oasCookie(t, r, "latch_refresh"))
+		cookieTab := c.pair(r)
+		oasCookie(t, r, "latch_refresh") // rotated in the cookie too
 
-			// The account and its sessions.
-			c.call(http.StatusOK, http.MethodGet, "/v2/auth/me", nil, bearer(first.AccessToken)...)
-			c.call(http.StatusOK, http.MethodGet, "/v2/auth/me", nil, "Authorization", "JWT "+first.AccessToken)
-			c.problem(http.StatusUnauthorized, "invalid_token", http.MethodGet, "/v2/auth/me", nil)
-			c.problem(http.StatusUnauthorized, "invalid_token", http.MethodGet, "/v2/auth/me", nil, bearer("not.a.jwt")...)
-			type session struct {
-				ID      string `json:"id"`
-				Current bool   `json:"current"`
-			}
-			var sessions []session
-			c.call(http.StatusOK, http.MethodGet, "/v2/auth/sessions", nil, bearer(first.AccessToken)...).JSON(t, &sessions)
-			if len(sessions) != 2 {
-				t.Fatalf("sessions = %+v, want 2", sessions)
-			}
-			c.post(http.StatusOK, "/v2/auth/verify", oasJSON(`{"token":"`+first.AccessToken+`"}`))
-			c.problem(http.StatusUnauthorized, "invalid_token", http.MethodPost, "/v2/auth/verify", oasJSON(`{"token":"x.y.z"}`))
-			c.problem(http.StatusBadRequest, "validation_failed", http.MethodPost, "/v2/auth/verify", &oasBody{"application/json", nil})
+		// The account and its sessions.
+		c.call(http.StatusOK, http.MethodGet, "/v2/auth/me", nil, bearer(first.AccessToken)...)
+		c.call(http.StatusOK, http.MethodGet, "/v2/auth/me", nil, "Authorization", "JWT "+first.AccessToken)
+		c.problem(http.StatusUnauthorized, "invalid_token", http.MethodGet, "/v2/auth/me", nil)
+		c.problem(http.StatusUnauthorized, "invalid_token", http.MethodGet, "/v2/auth/me", nil, bearer("not.a.jwt")...)
+		type session struct {
+			ID      string `json:"id"`
+			Current bool   `json:"current"`
+		}
+		var sessions []session
+		c.call(http.StatusOK, http.MethodGet, "/v2/auth/sessions", nil, bearer(first.AccessToken)...).JSON(t, &sessions)
+		if len(sessions) != 2 {
+			t.Fatalf("sessions = %+v, want 2", sessions)
+		}
+		c.post(http.StatusOK, "/v2/auth/verify", oasJSON(`{"token":"`+first.AccessToken+`"}`))
+		c.problem(http.StatusUnauthorized, "invalid_token", http.MethodPost, "/v2/auth/verify", oasJSON(`{"token":"x.y.z"}`))
+		c.problem(http.StatusBadRequest, "validation_failed", http.MethodPost, "/v2/auth/verify", &oasBody{"application/json", nil})
 
-			// Rotation, then reuse of the spent token after the grace window.
-			next := c.pair(c.post(http.StatusOK, "/v2/auth/refresh", oasJSON(`{"refreshToken":"`+first.RefreshToken+`"}`)))
-			h.clock.Advance(h.cfg.Tokens.RefreshReuseGrace + time.Second)
-			c.problem(http.StatusUnauthorized, "refresh_token_reused", http.MethodPost, "/v2/auth/refresh",
-				oasJSON(`{"refreshToken":"`+first.RefreshToken+`"}`))
-			c.problem(http.StatusUnauthorized, "session_revoked", http.MethodGet, "/v2/auth/sessions", nil, bearer(next.AccessToken)...)
+		// Rotation, then reuse of the spent token after the grace window.
+		next := c.pair(c.post(http.StatusOK, "/v2/auth/refresh", oasJSON(`{"refreshToken":"`+first.RefreshToken+`"}`)))
+		h.clock.Advance(h.cfg.Tokens.RefreshReuseGrace + time.Second)
+		c.problem(http.StatusUnauthorized, "refresh_token_reused", http.MethodPost, "/v2/auth/refresh",
+			oasJSON(`{"refreshToken":"`+first.RefreshToken+`"}`))
+		c.problem(http.StatusUnauthorized, "session_revoked", http.MethodGet, "/v2/auth/sessions", nil, bearer(next.AccessToken)...)
 
-			// Ending sessions: an unknown id, the cookie session by id, then by refresh token.
-			c.problem(http.StatusNotFound, "not_found", http.MethodDelete, "/v2/auth/sessions/no-such-session", nil, bearer(cookieTab.AccessToken)...)
-			pair := c.login(alice, pw)
-			var mine []session
-			c.call(http.StatusOK, http.MethodGet, "/v2/auth/sessions", nil, bearer(pair.AccessToken)...).JSON(t, &mine)
-			for _, s := range mine {
-				if !s.Current {
-					c.call(http.StatusNoContent, http.MethodDelete, "/v2/auth/sessions/"+s.ID, nil, bearer(pair.AccessToken)...)
-				}
+		// Ending sessions: an unknown id, the cookie session by id, then by refresh token.
+		c.problem(http.StatusNotFound, "not_found", http.MethodDelete, "/v2/auth/sessions/no-such-session", nil, bearer(cookieTab.AccessToken)...)
+		pair := c.login(alice, pw)
+		var mine []session
+		c.call(http.StatusOK, http.MethodGet, "/v2/auth/sessions", nil, bearer(pair.AccessToken)...).JSON(t, &mine)
+		for _, s := range mine {
+			if !s.Current {
+				c.call(http.StatusNoContent, http.MethodDelete, "/v2/auth/sessions/"+s.ID, nil, bearer(pair.AccessToken)...)
 			}
-			c.problem(http.StatusUnauthorized, "invalid_refresh_token", http.MethodPost, "/v2/auth/logout", oasJSON(`{"refreshToken":"lrt_nope"}`))
-			c.problem(http.StatusBadRequest, "validation_failed", http.MethodPost, "/v2/auth/logout", oasJSON(`{}`))
-			c.post(http.StatusNoContent, "/v2/auth/logout", oasJSON(`{"refreshToken":"`+pair.RefreshToken+`"}`))
+		}
+		c.problem(http.StatusUnauthorized, "invalid_refresh_token", http.MethodPost, "/v2/auth/logout", oasJSON(`{"refreshToken":"lrt_nope"}`))
+		c.problem(http.StatusBadRequest, "validation_failed", http.MethodPost, "/v2/auth/logout", oasJSON(`{}`))
+		c.post(http.StatusNoContent, "/v2/auth/logout", oasJSON(`{"refreshToken":"`+pair.RefreshToken+`"}`))
 
-			// Password reset and change.
-			c.post(http.StatusAccepted, "/v2/auth/password/forgot", oasJSON(`{"email":"alice@example.test"}`))
-			c.post(http.StatusAccepted, "/v2/auth/password/forgot", oasJSON(`{"email":"nobody@example.test"}`))
-			c.post(http.StatusOK, "/v2/auth/password/reset", oasJSON(`{"email":"alice@example.test","emailToken":"`+h.codeFor(alice)+`","newPassword":"a new long password"}`))
-			h.mailTo(alice) // the "password changed" notice
-			pair = c.login(alice, "a new long password")
-			c.problem(http.StatusBadRequest, "password_unchanged", http.MethodPost, "/v2/auth/password/change",
-				oasJSON(`{"currentPassword":"a new long password","newPassword":"a new long password"}`), bearer(pair.AccessToken)...)
-			c.problem(http.StatusUnauthorized, "invalid_credentials", http.MethodPost, "/v2/auth/password/change",
-				oasJSON(`{"currentPassword":"not it at all","newPassword":"another password"}`), bearer(pair.AccessToken)...)
-			c.post(http.StatusOK, "/v2/auth/password/change", oasForm(url.Values{"currentPassword": {"a new long password"}, "newPassword": {pw}}), bearer(pair.AccessToken)...)
-			h.mailTo(alice)
-			c.post(http.StatusNoContent, "/v2/auth/logout", oasForm(url.Values{"all": {"true"}}), bearer(pair.AccessToken)...)
+		// Password reset and change.
+		c.post(http.StatusAccepted, "/v2/auth/password/forgot", oasJSON(`{"email":"alice@example.test"}`))
+		c.post(http.StatusAccepted, "/v2/auth/password/forgot", oasJSON(`{"email":"nobody@example.test"}`))
+		c.post(http.StatusOK, "/v2/auth/password/reset", oasJSON(`{"email":"alice@example.test","emailToken":"`+h.codeFor(alice)+`","newPassword":"a new long password"}`))
+		h.mailTo(alice) // the "password changed" notice
+		pair = c.login(alice, "a new long password")
+		c.problem(http.StatusBadRequest, "password_unchanged", http.MethodPost, "/v2/auth/password/change",
+			oasJSON(`{"currentPassword":"a new long password","newPassword":"a new long password"}`), bearer(pair.AccessToken)...)
+		c.problem(http.StatusUnauthorized, "invalid_credentials", http.MethodPost, "/v2/auth/password/change",
+			oasJSON(`{"currentPassword":"not it at all","newPassword":"another password"}`), bearer(pair.AccessToken)...)
+		c.post(http.StatusOK, "/v2/auth/password/change", oasForm(url.Values{"currentPassword": {"a new long password"}, "newPassword": {pw}}), bearer(pair.AccessToken)...)
+		h.mailTo(alice)
+		c.post(http.StatusNoContent, "/v2/auth/logout", oasForm(url.Values{"all": {"true"}}), bearer(pair.AccessToken)...)
 
-			// Bodies the server cannot read.
-			c.problem(http.StatusBadRequest, "malformed_request", http.MethodPost, "/v2/auth/login", oasJSON(`{"email":`))
-			c.problem(http.StatusBadRequest, "malformed_request", http.MethodPost, "/v2/auth/login", oasJSON(`[]`))
-			p = c.problem(http.StatusBadRequest, "validation_failed", http.MethodPost, "/v2/auth/login", oasJSON(`{"email":5}`))
-			if len(p.Errors) == 0 {
-				t.Error("validation_failed without errors")
-			}
-			c.problem(http.StatusBadRequest, "validation_failed", http.MethodPost, "/v2/auth/register", oasJSON(`{"email":"not-an-address","password":"x"}`))
-			c.problem(http.StatusUnsupportedMediaType, "unsupported_media_type", http.MethodPost, "/v2/auth/login", &oasBody{"text/plain", []byte("alice")})
-			c.problem(http.StatusRequestEntityTooLarge, "payload_too_large", http.MethodPost, "/v2/auth/register",
-				oasJSON(`{"email":"`+strings.Repeat("a", 70<<10)+`"}`))
+		// Bodies the server cannot read.
+		c.problem(http.StatusBadRequest, "malformed_request", http.MethodPost, "/v2/auth/login", oasJSON(`{"email":`))
+		c.problem(http.StatusBadRequest, "malformed_request", http.MethodPost, "/v2/auth/login", oasJSON(`[]`))
+		p = c.problem(http.StatusBadRequest, "validation_failed", http.MethodPost, "/v2/auth/login", oasJSON(`{"email":5}`))
+		if len(p.Errors) == 0 {
+			t.Error("validation_failed without errors")
+		}
+		c.problem(http.StatusBadRequest, "validation_failed", http.MethodPost, "/v2/auth/register", oasJSON(`{"email":"not-an-address","password":"x"}`))
+		c.problem(http.StatusUnsupportedMediaType, "unsupported_media_type", http.MethodPost, "/v2/auth/login", &oasBody{"text/plain", []byte("alice")})
+		c.problem(http.StatusRequestEntityTooLarge, "payload_too_large", http.MethodPost, "/v2/auth/register",
+			oasJSON(`{"email":"`+strings.Repeat("a", 70<<10)+`"}`))
 
-			// Password guessing is throttled per account and address.
-			throttled := false
-			for i := 0; i < 10 && !throttled; i++ {
-				res := c.exchange(http.MethodPost, "/v2/auth/login", oasJSON(`{"email":"mallory@example.test","password":"guess"}`))
-				throttled = res.Status == http.StatusTooManyRequests && res.Problem(t).Code == "login_throttled"
-			}
-			if !throttled {
-				t.Error("ten wrong passwords were never throttled")
-			}
+		// Password guessing is throttled per account and address.
+		throttled := false
+		for i := 0; i < 10 && !throttled; i++ {
+			res := c.exchange(http.MethodPost, "/v2/auth/login", oasJSON(`{"email":"mallory@example.test","password":"guess"}`))
+			throttled = res.Status == http.StatusTooManyRequests && res.Problem(t).Code == "login_throttled"
+		}
+		if !throttled {
+			t.Error("ten wrong passwords were never throttled")
+		}
 
-			// A disabled account.
-			const carol = "carol@example.test"
-			c.post(http.StatusCreated, "/v2/auth/register", oasJSON(`{"email":"carol@example.test","password":"carol's password"}`))
-			carolPair := c.pair(c.post(http.StatusOK, "/v2/auth/validate-register", oasJSON(`{"email":"carol@example.test","emailToken":"`+h.codeFor(carol)+`"}`)))
-			var me struct {
-				ID string `json:"id"`
-			}
-			c.call(http.StatusOK, http.MethodGet, "/v2/auth/me", nil, bearer(carolPair.AccessToken)...).JSON(t, &me)
-			if err := h.app.store.SetUserStatus(ctx, me.ID, store.StatusDisabled, store.Event{UserID: me.ID, Kind: "disabled"}); err != nil {
-				t.Fatal(err)
-			}
-			c.problem(http.StatusUnauthorized, "account_disabled", http.MethodGet, "/v2/auth/me", nil, bearer(carolPair.AccessToken)...)
-			c.problem(http.StatusUnauthorized, "account_disabled", http.MethodPost, "/v2/auth/refresh", oasJSON(`{"refreshToken":"`+carolPair.RefreshToken+`"}`))
-			c.problem(http.StatusUnauthorized, "account_disabled", http.MethodPost, "/v2/auth/login", oasJSON(`{"email":"carol@example.test","password":"carol's password"}`))
+		// A disabled account.
+		const carol = "carol@example.test"
+		c.post(http.StatusCreated, "/v2/auth/register", oasJSON(`{"email":"carol@example.test","password":"carol's password"}`))
+		carolPair := c.pair(c.post(http.StatusOK, "/v2/auth/validate-register", oasJSON(`{"email":"carol@example.test","emailToken":"`+h.codeFor(carol)+`"}`)))
+		var me struct {
+			ID string `json:"id"`
+		}
+		c.call(http.StatusOK, http.MethodGet, "/v2/auth/me", nil, bearer(carolPair.AccessToken)...).JSON(t, &me)
+		if err := h.app.store.SetUserStatus(ctx, me.ID, store.StatusDisabled, store.Event{UserID: me.ID, Kind: "disabled"}); err != nil {
+			t.Fatal(err)
+		}
+		c.problem(http.StatusUnauthorized, "account_disabled", http.MethodGet, "/v2/auth/me", nil, bearer(carolPair.AccessToken)...)
+		c.problem(http.StatusUnauthorized, "account_disabled", http.MethodPost, "/v2/auth/refresh", oasJSON(`{"refreshToken":"`+carolPair.RefreshToken+`"}`))
+		c.problem(http.StatusUnauthorized, "account_disabled", http.MethodPost, "/v2/auth/login", oasJSON(`{"email":"carol@example.test","password":"carol's password"}`))
 
-			// Expiry.
-			pair = c.login(alice, pw)
-			h.clock.Advance(h.cfg.Tokens.AccessTTL + token.ClockLeeway + time.Second)
-			c.problem(http.StatusUnauthorized, "token_expired", http.MethodGet, "/v2/auth/me", nil, bearer(pair.AccessToken)...)
-			h.clock.Advance(h.cfg.Tokens.RefreshIdleTTL)
-			c.problem(http.StatusUnauthorized, "session_expired", http.MethodPost, "/v2/auth/refresh", oasJSON(`{"refreshToken":"`+pair.RefreshToken+`"}`))
+		// Expiry.
+		pair = c.login(alice, pw)
+		h.clock.Advance(h.cfg.Tokens.AccessTTL + token.ClockLeeway + time.Second)
+		c.problem(http.StatusUnauthorized, "token_expired", http.MethodGet, "/v2/auth/me", nil, bearer(pair.AccessToken)...)
+		h.clock.Advance(h.cfg.Tokens.RefreshIdleTTL)
+		c.problem(http.StatusUnauthorized, "session_expired", http.MethodPost, "/v2/auth/refresh", oasJSON(`{"refreshToken":"`+pair.RefreshToken+`"}`))
 
-			// The sandbox inbox, and the metrics of everything above.
-			var inbox []any
-			c.call(http.StatusOK, http.MethodGet, "/v2/sandbox/emails?to="+url.QueryEscape(alice), nil).JSON(t, &inbox)
-			if len(inbox) == 0 {
-				t.Error("the sandbox inbox of alice is empty")
-			}
-			c.problem(http.StatusBadRequest, "validation_failed", http.MethodGet, "/v2/sandbox/emails", nil)
-			c.call(http.StatusOK, http.MethodGet, "/metrics", nil)
+		// The sandbox inbox, and the metrics of everything above.
+		var inbox []any
+		c.call(http.StatusOK, http.MethodGet, "/v2/sandbox/emails?to="+url.QueryEscape(alice), nil).JSON(t, &inbox)
+		if len(inbox) == 0 {
+			t.Error("the sandbox inbox of alice is empty")
+		}
+		c.problem(http.StatusBadRequest, "validation_failed", http.MethodGet, "/v2/sandbox/emails", nil)
+		c.call(http.StatusOK, http.MethodGet, "/metrics", nil)
 
-			// Last, as it breaks the instance: readiness without a database.
-			if err := h.app.store.Close(); err != nil {
-				t.Fatal(err)
-			}
-			c.problem(http.StatusServiceUnavailable, "not_ready", http.MethodGet, "/readyz", nil)
+		// Last, as it breaks the instance: readiness without a database.
+		if err := h.app.store.Close(); err != nil {
+			t.Fatal(err)
+		}
+		c.problem(http.StatusServiceUnavailable, "not_ready", http.MethodGet, "/readyz", nil)
 
-			c.requireEverySuccess()
-		})
-	}
+		c.requireEverySuccess()
+	})
 }
 
 // TestOpenAPIRateLimitedResponse checks the per-IP bucket's 429, which needs the bucket on.

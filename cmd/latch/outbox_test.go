@@ -14,7 +14,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/latch-auth/latch/internal/store"
-	"github.com/latch-auth/latch/internal/store/storetest"
 )
 
 // obFailedOnce waits until the worker has tried a pending message to the address and failed.
@@ -31,77 +30,73 @@ func obFailedOnce(t testing.TB, h *harness, to string) {
 }
 
 func TestOutboxSMTPDownAtLogin(t *testing.T) {
-	for _, d := range storetest.Dialects {
-		t.Run(string(d), func(t *testing.T) {
-			h := newHarness(t, d)
-			const email = "down@example.test"
-			h.signup(email, cdPassword)
-			h.smtp.Stop()
-			expect(t, h.post("/v2/auth/login", cdCreds(email, cdPassword)), http.StatusOK)
-			obFailedOnce(t, h, email)
-			if err := h.smtp.Start(); err != nil {
-				t.Fatal(err)
-			}
-			// The retry is due RetryBase after the failure on the instance's clock.
-			h.clock.Advance(time.Second)
-			code := h.codeFor(email)
-			expect(t, h.post("/v2/auth/validate-login", cdEmailCode(email, code)), http.StatusOK)
-		})
-	}
+	eachDialect(t, func(t *testing.T, d store.Dialect) {
+		h := newHarness(t, d)
+		const email = "down@example.test"
+		h.signup(email, cdPassword)
+		h.smtp.Stop()
+		expect(t, h.post("/v2/auth/login", cdCreds(email, cdPassword)), http.StatusOK)
+		obFailedOnce(t, h, email)
+		if err := h.smtp.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// The retry is due RetryBase after the failure on the instance's clock.
+		h.clock.Advance(time.Second)
+		code := h.codeFor(email)
+		expect(t, h.post("/v2/auth/validate-login", cdEmailCode(email, code)), http.StatusOK)
+	})
 }
 
 // TestOutboxLeaseComesBack: a message claimed by a worker that died before marking it is sent by
 // another worker once the lease runs out, and not before.
 func TestOutboxLeaseComesBack(t *testing.T) {
-	for _, d := range storetest.Dialects {
-		t.Run(string(d), func(t *testing.T) {
-			h := newHarness(t, d)
-			const email = "lease@example.test"
-			h.signup(email, cdPassword)
-			// Park the login code in the outbox: the send fails and its retry waits for the clock.
-			h.smtp.Stop()
-			expect(t, h.post("/v2/auth/login", cdCreds(email, cdPassword)), http.StatusOK)
-			obFailedOnce(t, h, email)
+	eachDialect(t, func(t *testing.T, d store.Dialect) {
+		h := newHarness(t, d)
+		const email = "lease@example.test"
+		h.signup(email, cdPassword)
+		// Park the login code in the outbox: the send fails and its retry waits for the clock.
+		h.smtp.Stop()
+		expect(t, h.post("/v2/auth/login", cdCreds(email, cdPassword)), http.StatusOK)
+		obFailedOnce(t, h, email)
 
-			// A worker of another instance, whose clock is a little ahead, claims it and crashes.
-			crashed, err := store.Open(context.Background(), h.cfg.Database.URL, store.Options{MaxOpenConns: 2})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer crashed.Close()
-			crashed.Now = func() time.Time { return h.clock.Now().Add(time.Second) }
-			const lease = time.Minute
-			claimed, err := crashed.ClaimOutbox(context.Background(), lease, 10)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(claimed) != 1 || claimed[0].ToAddr != email {
-				t.Fatalf("the crashed worker claimed %+v, want the one message to %s", claimed, email)
-			}
+		// A worker of another instance, whose clock is a little ahead, claims it and crashes.
+		crashed, err := store.Open(context.Background(), h.cfg.Database.URL, store.Options{MaxOpenConns: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer crashed.Close()
+		crashed.Now = func() time.Time { return h.clock.Now().Add(time.Second) }
+		const lease = time.Minute
+		claimed, err := crashed.ClaimOutbox(context.Background(), lease, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(claimed) != 1 || claimed[0].ToAddr != email {
+			t.Fatalf("the crashed worker claimed %+v, want the one message to %s", claimed, email)
+		}
 
-			if err := h.smtp.Start(); err != nil {
-				t.Fatal(err)
-			}
-			h.clock.Advance(lease - time.Second) // due by its retry time, still leased
-			again, err := h.app.store.ClaimOutbox(context.Background(), lease, 10)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(again) != 0 {
-				t.Fatalf("a leased message was claimed again: %+v", again)
-			}
-			h.clock.Advance(2 * time.Second) // the lease has run out
-			code := h.codeFor(email)
-			expect(t, h.post("/v2/auth/validate-login", cdEmailCode(email, code)), http.StatusOK)
-			cdEventually(t, "the message is marked sent", func() bool {
-				rows := cdOutboxRowsTo(t, h, email)
-				return len(rows) == 2 && rows[1].Sent
-			})
-			if got := cdOutboxRowsTo(t, h, email)[1].Attempts; got != 3 {
-				t.Errorf("attempts = %d, want 3 (failed, crashed, sent)", got)
-			}
+		if err := h.smtp.Start(); err != nil {
+			t.Fatal(err)
+		}
+		h.clock.Advance(lease - time.Second) // due by its retry time, still leased
+		again, err := h.app.store.ClaimOutbox(context.Background(), lease, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(again) != 0 {
+			t.Fatalf("a leased message was claimed again: %+v", again)
+		}
+		h.clock.Advance(2 * time.Second) // the lease has run out
+		code := h.codeFor(email)
+		expect(t, h.post("/v2/auth/validate-login", cdEmailCode(email, code)), http.StatusOK)
+		cdEventually(t, "the message is marked sent", func() bool {
+			rows := cdOutboxRowsTo(t, h, email)
+			return len(rows) == 2 && rows[1].Sent
 		})
-	}
+		if got := cdOutboxRowsTo(t, h, email)[1].Attempts; got != 3 {
+			t.Errorf("attempts = %d, want 3 (failed, crashed, sent)", got)
+		}
+	})
 }
 
 // TestOutboxTwoInstances: two instances on one Postgres share the outbox, and every message goes out

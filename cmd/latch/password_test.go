@@ -15,7 +15,6 @@ import (
 	"github.com/latch-auth/latch/internal/mail"
 	"github.com/latch-auth/latch/internal/mail/mailtest"
 	"github.com/latch-auth/latch/internal/store"
-	"github.com/latch-auth/latch/internal/store/storetest"
 )
 
 // pwWantProblem fails unless r is a problem+json answer with the status and catalogue code.
@@ -92,85 +91,81 @@ func pwWithoutRequestID(t testing.TB, r response) map[string]any {
 }
 
 func TestPasswordForgotSameAnswerForUnknownEmail(t *testing.T) {
-	for _, d := range storetest.Dialects {
-		t.Run(string(d), func(t *testing.T) {
-			h := newHarness(t, d)
-			h.signup("known@example.test", "first password")
+	eachDialect(t, func(t *testing.T, d store.Dialect) {
+		h := newHarness(t, d)
+		h.signup("known@example.test", "first password")
 
-			known := h.post("/v2/auth/password/forgot", map[string]string{"email": "Known@Example.test"})
-			unknown := h.post("/v2/auth/password/forgot", map[string]string{"email": "nobody@example.test"})
-			expect(t, known, http.StatusAccepted)
-			expect(t, unknown, http.StatusAccepted)
-			if diff := cmp.Diff(pwWithoutRequestID(t, known), pwWithoutRequestID(t, unknown)); diff != "" {
-				t.Errorf("forgot answers differ between a known and an unknown email (-known +unknown):\n%s", diff)
+		known := h.post("/v2/auth/password/forgot", map[string]string{"email": "Known@Example.test"})
+		unknown := h.post("/v2/auth/password/forgot", map[string]string{"email": "nobody@example.test"})
+		expect(t, known, http.StatusAccepted)
+		expect(t, unknown, http.StatusAccepted)
+		if diff := cmp.Diff(pwWithoutRequestID(t, known), pwWithoutRequestID(t, unknown)); diff != "" {
+			t.Errorf("forgot answers differ between a known and an unknown email (-known +unknown):\n%s", diff)
+		}
+		if diff := cmp.Diff(known.Header.Get("Content-Type"), unknown.Header.Get("Content-Type")); diff != "" {
+			t.Errorf("Content-Type differs (-known +unknown):\n%s", diff)
+		}
+		pwNextMail(h, "known@example.test", mail.ResetCode)
+		for _, m := range h.smtp.Messages() {
+			if slices.Contains(m.To, "nobody@example.test") {
+				t.Errorf("an unknown address got an email: %q", m.Subject)
 			}
-			if diff := cmp.Diff(known.Header.Get("Content-Type"), unknown.Header.Get("Content-Type")); diff != "" {
-				t.Errorf("Content-Type differs (-known +unknown):\n%s", diff)
-			}
-			pwNextMail(h, "known@example.test", mail.ResetCode)
-			for _, m := range h.smtp.Messages() {
-				if slices.Contains(m.To, "nobody@example.test") {
-					t.Errorf("an unknown address got an email: %q", m.Subject)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 func TestPasswordResetRevokesEverySession(t *testing.T) {
-	for _, d := range storetest.Dialects {
-		t.Run(string(d), func(t *testing.T) {
-			h := newHarness(t, d)
-			const email, oldPW, newPW = "reset@example.test", "old password 1", "new password 2"
-			first := h.signup(email, oldPW)
-			second := h.login(email, oldPW)
+	eachDialect(t, func(t *testing.T, d store.Dialect) {
+		h := newHarness(t, d)
+		const email, oldPW, newPW = "reset@example.test", "old password 1", "new password 2"
+		first := h.signup(email, oldPW)
+		second := h.login(email, oldPW)
 
-			code := pwResetCode(h, email)
+		code := pwResetCode(h, email)
 
-			// Validation comes first and costs no try of the code.
-			p := pwWantProblem(t, h.post("/v2/auth/password/reset", map[string]string{"email": email, "emailToken": code, "newPassword": "short"}),
-				http.StatusBadRequest, "validation_failed")
-			pwWantField(t, p, "newPassword")
+		// Validation comes first and costs no try of the code.
+		p := pwWantProblem(t, h.post("/v2/auth/password/reset", map[string]string{"email": email, "emailToken": code, "newPassword": "short"}),
+			http.StatusBadRequest, "validation_failed")
+		pwWantField(t, p, "newPassword")
 
-			p = pwWantProblem(t, h.post("/v2/auth/password/reset", map[string]string{"email": email, "emailToken": pwOtherCode(code), "newPassword": newPW}),
-				http.StatusUnauthorized, "invalid_code")
-			if p.AttemptsRemaining == nil || *p.AttemptsRemaining != h.cfg.Codes.MaxAttempts-1 {
-				t.Errorf("attemptsRemaining = %v after one wrong try, want %d", p.AttemptsRemaining, h.cfg.Codes.MaxAttempts-1)
+		p = pwWantProblem(t, h.post("/v2/auth/password/reset", map[string]string{"email": email, "emailToken": pwOtherCode(code), "newPassword": newPW}),
+			http.StatusUnauthorized, "invalid_code")
+		if p.AttemptsRemaining == nil || *p.AttemptsRemaining != h.cfg.Codes.MaxAttempts-1 {
+			t.Errorf("attemptsRemaining = %v after one wrong try, want %d", p.AttemptsRemaining, h.cfg.Codes.MaxAttempts-1)
+		}
+		// A wrong code changed nothing.
+		expect(t, h.do(http.MethodGet, "/v2/auth/sessions", nil, bearer(first.AccessToken)...), http.StatusOK)
+
+		r := h.post("/v2/auth/password/reset", map[string]string{"email": email, "emailToken": code, "newPassword": newPW})
+		expect(t, r, http.StatusOK)
+		var msg struct {
+			Message string `json:"message"`
+		}
+		r.JSON(t, &msg)
+		if msg.Message == "" {
+			t.Errorf("reset answer has no message: %s", r.Body)
+		}
+
+		for i, pair := range []tokenPair{first, second} {
+			rr := h.post("/v2/auth/refresh", map[string]string{"refreshToken": pair.RefreshToken})
+			if rr.Status != http.StatusUnauthorized {
+				t.Errorf("session %d: refresh after reset = %d, want 401; body %s", i, rr.Status, rr.Body)
 			}
-			// A wrong code changed nothing.
-			expect(t, h.do(http.MethodGet, "/v2/auth/sessions", nil, bearer(first.AccessToken)...), http.StatusOK)
-
-			r := h.post("/v2/auth/password/reset", map[string]string{"email": email, "emailToken": code, "newPassword": newPW})
-			expect(t, r, http.StatusOK)
-			var msg struct {
-				Message string `json:"message"`
+			rs := h.do(http.MethodGet, "/v2/auth/sessions", nil, bearer(pair.AccessToken)...)
+			if rs.Status != http.StatusUnauthorized {
+				t.Errorf("session %d: GET sessions after reset = %d, want 401; body %s", i, rs.Status, rs.Body)
 			}
-			r.JSON(t, &msg)
-			if msg.Message == "" {
-				t.Errorf("reset answer has no message: %s", r.Body)
-			}
+		}
+		pwNextMail(h, email, mail.PasswordChanged)
 
-			for i, pair := range []tokenPair{first, second} {
-				rr := h.post("/v2/auth/refresh", map[string]string{"refreshToken": pair.RefreshToken})
-				if rr.Status != http.StatusUnauthorized {
-					t.Errorf("session %d: refresh after reset = %d, want 401; body %s", i, rr.Status, rr.Body)
-				}
-				rs := h.do(http.MethodGet, "/v2/auth/sessions", nil, bearer(pair.AccessToken)...)
-				if rs.Status != http.StatusUnauthorized {
-					t.Errorf("session %d: GET sessions after reset = %d, want 401; body %s", i, rs.Status, rs.Body)
-				}
-			}
-			pwNextMail(h, email, mail.PasswordChanged)
+		// The code was spent by the reset.
+		pwWantProblem(t, h.post("/v2/auth/password/reset", map[string]string{"email": email, "emailToken": code, "newPassword": "third password 3"}),
+			http.StatusUnauthorized, "invalid_code")
 
-			// The code was spent by the reset.
-			pwWantProblem(t, h.post("/v2/auth/password/reset", map[string]string{"email": email, "emailToken": code, "newPassword": "third password 3"}),
-				http.StatusUnauthorized, "invalid_code")
-
-			h.clock.Advance(h.cfg.Codes.ResendCooldown + time.Second)
-			pwWantProblem(t, pwLoginStep(h, email, oldPW), http.StatusUnauthorized, "invalid_credentials")
-			h.login(email, newPW)
-		})
-	}
+		h.clock.Advance(h.cfg.Codes.ResendCooldown + time.Second)
+		pwWantProblem(t, pwLoginStep(h, email, oldPW), http.StatusUnauthorized, "invalid_credentials")
+		h.login(email, newPW)
+	})
 }
 
 func TestPasswordResetUnknownEmailIsInvalidCode(t *testing.T) {
@@ -180,82 +175,78 @@ func TestPasswordResetUnknownEmailIsInvalidCode(t *testing.T) {
 }
 
 func TestPasswordChange(t *testing.T) {
-	for _, d := range storetest.Dialects {
-		t.Run(string(d), func(t *testing.T) {
-			h := newHarness(t, d)
-			const email, oldPW, newPW = "change@example.test", "old password 1", "new password 2"
-			caller := h.signup(email, oldPW)
-			other := h.login(email, oldPW)
-			change := func(current, next string) response {
-				return h.post("/v2/auth/password/change", map[string]string{"currentPassword": current, "newPassword": next}, bearer(caller.AccessToken)...)
-			}
+	eachDialect(t, func(t *testing.T, d store.Dialect) {
+		h := newHarness(t, d)
+		const email, oldPW, newPW = "change@example.test", "old password 1", "new password 2"
+		caller := h.signup(email, oldPW)
+		other := h.login(email, oldPW)
+		change := func(current, next string) response {
+			return h.post("/v2/auth/password/change", map[string]string{"currentPassword": current, "newPassword": next}, bearer(caller.AccessToken)...)
+		}
 
-			pwWantProblem(t, h.post("/v2/auth/password/change", map[string]string{"currentPassword": oldPW, "newPassword": newPW}),
-				http.StatusUnauthorized, "invalid_token")
-			p := pwWantProblem(t, change(oldPW, "short"), http.StatusBadRequest, "validation_failed")
-			pwWantField(t, p, "newPassword")
-			pwWantProblem(t, change(oldPW, oldPW), http.StatusBadRequest, "password_unchanged")
-			pwWantProblem(t, change("not the password", newPW), http.StatusUnauthorized, "invalid_credentials")
-			// None of the refusals ended a session.
-			expect(t, h.do(http.MethodGet, "/v2/auth/sessions", nil, bearer(other.AccessToken)...), http.StatusOK)
+		pwWantProblem(t, h.post("/v2/auth/password/change", map[string]string{"currentPassword": oldPW, "newPassword": newPW}),
+			http.StatusUnauthorized, "invalid_token")
+		p := pwWantProblem(t, change(oldPW, "short"), http.StatusBadRequest, "validation_failed")
+		pwWantField(t, p, "newPassword")
+		pwWantProblem(t, change(oldPW, oldPW), http.StatusBadRequest, "password_unchanged")
+		pwWantProblem(t, change("not the password", newPW), http.StatusUnauthorized, "invalid_credentials")
+		// None of the refusals ended a session.
+		expect(t, h.do(http.MethodGet, "/v2/auth/sessions", nil, bearer(other.AccessToken)...), http.StatusOK)
 
-			expect(t, change(oldPW, newPW), http.StatusOK)
+		expect(t, change(oldPW, newPW), http.StatusOK)
 
-			r := h.do(http.MethodGet, "/v2/auth/sessions", nil, bearer(caller.AccessToken)...)
-			expect(t, r, http.StatusOK)
-			var live []struct {
-				Current bool `json:"current"`
-			}
-			r.JSON(t, &live)
-			var current []bool
-			for _, s := range live {
-				current = append(current, s.Current)
-			}
-			// Only the caller's session is left.
-			if diff := cmp.Diff([]bool{true}, current); diff != "" {
-				t.Errorf("live sessions after change, by current (-want +got):\n%s", diff)
-			}
-			expect(t, h.post("/v2/auth/refresh", map[string]string{"refreshToken": caller.RefreshToken}), http.StatusOK)
-			pwWantProblem(t, h.post("/v2/auth/refresh", map[string]string{"refreshToken": other.RefreshToken}), http.StatusUnauthorized, "session_revoked")
-			expect(t, h.do(http.MethodGet, "/v2/auth/sessions", nil, bearer(other.AccessToken)...), http.StatusUnauthorized)
+		r := h.do(http.MethodGet, "/v2/auth/sessions", nil, bearer(caller.AccessToken)...)
+		expect(t, r, http.StatusOK)
+		var live []struct {
+			Current bool `json:"current"`
+		}
+		r.JSON(t, &live)
+		var current []bool
+		for _, s := range live {
+			current = append(current, s.Current)
+		}
+		// Only the caller's session is left.
+		if diff := cmp.Diff([]bool{true}, current); diff != "" {
+			t.Errorf("live sessions after change, by current (-want +got):\n%s", diff)
+		}
+		expect(t, h.post("/v2/auth/refresh", map[string]string{"refreshToken": caller.RefreshToken}), http.StatusOK)
+		pwWantProblem(t, h.post("/v2/auth/refresh", map[string]string{"refreshToken": other.RefreshToken}), http.StatusUnauthorized, "session_revoked")
+		expect(t, h.do(http.MethodGet, "/v2/auth/sessions", nil, bearer(other.AccessToken)...), http.StatusUnauthorized)
 
-			pwNextMail(h, email, mail.PasswordChanged)
+		pwNextMail(h, email, mail.PasswordChanged)
 
-			h.clock.Advance(h.cfg.Codes.ResendCooldown + time.Second)
-			pwWantProblem(t, pwLoginStep(h, email, oldPW), http.StatusUnauthorized, "invalid_credentials")
-			h.login(email, newPW)
-		})
-	}
+		h.clock.Advance(h.cfg.Codes.ResendCooldown + time.Second)
+		pwWantProblem(t, pwLoginStep(h, email, oldPW), http.StatusUnauthorized, "invalid_credentials")
+		h.login(email, newPW)
+	})
 }
 
 func TestPasswordBcryptImportIsUpgraded(t *testing.T) {
-	for _, d := range storetest.Dialects {
-		t.Run(string(d), func(t *testing.T) {
-			h := newHarness(t, d)
-			const email, pw = "imported@example.test", "imported password"
-			legacy, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
-			if err != nil {
-				t.Fatal(err)
-			}
-			verified := h.clock.Now()
-			u := store.User{Email: email, PasswordHash: string(legacy), EmailVerifiedAt: &verified}
-			if err := h.app.store.CreateUser(context.Background(), &u); err != nil {
-				t.Fatal(err)
-			}
+	eachDialect(t, func(t *testing.T, d store.Dialect) {
+		h := newHarness(t, d)
+		const email, pw = "imported@example.test", "imported password"
+		legacy, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		verified := h.clock.Now()
+		u := store.User{Email: email, PasswordHash: string(legacy), EmailVerifiedAt: &verified}
+		if err := h.app.store.CreateUser(context.Background(), &u); err != nil {
+			t.Fatal(err)
+		}
 
-			pwWantProblem(t, pwLoginStep(h, email, "wrong password"), http.StatusUnauthorized, "invalid_credentials")
-			if got := pwStoredHash(t, h, email); got != string(legacy) {
-				t.Errorf("a failed login changed the stored hash to %q", got)
-			}
+		pwWantProblem(t, pwLoginStep(h, email, "wrong password"), http.StatusUnauthorized, "invalid_credentials")
+		if got := pwStoredHash(t, h, email); got != string(legacy) {
+			t.Errorf("a failed login changed the stored hash to %q", got)
+		}
 
-			h.login(email, pw)
-			if got := pwStoredHash(t, h, email); !strings.HasPrefix(got, "$argon2id$") {
-				t.Errorf("stored hash after a bcrypt login = %q, want an $argon2id$ hash", got)
-			}
-			// The upgraded hash still opens the account.
-			h.login(email, pw)
-		})
-	}
+		h.login(email, pw)
+		if got := pwStoredHash(t, h, email); !strings.HasPrefix(got, "$argon2id$") {
+			t.Errorf("stored hash after a bcrypt login = %q, want an $argon2id$ hash", got)
+		}
+		// The upgraded hash still opens the account.
+		h.login(email, pw)
+	})
 }
 
 func pwStoredHash(t testing.TB, h *harness, email string) string {

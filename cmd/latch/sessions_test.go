@@ -181,19 +181,17 @@ func sessRaceRefresh(t *testing.T, instances []*harness, refresh string, n int) 
 }
 
 func TestRefreshConcurrentSameToken(t *testing.T) {
-	for _, d := range storetest.Dialects {
-		t.Run(string(d), func(t *testing.T) {
-			h := newHarness(t, d)
-			p := h.signup("race@example.test", sessPassword)
-			sid := sessClaim(t, p.AccessToken, "sid")
+	eachDialect(t, func(t *testing.T, d store.Dialect) {
+		h := newHarness(t, d)
+		p := h.signup("race@example.test", sessPassword)
+		sid := sessClaim(t, p.AccessToken, "sid")
 
-			successor := sessRaceRefresh(t, []*harness{h}, p.RefreshToken, 50)
-			if n := sessChainLength(t, h, sid); n != 2 {
-				t.Errorf("session has %d refresh tokens after racing one rotation, want 2 (the token and one successor)", n)
-			}
-			sessRotate(t, h, successor)
-		})
-	}
+		successor := sessRaceRefresh(t, []*harness{h}, p.RefreshToken, 50)
+		if n := sessChainLength(t, h, sid); n != 2 {
+			t.Errorf("session has %d refresh tokens after racing one rotation, want 2 (the token and one successor)", n)
+		}
+		sessRotate(t, h, successor)
+	})
 }
 
 func TestRefreshConcurrentAcrossInstances(t *testing.T) {
@@ -211,174 +209,166 @@ func TestRefreshConcurrentAcrossInstances(t *testing.T) {
 }
 
 func TestRefreshReuse(t *testing.T) {
-	for _, d := range storetest.Dialects {
-		t.Run(string(d), func(t *testing.T) {
-			h := newHarness(t, d)
-			ctx := context.Background()
-			grace := h.cfg.Tokens.RefreshReuseGrace
+	eachDialect(t, func(t *testing.T, d store.Dialect) {
+		h := newHarness(t, d)
+		ctx := context.Background()
+		grace := h.cfg.Tokens.RefreshReuseGrace
 
-			t.Run("grace then theft", func(t *testing.T) {
-				p := h.signup("grace@example.test", sessPassword)
-				userID, sid := sessClaim(t, p.AccessToken, "sub"), sessClaim(t, p.AccessToken, "sid")
-				first := sessRotate(t, h, p.RefreshToken)
+		t.Run("grace then theft", func(t *testing.T) {
+			p := h.signup("grace@example.test", sessPassword)
+			userID, sid := sessClaim(t, p.AccessToken, "sub"), sessClaim(t, p.AccessToken, "sid")
+			first := sessRotate(t, h, p.RefreshToken)
 
-				h.clock.Advance(grace - time.Second)
-				again := sessRotate(t, h, p.RefreshToken)
-				if again.RefreshToken != first.RefreshToken {
-					t.Fatalf("replay inside the grace got a different successor")
-				}
-				if again.AccessToken == "" || sessClaim(t, again.AccessToken, "sid") != sid {
-					t.Fatalf("replay inside the grace: access token for another session")
-				}
+			h.clock.Advance(grace - time.Second)
+			again := sessRotate(t, h, p.RefreshToken)
+			if again.RefreshToken != first.RefreshToken {
+				t.Fatalf("replay inside the grace got a different successor")
+			}
+			if again.AccessToken == "" || sessClaim(t, again.AccessToken, "sid") != sid {
+				t.Fatalf("replay inside the grace: access token for another session")
+			}
 
-				h.clock.Advance(2 * time.Second)
-				sessWantProblem(t, sessRefresh(h, p.RefreshToken), http.StatusUnauthorized, "refresh_token_reused")
-				sessWantProblem(t, sessRefresh(h, first.RefreshToken), http.StatusUnauthorized, "session_revoked")
-				sessWantProblem(t, h.do(http.MethodGet, "/v2/auth/sessions", nil, bearer(first.AccessToken)...),
-					http.StatusUnauthorized, "session_revoked")
+			h.clock.Advance(2 * time.Second)
+			sessWantProblem(t, sessRefresh(h, p.RefreshToken), http.StatusUnauthorized, "refresh_token_reused")
+			sessWantProblem(t, sessRefresh(h, first.RefreshToken), http.StatusUnauthorized, "session_revoked")
+			sessWantProblem(t, h.do(http.MethodGet, "/v2/auth/sessions", nil, bearer(first.AccessToken)...),
+				http.StatusUnauthorized, "session_revoked")
 
-				events, err := h.app.store.Events(ctx, userID)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !slices.ContainsFunc(events, func(e store.Event) bool { return e.Kind == "refresh_token_reused" && e.SessionID == sid }) {
-					t.Errorf("no refresh_token_reused event for session %s in %+v", sid, events)
-				}
-			})
-
-			t.Run("replay after the successor was used", func(t *testing.T) {
-				p := h.signup("spent@example.test", sessPassword)
-				first := sessRotate(t, h, p.RefreshToken)
-				second := sessRotate(t, h, first.RefreshToken)
-				sessWantProblem(t, sessRefresh(h, p.RefreshToken), http.StatusUnauthorized, "refresh_token_reused")
-				sessWantProblem(t, sessRefresh(h, second.RefreshToken), http.StatusUnauthorized, "session_revoked")
-			})
-
-			t.Run("other sessions survive", func(t *testing.T) {
-				p := h.signup("bystander@example.test", sessPassword)
-				other := h.login("bystander@example.test", sessPassword)
-				first := sessRotate(t, h, p.RefreshToken)
-				sessRotate(t, h, first.RefreshToken)
-				sessWantProblem(t, sessRefresh(h, p.RefreshToken), http.StatusUnauthorized, "refresh_token_reused")
-				sessRotate(t, h, other.RefreshToken)
-			})
+			events, err := h.app.store.Events(ctx, userID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.ContainsFunc(events, func(e store.Event) bool { return e.Kind == "refresh_token_reused" && e.SessionID == sid }) {
+				t.Errorf("no refresh_token_reused event for session %s in %+v", sid, events)
+			}
 		})
-	}
+
+		t.Run("replay after the successor was used", func(t *testing.T) {
+			p := h.signup("spent@example.test", sessPassword)
+			first := sessRotate(t, h, p.RefreshToken)
+			second := sessRotate(t, h, first.RefreshToken)
+			sessWantProblem(t, sessRefresh(h, p.RefreshToken), http.StatusUnauthorized, "refresh_token_reused")
+			sessWantProblem(t, sessRefresh(h, second.RefreshToken), http.StatusUnauthorized, "session_revoked")
+		})
+
+		t.Run("other sessions survive", func(t *testing.T) {
+			p := h.signup("bystander@example.test", sessPassword)
+			other := h.login("bystander@example.test", sessPassword)
+			first := sessRotate(t, h, p.RefreshToken)
+			sessRotate(t, h, first.RefreshToken)
+			sessWantProblem(t, sessRefresh(h, p.RefreshToken), http.StatusUnauthorized, "refresh_token_reused")
+			sessRotate(t, h, other.RefreshToken)
+		})
+	})
 }
 
 func TestSessionLifetimes(t *testing.T) {
-	for _, d := range storetest.Dialects {
-		t.Run(string(d), func(t *testing.T) {
-			t.Run("idle expiry", func(t *testing.T) {
-				h := newHarness(t, d)
-				p := h.signup("idle@example.test", sessPassword)
-				h.clock.Advance(h.cfg.Tokens.RefreshIdleTTL + time.Second)
-				sessWantProblem(t, sessRefresh(h, p.RefreshToken), http.StatusUnauthorized, "session_expired")
-			})
-
-			t.Run("rotation extends the idle window", func(t *testing.T) {
-				h := newHarness(t, d)
-				idle := h.cfg.Tokens.RefreshIdleTTL
-				p := h.signup("busy@example.test", sessPassword)
-				h.clock.Advance(idle - time.Hour)
-				next := sessRotate(t, h, p.RefreshToken)
-				if want := int64(idle / time.Second); next.RefreshExpiresIn != want {
-					t.Errorf("refreshExpiresIn after a rotation = %d, want the full idle window %d", next.RefreshExpiresIn, want)
-				}
-				h.clock.Advance(idle - time.Hour) // past the first window, inside the second
-				next = sessRotate(t, h, next.RefreshToken)
-				h.clock.Advance(idle + time.Second)
-				sessWantProblem(t, sessRefresh(h, next.RefreshToken), http.StatusUnauthorized, "session_expired")
-			})
-
-			t.Run("absolute lifetime", func(t *testing.T) {
-				h := newHarness(t, d, func(c *config.Config) {
-					c.Tokens.SessionMaxAge, c.Tokens.RefreshIdleTTL = 2*time.Hour, 24*time.Hour
-				})
-				end := h.clock.Now().Add(2 * time.Hour)
-				p := h.signup("bounded@example.test", sessPassword)
-				checkEnd := func(pair tokenPair) {
-					t.Helper()
-					left := int64(end.Sub(h.clock.Now()) / time.Second)
-					if pair.RefreshExpiresIn <= 0 || pair.RefreshExpiresIn > left {
-						t.Errorf("refreshExpiresIn = %d, want 1..%d (the absolute end)", pair.RefreshExpiresIn, left)
-					}
-				}
-				checkEnd(p)
-				h.clock.Advance(time.Hour)
-				next := sessRotate(t, h, p.RefreshToken)
-				checkEnd(next)
-				h.clock.Advance(time.Hour)
-				sessWantProblem(t, sessRefresh(h, next.RefreshToken), http.StatusUnauthorized, "session_expired")
-			})
+	eachDialect(t, func(t *testing.T, d store.Dialect) {
+		t.Run("idle expiry", func(t *testing.T) {
+			h := newHarness(t, d)
+			p := h.signup("idle@example.test", sessPassword)
+			h.clock.Advance(h.cfg.Tokens.RefreshIdleTTL + time.Second)
+			sessWantProblem(t, sessRefresh(h, p.RefreshToken), http.StatusUnauthorized, "session_expired")
 		})
-	}
+
+		t.Run("rotation extends the idle window", func(t *testing.T) {
+			h := newHarness(t, d)
+			idle := h.cfg.Tokens.RefreshIdleTTL
+			p := h.signup("busy@example.test", sessPassword)
+			h.clock.Advance(idle - time.Hour)
+			next := sessRotate(t, h, p.RefreshToken)
+			if want := int64(idle / time.Second); next.RefreshExpiresIn != want {
+				t.Errorf("refreshExpiresIn after a rotation = %d, want the full idle window %d", next.RefreshExpiresIn, want)
+			}
+			h.clock.Advance(idle - time.Hour) // past the first window, inside the second
+			next = sessRotate(t, h, next.RefreshToken)
+			h.clock.Advance(idle + time.Second)
+			sessWantProblem(t, sessRefresh(h, next.RefreshToken), http.StatusUnauthorized, "session_expired")
+		})
+
+		t.Run("absolute lifetime", func(t *testing.T) {
+			h := newHarness(t, d, func(c *config.Config) {
+				c.Tokens.SessionMaxAge, c.Tokens.RefreshIdleTTL = 2*time.Hour, 24*time.Hour
+			})
+			end := h.clock.Now().Add(2 * time.Hour)
+			p := h.signup("bounded@example.test", sessPassword)
+			checkEnd := func(pair tokenPair) {
+				t.Helper()
+				left := int64(end.Sub(h.clock.Now()) / time.Second)
+				if pair.RefreshExpiresIn <= 0 || pair.RefreshExpiresIn > left {
+					t.Errorf("refreshExpiresIn = %d, want 1..%d (the absolute end)", pair.RefreshExpiresIn, left)
+				}
+			}
+			checkEnd(p)
+			h.clock.Advance(time.Hour)
+			next := sessRotate(t, h, p.RefreshToken)
+			checkEnd(next)
+			h.clock.Advance(time.Hour)
+			sessWantProblem(t, sessRefresh(h, next.RefreshToken), http.StatusUnauthorized, "session_expired")
+		})
+	})
 }
 
 func TestLogout(t *testing.T) {
-	for _, d := range storetest.Dialects {
-		t.Run(string(d), func(t *testing.T) {
-			h := newHarness(t, d)
+	eachDialect(t, func(t *testing.T, d store.Dialect) {
+		h := newHarness(t, d)
 
-			t.Run("by refresh token", func(t *testing.T) {
-				p := h.signup("out1@example.test", sessPassword)
-				expect(t, h.post("/v2/auth/logout", map[string]string{"refreshToken": p.RefreshToken}), http.StatusNoContent)
-				sessWantProblem(t, sessRefresh(h, p.RefreshToken), http.StatusUnauthorized, "session_revoked")
-				sessWantProblem(t, h.do(http.MethodGet, "/v2/auth/sessions", nil, bearer(p.AccessToken)...),
-					http.StatusUnauthorized, "session_revoked")
-				expect(t, h.post("/v2/auth/logout", map[string]string{"refreshToken": p.RefreshToken}), http.StatusNoContent)
-			})
-
-			t.Run("by bearer", func(t *testing.T) {
-				p := h.signup("out2@example.test", sessPassword)
-				expect(t, h.post("/v2/auth/logout", nil, bearer(p.AccessToken)...), http.StatusNoContent)
-				sessWantProblem(t, sessRefresh(h, p.RefreshToken), http.StatusUnauthorized, "session_revoked")
-			})
-
-			t.Run("all sessions", func(t *testing.T) {
-				sessions := []tokenPair{h.signup("out3@example.test", sessPassword)}
-				for range 2 {
-					sessions = append(sessions, h.login("out3@example.test", sessPassword))
-				}
-				bystander := h.signup("out4@example.test", sessPassword)
-				expect(t, h.post("/v2/auth/logout", map[string]any{"refreshToken": sessions[1].RefreshToken, "all": true}), http.StatusNoContent)
-				for i, s := range sessions {
-					r := sessRefresh(h, s.RefreshToken)
-					if r.Status != http.StatusUnauthorized {
-						t.Errorf("session %d of the user still refreshes after logout all: %d", i, r.Status)
-					}
-				}
-				sessRotate(t, h, bystander.RefreshToken)
-			})
-
-			t.Run("unknown refresh token", func(t *testing.T) {
-				unknown, err := token.NewRefreshToken(nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				sessWantProblem(t, h.post("/v2/auth/logout", map[string]string{"refreshToken": unknown}), http.StatusUnauthorized, "invalid_refresh_token")
-				sessWantProblem(t, h.post("/v2/auth/logout", nil), http.StatusBadRequest, "validation_failed")
-			})
+		t.Run("by refresh token", func(t *testing.T) {
+			p := h.signup("out1@example.test", sessPassword)
+			expect(t, h.post("/v2/auth/logout", map[string]string{"refreshToken": p.RefreshToken}), http.StatusNoContent)
+			sessWantProblem(t, sessRefresh(h, p.RefreshToken), http.StatusUnauthorized, "session_revoked")
+			sessWantProblem(t, h.do(http.MethodGet, "/v2/auth/sessions", nil, bearer(p.AccessToken)...),
+				http.StatusUnauthorized, "session_revoked")
+			expect(t, h.post("/v2/auth/logout", map[string]string{"refreshToken": p.RefreshToken}), http.StatusNoContent)
 		})
-	}
+
+		t.Run("by bearer", func(t *testing.T) {
+			p := h.signup("out2@example.test", sessPassword)
+			expect(t, h.post("/v2/auth/logout", nil, bearer(p.AccessToken)...), http.StatusNoContent)
+			sessWantProblem(t, sessRefresh(h, p.RefreshToken), http.StatusUnauthorized, "session_revoked")
+		})
+
+		t.Run("all sessions", func(t *testing.T) {
+			sessions := []tokenPair{h.signup("out3@example.test", sessPassword)}
+			for range 2 {
+				sessions = append(sessions, h.login("out3@example.test", sessPassword))
+			}
+			bystander := h.signup("out4@example.test", sessPassword)
+			expect(t, h.post("/v2/auth/logout", map[string]any{"refreshToken": sessions[1].RefreshToken, "all": true}), http.StatusNoContent)
+			for i, s := range sessions {
+				r := sessRefresh(h, s.RefreshToken)
+				if r.Status != http.StatusUnauthorized {
+					t.Errorf("session %d of the user still refreshes after logout all: %d", i, r.Status)
+				}
+			}
+			sessRotate(t, h, bystander.RefreshToken)
+		})
+
+		t.Run("unknown refresh token", func(t *testing.T) {
+			unknown, err := token.NewRefreshToken(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sessWantProblem(t, h.post("/v2/auth/logout", map[string]string{"refreshToken": unknown}), http.StatusUnauthorized, "invalid_refresh_token")
+			sessWantProblem(t, h.post("/v2/auth/logout", nil), http.StatusBadRequest, "validation_failed")
+		})
+	})
 }
 
 func TestAccessTokenTransport(t *testing.T) {
-	for _, d := range storetest.Dialects {
-		t.Run(string(d), func(t *testing.T) {
-			h := newHarness(t, d)
-			p := h.signup("carrier@example.test", sessPassword)
+	eachDialect(t, func(t *testing.T, d store.Dialect) {
+		h := newHarness(t, d)
+		p := h.signup("carrier@example.test", sessPassword)
 
-			expect(t, h.do(http.MethodGet, "/v2/auth/me", nil, "Authorization", "Bearer "+p.AccessToken), http.StatusOK)
-			expect(t, h.do(http.MethodGet, "/v2/auth/me", nil, "Authorization", "JWT "+p.AccessToken), http.StatusOK)
-			sessWantProblem(t, h.do(http.MethodGet, "/v2/auth/me?access_token="+p.AccessToken, nil), http.StatusUnauthorized, "invalid_token")
-			sessWantProblem(t, h.do(http.MethodGet, "/v2/auth/me", nil), http.StatusUnauthorized, "invalid_token")
-			sessWantProblem(t, h.do(http.MethodGet, "/v2/auth/me", nil, "Authorization", "Basic "+p.AccessToken), http.StatusUnauthorized, "invalid_token")
+		expect(t, h.do(http.MethodGet, "/v2/auth/me", nil, "Authorization", "Bearer "+p.AccessToken), http.StatusOK)
+		expect(t, h.do(http.MethodGet, "/v2/auth/me", nil, "Authorization", "JWT "+p.AccessToken), http.StatusOK)
+		sessWantProblem(t, h.do(http.MethodGet, "/v2/auth/me?access_token="+p.AccessToken, nil), http.StatusUnauthorized, "invalid_token")
+		sessWantProblem(t, h.do(http.MethodGet, "/v2/auth/me", nil), http.StatusUnauthorized, "invalid_token")
+		sessWantProblem(t, h.do(http.MethodGet, "/v2/auth/me", nil, "Authorization", "Basic "+p.AccessToken), http.StatusUnauthorized, "invalid_token")
 
-			h.clock.Advance(h.cfg.Tokens.AccessTTL + token.ClockLeeway + time.Second)
-			sessWantProblem(t, h.do(http.MethodGet, "/v2/auth/me", nil, bearer(p.AccessToken)...), http.StatusUnauthorized, "token_expired")
-		})
-	}
+		h.clock.Advance(h.cfg.Tokens.AccessTTL + token.ClockLeeway + time.Second)
+		sessWantProblem(t, h.do(http.MethodGet, "/v2/auth/me", nil, bearer(p.AccessToken)...), http.StatusUnauthorized, "token_expired")
+	})
 
 	t.Run("query parameter allowed", func(t *testing.T) {
 		h := newHarness(t, store.SQLite, func(c *config.Config) { c.Tokens.AllowQueryParam = true })
@@ -388,60 +378,58 @@ func TestAccessTokenTransport(t *testing.T) {
 }
 
 func TestVerifyEndpoint(t *testing.T) {
-	for _, d := range storetest.Dialects {
-		t.Run(string(d), func(t *testing.T) {
-			h := newHarness(t, d)
-			issued := h.clock.Now()
-			p := h.signup("verify@example.test", sessPassword)
+	eachDialect(t, func(t *testing.T, d store.Dialect) {
+		h := newHarness(t, d)
+		issued := h.clock.Now()
+		p := h.signup("verify@example.test", sessPassword)
 
-			var me struct {
-				ID string `json:"id"`
-			}
-			r := h.do(http.MethodGet, "/v2/auth/me", nil, bearer(p.AccessToken)...)
-			expect(t, r, http.StatusOK)
-			r.JSON(t, &me)
-			sessionID := sessCurrentSession(t, h, p.AccessToken)
+		var me struct {
+			ID string `json:"id"`
+		}
+		r := h.do(http.MethodGet, "/v2/auth/me", nil, bearer(p.AccessToken)...)
+		expect(t, r, http.StatusOK)
+		r.JSON(t, &me)
+		sessionID := sessCurrentSession(t, h, p.AccessToken)
 
-			r = h.post("/v2/auth/verify", map[string]string{"token": p.AccessToken})
-			expect(t, r, http.StatusOK)
-			var got struct {
-				Valid   bool `json:"valid"`
-				Payload struct {
-					Sub   string   `json:"sub"`
-					Sid   string   `json:"sid"`
-					Email string   `json:"email"`
-					AMR   []string `json:"amr"`
-					Iss   string   `json:"iss"`
-					Aud   []string `json:"aud"`
-					Iat   int64    `json:"iat"`
-					Exp   int64    `json:"exp"`
-					Jti   string   `json:"jti"`
-				} `json:"payload"`
-			}
-			r.JSON(t, &got)
-			if got.Payload.Jti == "" {
-				t.Errorf("verify payload has no jti: %s", r.Body)
-			}
-			got.Payload.Jti = ""
-			want := got
-			want.Valid = true
-			want.Payload.Sub, want.Payload.Sid, want.Payload.Email = me.ID, sessionID, "verify@example.test"
-			want.Payload.AMR, want.Payload.Iss, want.Payload.Aud = []string{"pwd", "otp"}, "latch", []string{"latch"}
-			want.Payload.Iat = issued.Unix()
-			want.Payload.Exp = issued.Add(h.cfg.Tokens.AccessTTL).Unix()
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("verify answer (-want +got):\n%s", diff)
-			}
+		r = h.post("/v2/auth/verify", map[string]string{"token": p.AccessToken})
+		expect(t, r, http.StatusOK)
+		var got struct {
+			Valid   bool `json:"valid"`
+			Payload struct {
+				Sub   string   `json:"sub"`
+				Sid   string   `json:"sid"`
+				Email string   `json:"email"`
+				AMR   []string `json:"amr"`
+				Iss   string   `json:"iss"`
+				Aud   []string `json:"aud"`
+				Iat   int64    `json:"iat"`
+				Exp   int64    `json:"exp"`
+				Jti   string   `json:"jti"`
+			} `json:"payload"`
+		}
+		r.JSON(t, &got)
+		if got.Payload.Jti == "" {
+			t.Errorf("verify payload has no jti: %s", r.Body)
+		}
+		got.Payload.Jti = ""
+		want := got
+		want.Valid = true
+		want.Payload.Sub, want.Payload.Sid, want.Payload.Email = me.ID, sessionID, "verify@example.test"
+		want.Payload.AMR, want.Payload.Iss, want.Payload.Aud = []string{"pwd", "otp"}, "latch", []string{"latch"}
+		want.Payload.Iat = issued.Unix()
+		want.Payload.Exp = issued.Add(h.cfg.Tokens.AccessTTL).Unix()
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("verify answer (-want +got):\n%s", diff)
+		}
 
-			parts := strings.Split(p.AccessToken, ".")
-			parts[1] = base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"someone else"}`))
-			forged := strings.Join(parts, ".")
-			for _, bad := range []string{"garbage", forged} {
-				sessWantProblem(t, h.post("/v2/auth/verify", map[string]string{"token": bad}), http.StatusUnauthorized, "invalid_token")
-			}
-			sessWantProblem(t, h.post("/v2/auth/verify", map[string]string{}), http.StatusBadRequest, "validation_failed")
-		})
-	}
+		parts := strings.Split(p.AccessToken, ".")
+		parts[1] = base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"someone else"}`))
+		forged := strings.Join(parts, ".")
+		for _, bad := range []string{"garbage", forged} {
+			sessWantProblem(t, h.post("/v2/auth/verify", map[string]string{"token": bad}), http.StatusUnauthorized, "invalid_token")
+		}
+		sessWantProblem(t, h.post("/v2/auth/verify", map[string]string{}), http.StatusBadRequest, "validation_failed")
+	})
 }
 
 type sessListed struct {
@@ -475,55 +463,53 @@ func sessCurrentSession(t *testing.T, h *harness, access string) string {
 }
 
 func TestSessionsEndpoints(t *testing.T) {
-	for _, d := range storetest.Dialects {
-		t.Run(string(d), func(t *testing.T) {
-			h := newHarness(t, d)
-			const email = "lister@example.test"
-			h.signup(email, sessPassword)
-			var laptop, phone tokenPair
-			sessLoginAs(h, email, "laptop/1.0", "").JSON(t, &laptop)
-			phoneAt := h.clock.Now().Add(h.cfg.Codes.ResendCooldown + time.Second)
-			sessLoginAs(h, email, "phone/2.0", "").JSON(t, &phone)
-			laptopSID, phoneSID := sessClaim(t, laptop.AccessToken, "sid"), sessClaim(t, phone.AccessToken, "sid")
+	eachDialect(t, func(t *testing.T, d store.Dialect) {
+		h := newHarness(t, d)
+		const email = "lister@example.test"
+		h.signup(email, sessPassword)
+		var laptop, phone tokenPair
+		sessLoginAs(h, email, "laptop/1.0", "").JSON(t, &laptop)
+		phoneAt := h.clock.Now().Add(h.cfg.Codes.ResendCooldown + time.Second)
+		sessLoginAs(h, email, "phone/2.0", "").JSON(t, &phone)
+		laptopSID, phoneSID := sessClaim(t, laptop.AccessToken, "sid"), sessClaim(t, phone.AccessToken, "sid")
 
-			list := sessList(t, h, phone.AccessToken)
-			if len(list) != 3 {
-				t.Fatalf("listed %d sessions, want 3 (signup, laptop, phone): %+v", len(list), list)
+		list := sessList(t, h, phone.AccessToken)
+		if len(list) != 3 {
+			t.Fatalf("listed %d sessions, want 3 (signup, laptop, phone): %+v", len(list), list)
+		}
+		byID := map[string]sessListed{}
+		for _, s := range list {
+			byID[s.ID] = s
+			if s.Current != (s.ID == phoneSID) {
+				t.Errorf("session %s current = %v; only the caller's session %s is current", s.ID, s.Current, phoneSID)
 			}
-			byID := map[string]sessListed{}
-			for _, s := range list {
-				byID[s.ID] = s
-				if s.Current != (s.ID == phoneSID) {
-					t.Errorf("session %s current = %v; only the caller's session %s is current", s.ID, s.Current, phoneSID)
-				}
-			}
-			got := byID[phoneSID]
-			want := sessListed{ID: phoneSID, CreatedAt: phoneAt, LastUsedAt: phoneAt, IP: "127.0.0.1", UserAgent: "phone/2.0", Current: true}
-			if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) })); diff != "" {
-				t.Errorf("phone session (-want +got):\n%s", diff)
-			}
-			if byID[laptopSID].UserAgent != "laptop/1.0" {
-				t.Errorf("laptop session = %+v", byID[laptopSID])
-			}
+		}
+		got := byID[phoneSID]
+		want := sessListed{ID: phoneSID, CreatedAt: phoneAt, LastUsedAt: phoneAt, IP: "127.0.0.1", UserAgent: "phone/2.0", Current: true}
+		if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) })); diff != "" {
+			t.Errorf("phone session (-want +got):\n%s", diff)
+		}
+		if byID[laptopSID].UserAgent != "laptop/1.0" {
+			t.Errorf("laptop session = %+v", byID[laptopSID])
+		}
 
-			expect(t, h.do(http.MethodDelete, "/v2/auth/sessions/"+laptopSID, nil, bearer(phone.AccessToken)...), http.StatusNoContent)
-			for _, s := range sessList(t, h, phone.AccessToken) {
-				if s.ID == laptopSID {
-					t.Errorf("deleted session %s still listed", laptopSID)
-				}
+		expect(t, h.do(http.MethodDelete, "/v2/auth/sessions/"+laptopSID, nil, bearer(phone.AccessToken)...), http.StatusNoContent)
+		for _, s := range sessList(t, h, phone.AccessToken) {
+			if s.ID == laptopSID {
+				t.Errorf("deleted session %s still listed", laptopSID)
 			}
-			sessWantProblem(t, sessRefresh(h, laptop.RefreshToken), http.StatusUnauthorized, "session_revoked")
-			sessWantProblem(t, h.do(http.MethodGet, "/v2/auth/sessions", nil, bearer(laptop.AccessToken)...), http.StatusUnauthorized, "session_revoked")
-			sessWantProblem(t, h.do(http.MethodDelete, "/v2/auth/sessions/"+laptopSID, nil, bearer(phone.AccessToken)...), http.StatusNotFound, "not_found")
+		}
+		sessWantProblem(t, sessRefresh(h, laptop.RefreshToken), http.StatusUnauthorized, "session_revoked")
+		sessWantProblem(t, h.do(http.MethodGet, "/v2/auth/sessions", nil, bearer(laptop.AccessToken)...), http.StatusUnauthorized, "session_revoked")
+		sessWantProblem(t, h.do(http.MethodDelete, "/v2/auth/sessions/"+laptopSID, nil, bearer(phone.AccessToken)...), http.StatusNotFound, "not_found")
 
-			stranger := h.signup("stranger@example.test", sessPassword)
-			strangerSID := sessClaim(t, stranger.AccessToken, "sid")
-			sessWantProblem(t, h.do(http.MethodDelete, "/v2/auth/sessions/"+strangerSID, nil, bearer(phone.AccessToken)...), http.StatusNotFound, "not_found")
-			sessRotate(t, h, stranger.RefreshToken)
-			sessWantProblem(t, h.do(http.MethodDelete, "/v2/auth/sessions/not-a-uuid", nil, bearer(phone.AccessToken)...), http.StatusNotFound, "not_found")
-			sessWantProblem(t, h.do(http.MethodDelete, "/v2/auth/sessions/"+phoneSID, nil), http.StatusUnauthorized, "invalid_token")
-		})
-	}
+		stranger := h.signup("stranger@example.test", sessPassword)
+		strangerSID := sessClaim(t, stranger.AccessToken, "sid")
+		sessWantProblem(t, h.do(http.MethodDelete, "/v2/auth/sessions/"+strangerSID, nil, bearer(phone.AccessToken)...), http.StatusNotFound, "not_found")
+		sessRotate(t, h, stranger.RefreshToken)
+		sessWantProblem(t, h.do(http.MethodDelete, "/v2/auth/sessions/not-a-uuid", nil, bearer(phone.AccessToken)...), http.StatusNotFound, "not_found")
+		sessWantProblem(t, h.do(http.MethodDelete, "/v2/auth/sessions/"+phoneSID, nil), http.StatusUnauthorized, "invalid_token")
+	})
 }
 
 // sessCookie finds the refresh cookie among an answer's Set-Cookie headers.
@@ -596,53 +582,51 @@ func TestCookieMode(t *testing.T) {
 }
 
 func TestAccessTokenShape(t *testing.T) {
-	for _, d := range storetest.Dialects {
-		t.Run(string(d), func(t *testing.T) {
-			h := newHarness(t, d)
-			issued := h.clock.Now()
-			p := h.signup("Shape@Example.test", sessPassword)
-			header, claims := sessJWT(t, p.AccessToken)
+	eachDialect(t, func(t *testing.T, d store.Dialect) {
+		h := newHarness(t, d)
+		issued := h.clock.Now()
+		p := h.signup("Shape@Example.test", sessPassword)
+		header, claims := sessJWT(t, p.AccessToken)
 
-			kid, _ := header["kid"].(string)
-			if kid == "" || header["typ"] != "at+jwt" || header["alg"] != "ES256" {
-				t.Errorf("header = %v, want typ at+jwt, alg ES256 and a kid", header)
-			}
-			if !slices.Contains(sessJWKSKids(t, h), kid) {
-				t.Errorf("kid %q is not published in the JWKS", kid)
-			}
+		kid, _ := header["kid"].(string)
+		if kid == "" || header["typ"] != "at+jwt" || header["alg"] != "ES256" {
+			t.Errorf("header = %v, want typ at+jwt, alg ES256 and a kid", header)
+		}
+		if !slices.Contains(sessJWKSKids(t, h), kid) {
+			t.Errorf("kid %q is not published in the JWKS", kid)
+		}
 
-			names := make([]string, 0, len(claims))
-			for k := range claims {
-				names = append(names, k)
-			}
-			slices.Sort(names)
-			if diff := cmp.Diff([]string{"amr", "aud", "email", "exp", "iat", "iss", "jti", "sid", "sub", "tid"}, names); diff != "" {
-				t.Errorf("claim names (-want +got):\n%s", diff)
-			}
-			aud := claims["aud"]
-			if list, ok := aud.([]any); ok && len(list) == 1 {
-				aud = list[0]
-			}
-			got := map[string]any{"iss": claims["iss"], "aud": aud, "email": claims["email"], "amr": claims["amr"],
-				"tid": claims["tid"], "iat": claims["iat"], "exp": claims["exp"]}
-			want := map[string]any{"iss": "latch", "aud": "latch", "email": "shape@example.test", "amr": []any{"pwd", "otp"},
-				"tid": store.DefaultTenantID, "iat": float64(issued.Unix()), "exp": float64(issued.Add(h.cfg.Tokens.AccessTTL).Unix())}
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("claims (-want +got):\n%s", diff)
-			}
-			if sessClaim(t, p.AccessToken, "sid") != sessCurrentSession(t, h, p.AccessToken) {
-				t.Error("sid is not the id of the caller's session")
-			}
-			next := sessRotate(t, h, p.RefreshToken)
-			if sessClaim(t, next.AccessToken, "jti") == sessClaim(t, p.AccessToken, "jti") {
-				t.Error("two access tokens share a jti")
-			}
-			if sessClaim(t, next.AccessToken, "sub") != sessClaim(t, p.AccessToken, "sub") ||
-				sessClaim(t, next.AccessToken, "sid") != sessClaim(t, p.AccessToken, "sid") {
-				t.Error("a rotation changed sub or sid")
-			}
-		})
-	}
+		names := make([]string, 0, len(claims))
+		for k := range claims {
+			names = append(names, k)
+		}
+		slices.Sort(names)
+		if diff := cmp.Diff([]string{"amr", "aud", "email", "exp", "iat", "iss", "jti", "sid", "sub", "tid"}, names); diff != "" {
+			t.Errorf("claim names (-want +got):\n%s", diff)
+		}
+		aud := claims["aud"]
+		if list, ok := aud.([]any); ok && len(list) == 1 {
+			aud = list[0]
+		}
+		got := map[string]any{"iss": claims["iss"], "aud": aud, "email": claims["email"], "amr": claims["amr"],
+			"tid": claims["tid"], "iat": claims["iat"], "exp": claims["exp"]}
+		want := map[string]any{"iss": "latch", "aud": "latch", "email": "shape@example.test", "amr": []any{"pwd", "otp"},
+			"tid": store.DefaultTenantID, "iat": float64(issued.Unix()), "exp": float64(issued.Add(h.cfg.Tokens.AccessTTL).Unix())}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("claims (-want +got):\n%s", diff)
+		}
+		if sessClaim(t, p.AccessToken, "sid") != sessCurrentSession(t, h, p.AccessToken) {
+			t.Error("sid is not the id of the caller's session")
+		}
+		next := sessRotate(t, h, p.RefreshToken)
+		if sessClaim(t, next.AccessToken, "jti") == sessClaim(t, p.AccessToken, "jti") {
+			t.Error("two access tokens share a jti")
+		}
+		if sessClaim(t, next.AccessToken, "sub") != sessClaim(t, p.AccessToken, "sub") ||
+			sessClaim(t, next.AccessToken, "sid") != sessClaim(t, p.AccessToken, "sid") {
+			t.Error("a rotation changed sub or sid")
+		}
+	})
 }
 
 // sessJWKSKids lists the kids GET /.well-known/jwks.json publishes.
@@ -664,29 +648,27 @@ func sessJWKSKids(t *testing.T, h *harness) []string {
 }
 
 func TestDisabledUserCannotRefresh(t *testing.T) {
-	for _, d := range storetest.Dialects {
-		t.Run(string(d), func(t *testing.T) {
-			h := newHarness(t, d)
-			ctx := context.Background()
-			p := h.signup("disabled@example.test", sessPassword)
-			other := h.login("disabled@example.test", sessPassword)
-			bystander := h.signup("active@example.test", sessPassword)
-			userID := sessClaim(t, p.AccessToken, "sub")
+	eachDialect(t, func(t *testing.T, d store.Dialect) {
+		h := newHarness(t, d)
+		ctx := context.Background()
+		p := h.signup("disabled@example.test", sessPassword)
+		other := h.login("disabled@example.test", sessPassword)
+		bystander := h.signup("active@example.test", sessPassword)
+		userID := sessClaim(t, p.AccessToken, "sub")
 
-			if err := h.app.store.SetUserStatus(ctx, userID, store.StatusDisabled, store.Event{UserID: userID, Kind: "user_disabled"}); err != nil {
-				t.Fatal(err)
-			}
-			sessWantProblem(t, sessRefresh(h, p.RefreshToken), http.StatusUnauthorized, "account_disabled")
-			sessWantProblem(t, sessRefresh(h, other.RefreshToken), http.StatusUnauthorized, "account_disabled")
-			sessWantProblem(t, h.do(http.MethodGet, "/v2/auth/sessions", nil, bearer(p.AccessToken)...), http.StatusUnauthorized, "session_revoked")
-			live, err := h.app.store.ListSessions(ctx, userID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(live) != 0 {
-				t.Errorf("a disabled user still has %d live sessions", len(live))
-			}
-			sessRotate(t, h, bystander.RefreshToken)
-		})
-	}
+		if err := h.app.store.SetUserStatus(ctx, userID, store.StatusDisabled, store.Event{UserID: userID, Kind: "user_disabled"}); err != nil {
+			t.Fatal(err)
+		}
+		sessWantProblem(t, sessRefresh(h, p.RefreshToken), http.StatusUnauthorized, "account_disabled")
+		sessWantProblem(t, sessRefresh(h, other.RefreshToken), http.StatusUnauthorized, "account_disabled")
+		sessWantProblem(t, h.do(http.MethodGet, "/v2/auth/sessions", nil, bearer(p.AccessToken)...), http.StatusUnauthorized, "session_revoked")
+		live, err := h.app.store.ListSessions(ctx, userID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(live) != 0 {
+			t.Errorf("a disabled user still has %d live sessions", len(live))
+		}
+		sessRotate(t, h, bystander.RefreshToken)
+	})
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/latch-auth/latch/internal/config"
 	"github.com/latch-auth/latch/internal/store"
-	"github.com/latch-auth/latch/internal/store/storetest"
 )
 
 // thrRetryAfter returns the Retry-After header in whole seconds, failing unless it is an integer >= 1.
@@ -129,36 +128,34 @@ func thrBackoffScript(h *harness, email, password string) []thrAttempt {
 }
 
 func TestThrottleAccountBackoff(t *testing.T) {
-	for _, d := range storetest.Dialects {
-		t.Run(string(d), func(t *testing.T) {
-			h := newHarness(t, d)
-			const email, pw = "backoff@example.test", "right password"
-			thrCreateUser(t, h, email, pw)
+	eachDialect(t, func(t *testing.T, d store.Dialect) {
+		h := newHarness(t, d)
+		const email, pw = "backoff@example.test", "right password"
+		thrCreateUser(t, h, email, pw)
 
-			got := thrBackoffScript(h, email, pw)
-			want := []thrAttempt{thrWrong, thrWrong, thrWrong, thrWrong, thrWrong, thrWrong,
-				thrThrottled(30), thrThrottled(30), // the 6th failure earned 30 s
-				thrWrong, thrThrottled(60), // 31 s later: one more failure doubles the wait
-				thrThrottled(1)}
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Fatalf("login answers (-want +got):\n%s", diff)
-			}
+		got := thrBackoffScript(h, email, pw)
+		want := []thrAttempt{thrWrong, thrWrong, thrWrong, thrWrong, thrWrong, thrWrong,
+			thrThrottled(30), thrThrottled(30), // the 6th failure earned 30 s
+			thrWrong, thrThrottled(60), // 31 s later: one more failure doubles the wait
+			thrThrottled(1)}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("login answers (-want +got):\n%s", diff)
+		}
 
-			// After the wait, the right password succeeds and forgets every failure.
-			h.clock.Advance(time.Second)
-			if diff := cmp.Diff(thrOK, thrLogin(h, email, pw)); diff != "" {
-				t.Fatalf("login after waiting (-want +got):\n%s", diff)
-			}
-			got = nil
-			for range 7 {
-				got = append(got, thrLogin(h, email, "wrong password"))
-			}
-			want = []thrAttempt{thrWrong, thrWrong, thrWrong, thrWrong, thrWrong, thrWrong, thrThrottled(30)}
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("answers after a success (-want +got):\n%s", diff)
-			}
-		})
-	}
+		// After the wait, the right password succeeds and forgets every failure.
+		h.clock.Advance(time.Second)
+		if diff := cmp.Diff(thrOK, thrLogin(h, email, pw)); diff != "" {
+			t.Fatalf("login after waiting (-want +got):\n%s", diff)
+		}
+		got = nil
+		for range 7 {
+			got = append(got, thrLogin(h, email, "wrong password"))
+		}
+		want = []thrAttempt{thrWrong, thrWrong, thrWrong, thrWrong, thrWrong, thrWrong, thrThrottled(30)}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("answers after a success (-want +got):\n%s", diff)
+		}
+	})
 }
 
 func TestThrottleUnknownEmailLikeKnown(t *testing.T) {
@@ -172,38 +169,36 @@ func TestThrottleUnknownEmailLikeKnown(t *testing.T) {
 }
 
 func TestThrottlePerIPThenAccountCeiling(t *testing.T) {
-	for _, d := range storetest.Dialects {
-		t.Run(string(d), func(t *testing.T) {
-			h := newHarness(t, d, thrBehindProxy, func(c *config.Config) { c.RateLimit.AccountCeiling = 8 })
-			const email, pw = "target@example.test", "right password"
-			thrCreateUser(t, h, email, pw)
-			attacker, owner, third := thrFrom("198.51.100.1"), thrFrom("198.51.100.2"), thrFrom("198.51.100.3")
+	eachDialect(t, func(t *testing.T, d store.Dialect) {
+		h := newHarness(t, d, thrBehindProxy, func(c *config.Config) { c.RateLimit.AccountCeiling = 8 })
+		const email, pw = "target@example.test", "right password"
+		thrCreateUser(t, h, email, pw)
+		attacker, owner, third := thrFrom("198.51.100.1"), thrFrom("198.51.100.2"), thrFrom("198.51.100.3")
 
-			for range 6 {
-				if diff := cmp.Diff(thrWrong, thrLogin(h, email, "wrong password", attacker...)); diff != "" {
-					t.Fatalf("attacker failure (-want +got):\n%s", diff)
-				}
+		for range 6 {
+			if diff := cmp.Diff(thrWrong, thrLogin(h, email, "wrong password", attacker...)); diff != "" {
+				t.Fatalf("attacker failure (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(thrThrottled(30), thrLogin(h, email, "wrong password", attacker...)); diff != "" {
-				t.Fatalf("attacker after 6 failures (-want +got):\n%s", diff)
-			}
-			// Another IP is not locked out by the attacker's failures (7 and 8 in total, at the ceiling).
-			for range 2 {
-				if diff := cmp.Diff(thrWrong, thrLogin(h, email, "wrong password", owner...)); diff != "" {
-					t.Fatalf("other IP below the ceiling (-want +got):\n%s", diff)
-				}
-			}
-			// The 9th failure in total passes the ceiling: now the account waits on every IP.
+		}
+		if diff := cmp.Diff(thrThrottled(30), thrLogin(h, email, "wrong password", attacker...)); diff != "" {
+			t.Fatalf("attacker after 6 failures (-want +got):\n%s", diff)
+		}
+		// Another IP is not locked out by the attacker's failures (7 and 8 in total, at the ceiling).
+		for range 2 {
 			if diff := cmp.Diff(thrWrong, thrLogin(h, email, "wrong password", owner...)); diff != "" {
-				t.Fatalf("failure past the ceiling (-want +got):\n%s", diff)
+				t.Fatalf("other IP below the ceiling (-want +got):\n%s", diff)
 			}
-			for _, ip := range [][]string{third, owner} {
-				if diff := cmp.Diff(thrThrottled(30), thrLogin(h, email, pw, ip...)); diff != "" {
-					t.Errorf("IP %s past the account ceiling (-want +got):\n%s", ip[1], diff)
-				}
+		}
+		// The 9th failure in total passes the ceiling: now the account waits on every IP.
+		if diff := cmp.Diff(thrWrong, thrLogin(h, email, "wrong password", owner...)); diff != "" {
+			t.Fatalf("failure past the ceiling (-want +got):\n%s", diff)
+		}
+		for _, ip := range [][]string{third, owner} {
+			if diff := cmp.Diff(thrThrottled(30), thrLogin(h, email, pw, ip...)); diff != "" {
+				t.Errorf("IP %s past the account ceiling (-want +got):\n%s", ip[1], diff)
 			}
-		})
-	}
+		}
+	})
 }
 
 // Postgres only: on SQLite the storm measures its write lock, not the hashing bound, and costs seconds.
