@@ -74,14 +74,3 @@ func (s *Store) Secrets(ctx context.Context, name string, gen func() ([]byte, er
 	err = s.db.WithContext(ctx).Where("name = ?", name).Order("version DESC").Find(&out).Error
 	return out, err
 }
-
-// RotateSecret adds a new newest version of a named secret.
-func (s *Store) RotateSecret(ctx context.Context, name string, value []byte) error {
-	return s.tx(ctx, func(tx *gorm.DB) error {
-		var max struct{ V int }
-		if err := tx.Raw(`SELECT coalesce(max(version), 0) AS v FROM server_secrets WHERE name = ?`, name).Scan(&max).Error; err != nil {
-			return err
-		}
-		return tx.Create(&Secret{Name: name, Version: max.V + 1, Value: value, CreatedAt: s.now()}).Error
-	})
-}

@@ -42,11 +42,6 @@ func enqueue(tx *gorm.DB, userID, purpose string, m Mail, replaced bool, now tim
 	return msg.ID, tx.Create(&msg).Error
 }
 
-// Enqueue queues a message that counts against no code limit (e.g. "password changed").
-func (s *Store) Enqueue(ctx context.Context, userID string, m Mail) (string, error) {
-	return enqueue(s.db.WithContext(ctx), userID, PurposeNotice, m, false, s.now())
-}
-
 // ClaimOutbox leases up to limit due messages to this worker for lease. Several workers on one
 // Postgres skip each other's rows; a lease that runs out (the worker crashed) makes the row due again.
 func (s *Store) ClaimOutbox(ctx context.Context, lease time.Duration, limit int) ([]OutboxMessage, error) {
@@ -78,27 +73,6 @@ func (s *Store) MarkFailed(ctx context.Context, id string, next time.Time, cause
 	}
 	return s.db.WithContext(ctx).Exec(`UPDATE outbox SET locked_until = NULL, next_attempt_at = ?, last_error = ?
 		WHERE id = ? AND sent_at IS NULL`, next.UTC(), cause, id).Error
-}
-
-// NextOutboxDue reports when the earliest pending message becomes due, if any.
-func (s *Store) NextOutboxDue(ctx context.Context) (time.Time, bool, error) {
-	var rows []OutboxMessage
-	err := s.db.WithContext(ctx).Select("next_attempt_at", "locked_until").
-		Where("sent_at IS NULL AND expires_at > ?", s.now()).Order("next_attempt_at").Limit(20).Find(&rows).Error
-	if err != nil || len(rows) == 0 {
-		return time.Time{}, false, err
-	}
-	var due time.Time
-	for i, m := range rows {
-		at := m.NextAttemptAt
-		if m.LockedUntil != nil && m.LockedUntil.After(at) {
-			at = *m.LockedUntil
-		}
-		if i == 0 || at.Before(due) {
-			due = at
-		}
-	}
-	return due, true, nil
 }
 
 // OutboxStats is the backlog for metrics.

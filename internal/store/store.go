@@ -156,9 +156,6 @@ func (s *Store) Close() error { return s.sqlDB.Close() }
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.sqlDB.PingContext(ctx) }
 
-// Stats exposes the pool counters for metrics.
-func (s *Store) Stats() sql.DBStats { return s.sqlDB.Stats() }
-
 // now is the store's clock in UTC at the precision both databases keep.
 func (s *Store) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }
 
