@@ -184,10 +184,12 @@ func (s *Store) Rotate(ctx context.Context, oldHash, newHash []byte, idleTTL tim
 	} else {
 		err := s.tx(ctx, func(tx *gorm.DB) error {
 			var old []RefreshToken
+			// Correlated, so SQLite checks the token's own session by key instead of building the
+			// set of every live session on each refresh.
 			err := tx.Raw(`UPDATE refresh_tokens SET used_at = ?
-				WHERE token_hash = ? AND used_at IS NULL AND created_at > ? AND session_id IN (
-					SELECT s.id FROM sessions s JOIN users u ON u.id = s.user_id
-					WHERE s.revoked_at IS NULL AND s.expires_at > ? AND u.status = 'active')
+				WHERE token_hash = ? AND used_at IS NULL AND created_at > ? AND EXISTS (
+					SELECT 1 FROM sessions s JOIN users u ON u.id = s.user_id
+					WHERE s.id = refresh_tokens.session_id AND s.revoked_at IS NULL AND s.expires_at > ? AND u.status = 'active')
 				RETURNING id, session_id`, now, oldHash, idleFloor, now).Scan(&old).Error
 			if err != nil {
 				return err
@@ -227,12 +229,19 @@ const sessionTouchEvery = 30 * time.Second
 // token's hash, $3 the successor's hash, $4 the new idle end, $5 the oldest creation time a token may
 // have and still be inside the idle window, $6 the last-use time below which the session row is
 // rewritten.
+//
+// The session and user checks are a correlated scalar subquery, not a join, so the plan is three
+// primary-key or unique lookups whatever the statistics say. As a join, on a database that had never
+// analysed sessions (autovacuum off), the planner guessed that few sessions have revoked_at NULL and
+// read every live session through sessions_user_idx on each refresh: the cost grew with the number of
+// sessions and refresh throughput fell run after run (docs/benchmarks.md). A subquery is not flattened
+// into the join tree and its WHERE names no column of that partial index's predicate.
 const rotatePostgres = `WITH consumed AS (
 	UPDATE refresh_tokens rt SET used_at = $1
-	FROM sessions s JOIN users u ON u.id = s.user_id
-	WHERE rt.token_hash = $2 AND rt.used_at IS NULL AND rt.created_at > $5 AND s.id = rt.session_id
-	  AND s.revoked_at IS NULL AND s.expires_at > $1 AND u.status = 'active'
-	RETURNING rt.id, rt.session_id, s.user_id, s.tenant_id, u.email, s.amr, s.expires_at
+	WHERE rt.token_hash = $2 AND rt.used_at IS NULL AND rt.created_at > $5
+	  AND (SELECT s.revoked_at IS NULL AND s.expires_at > $1 AND u.status = 'active'
+	       FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = rt.session_id)
+	RETURNING rt.id, rt.session_id
 ), successor AS (
 	INSERT INTO refresh_tokens (session_id, parent_id, token_hash, created_at)
 	SELECT session_id, id, $3, $1 FROM consumed
@@ -240,7 +249,8 @@ const rotatePostgres = `WITH consumed AS (
 	UPDATE sessions SET last_used_at = $1, idle_expires_at = LEAST($4, sessions.expires_at)
 	FROM consumed WHERE sessions.id = consumed.session_id AND sessions.last_used_at < $6
 )
-SELECT session_id::text, user_id::text, tenant_id::text, email, amr, expires_at FROM consumed`
+SELECT s.id::text, s.user_id::text, s.tenant_id::text, u.email, s.amr, s.expires_at
+FROM consumed c JOIN sessions s ON s.id = c.session_id JOIN users u ON u.id = s.user_id`
 
 // RefreshState is everything known about a presented refresh token, for the slow path of a refresh.
 type RefreshState struct {
