@@ -140,7 +140,7 @@ echo "== memory: largest sampled VmRSS during the storm $(($(cat "$rss_file") / 
 echo "== password hashing, from /metrics:"
 curl -fsS "$target/metrics" | grep -E '^latch_password_hash_wait_seconds_(sum|count)' || echo "(no hash metrics exposed)"
 
-# pgbench: one rotation transaction per refresh, on the real schema (latch migrated it), with a
+# pgbench: one rotation per transaction, on the real schema (latch migrated it), with a
 # history of used tokens so the indexes have a realistic size. In run r, client c owns session c and
 # the token of generation g of its chain is sha256('r:c:g'): each transaction finds its token by hash,
 # as Latch does, and every run starts fresh chains.
@@ -159,7 +159,7 @@ SELECT md5('pgbench-session-' || (g % 1000))::uuid, sha256(convert_to('history-'
 FROM generate_series(1, 200000) g;
 INSERT INTO refresh_tokens (session_id, token_hash, created_at)
 SELECT md5('pgbench-session-' || s)::uuid, sha256(convert_to(r || ':' || s || ':0', 'UTF8')), now()
-FROM generate_series(0, 999) s, generate_series(1, :runs) r;
+FROM generate_series(0, 999) s, generate_series(1, 2 * :runs) r;
 VACUUM ANALYZE refresh_tokens;
 VACUUM ANALYZE sessions;
 SQL
@@ -179,5 +179,36 @@ SQL
 for run in $(seq 1 "$RUNS"); do
 	echo "-- pgbench run $run of $RUNS"
 	pgbench -n -M prepared -c "$clients" -j 2 -T "$(seconds "$DURATION")" -D run="$run" -D gen=0 -f "$work/rotate.sql" "$db" 2>&1 |
+		grep -E '^(number of (transactions actually processed|failed)|latency average|tps)|error|abort'
+done
+
+# The same rotation as Latch sends it: one statement (a data-modifying CTE), one round trip, with the
+# session and user checks and the lazy session touch. Chains of runs RUNS+1..2*RUNS, so they are fresh.
+cat >"$work/rotate-cte.sql" <<'SQL'
+\set next :gen + 1
+WITH consumed AS (
+	UPDATE refresh_tokens rt SET used_at = now()
+	WHERE rt.token_hash = sha256(convert_to(format('%s:%s:%s', :run::int, :client_id::int, :gen::int), 'UTF8'))
+	  AND rt.used_at IS NULL AND rt.created_at > now() - interval '30 days'
+	  AND (SELECT s.revoked_at IS NULL AND s.expires_at > now() AND u.status = 'active'
+	       FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = rt.session_id)
+	RETURNING rt.id, rt.session_id
+), successor AS (
+	INSERT INTO refresh_tokens (session_id, parent_id, token_hash, created_at)
+	SELECT session_id, id, sha256(convert_to(format('%s:%s:%s', :run::int, :client_id::int, :next::int), 'UTF8')), now()
+	FROM consumed
+), touched AS (
+	UPDATE sessions SET last_used_at = now(), idle_expires_at = LEAST(now() + interval '7 days', sessions.expires_at)
+	FROM consumed WHERE sessions.id = consumed.session_id AND sessions.last_used_at < now() - interval '30 seconds'
+)
+SELECT s.id::text, s.user_id::text, s.tenant_id::text, u.email, s.amr, s.expires_at
+FROM consumed c JOIN sessions s ON s.id = c.session_id JOIN users u ON u.id = s.user_id;
+\set gen :next
+SQL
+echo
+echo "== pgbench: Latch's one-statement rotation, $clients clients, $(seconds "$DURATION")s"
+for run in $(seq 1 "$RUNS"); do
+	echo "-- pgbench run $run of $RUNS"
+	pgbench -n -M prepared -c "$clients" -j 2 -T "$(seconds "$DURATION")" -D run="$((RUNS + run))" -D gen=0 -f "$work/rotate-cte.sql" "$db" 2>&1 |
 		grep -E '^(number of (transactions actually processed|failed)|latency average|tps)|error|abort'
 done

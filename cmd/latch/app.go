@@ -55,7 +55,7 @@ func newHasher(cfg config.Config) (*password.Hasher, error) {
 	if err := p.Validate(); err != nil {
 		return nil, fmt.Errorf("password.argon2_*: %w", err)
 	}
-	return password.NewHasher(p, cfg.Password.MaxConcurrent, cfg.Password.QueueTimeout, nil), nil
+	return password.NewHasher(p, hashSlots(cfg), cfg.Password.QueueTimeout, nil), nil
 }
 
 // newApp wires every component from the configuration. now is the clock of the whole instance.

@@ -137,13 +137,15 @@ func cmdServe(ctx context.Context, args []string, load func() (config.Config, er
 	for _, name := range config.UnknownEnv(os.Environ()) {
 		log.Warn("unknown LATCH_ environment variable ignored", "name", name)
 	}
+	procs := addHashingProcs(hashSlots(cfg))
 	a, err := newApp(ctx, cfg, log, time.Now)
 	if err != nil {
 		return err
 	}
 	defer a.close()
 	log.Info("starting latch", "version", version, "addr", cfg.Server.Addr, "database", redactedDB(cfg),
-		"mail_driver", cfg.Mail.Driver, "algorithm", cfg.Tokens.Algorithm, "sandbox", cfg.Sandbox.Enabled)
+		"mail_driver", cfg.Mail.Driver, "algorithm", cfg.Tokens.Algorithm, "sandbox", cfg.Sandbox.Enabled,
+		"gomaxprocs", procs, "hash_slots", hashSlots(cfg))
 	if cfg.Sandbox.Enabled {
 		log.Warn("SANDBOX IS ENABLED: GET /v2/sandbox/emails shows every email, codes included, to anyone. Never enable it in production.")
 	}

@@ -106,7 +106,7 @@ type Password struct {
 	Argon2Memory      uint32 `yaml:"argon2_memory_kib"`
 	Argon2Iterations  uint32 `yaml:"argon2_iterations"`
 	Argon2Parallelism uint8  `yaml:"argon2_parallelism"`
-	// MaxConcurrent bounds simultaneous hashes so a burst cannot exhaust memory; 0 means GOMAXPROCS.
+	// MaxConcurrent bounds simultaneous hashes so a burst cannot exhaust memory; 0 means one per CPU.
 	MaxConcurrent int           `yaml:"max_concurrent"`
 	QueueTimeout  time.Duration `yaml:"queue_timeout"`
 }
