@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks Latch on Postgres on this machine: builds latch, starts it on a fresh database with its
 # mail going to the load generator's SMTP listener, runs every scenario of `latch bench`, samples the
-# server's memory during a 200-client login storm, then runs pgbench with the refresh-rotation
-# transaction on the same schema, the limit the refresh figures compare to.
+# server's memory during a 200-client login storm, then runs pgbench on the same schema with the
+# refresh rotation twice: as the reference transaction and as Latch's own one statement (the
+# ceiling the refresh figures compare to).
 #
 # Usage: scripts/bench.sh            (from anywhere in the repo)
 # Knobs (environment):
