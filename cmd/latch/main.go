@@ -123,7 +123,9 @@ func subFlags(name, help string, stderr io.Writer) *flag.FlagSet {
 }
 
 func cmdServe(ctx context.Context, args []string, load func() (config.Config, error), stderr io.Writer) error {
-	fs := subFlags("serve", "Runs the HTTP service on server.addr until SIGINT or SIGTERM, then drains in-flight requests.", stderr)
+	fs := subFlags("serve", "Runs the HTTP service on server.addr until SIGINT or SIGTERM, then drains in-flight requests.\n"+
+		"Unless GOMAXPROCS is set, it runs with one Go processor per CPU plus one per password-hashing slot,\n"+
+		"so hashes do not hold up other requests.", stderr)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -137,7 +139,8 @@ func cmdServe(ctx context.Context, args []string, load func() (config.Config, er
 	for _, name := range config.UnknownEnv(os.Environ()) {
 		log.Warn("unknown LATCH_ environment variable ignored", "name", name)
 	}
-	procs := addHashingProcs(hashSlots(cfg))
+	slots := hashSlots(cfg)
+	procs := addHashingProcs(slots)
 	a, err := newApp(ctx, cfg, log, time.Now)
 	if err != nil {
 		return err
@@ -145,7 +148,7 @@ func cmdServe(ctx context.Context, args []string, load func() (config.Config, er
 	defer a.close()
 	log.Info("starting latch", "version", version, "addr", cfg.Server.Addr, "database", redactedDB(cfg),
 		"mail_driver", cfg.Mail.Driver, "algorithm", cfg.Tokens.Algorithm, "sandbox", cfg.Sandbox.Enabled,
-		"gomaxprocs", procs, "hash_slots", hashSlots(cfg))
+		"gomaxprocs", procs, "hash_slots", slots)
 	if cfg.Sandbox.Enabled {
 		log.Warn("SANDBOX IS ENABLED: GET /v2/sandbox/emails shows every email, codes included, to anyone. Never enable it in production.")
 	}
