@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/latch-auth/latch/internal/app"
 	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/config"
 	"github.com/latch-auth/latch/internal/store"
@@ -28,13 +29,13 @@ func cmdKeys(ctx context.Context, args []string, load func() (config.Config, err
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg, time.Now, cfg.Database.AutoMigrate)
+	st, err := app.OpenStore(ctx, cfg, time.Now, cfg.Database.AutoMigrate)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	keys, err := auth.LoadKeys(ctx, st, tokenConfig(cfg), cfg.Tokens.SigningKeyFile, time.Now, log)
+	keys, err := auth.LoadKeys(ctx, st, app.TokenConfig(cfg), cfg.Tokens.SigningKeyFile, time.Now, log)
 	if err != nil {
 		return err
 	}
@@ -74,7 +75,7 @@ func cmdUser(ctx context.Context, args []string, load func() (config.Config, err
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg, time.Now, cfg.Database.AutoMigrate)
+	st, err := app.OpenStore(ctx, cfg, time.Now, cfg.Database.AutoMigrate)
 	if err != nil {
 		return err
 	}
@@ -101,7 +102,7 @@ func cmdUser(ctx context.Context, args []string, load func() (config.Config, err
 	if n := len([]rune(plain)); n < cfg.Password.MinLength || n > cfg.Password.MaxLength {
 		return usageError(fmt.Sprintf("--password must be %d to %d characters", cfg.Password.MinLength, cfg.Password.MaxLength))
 	}
-	hasher, err := newHasher(cfg)
+	hasher, err := app.NewHasher(cfg)
 	if err != nil {
 		return err
 	}

@@ -45,7 +45,7 @@ func TestAdminUserCreateAndDisable(t *testing.T) {
 
 		smtp := mailtest.NewServer(t)
 		h := startHarness(t, testConfig(dbURL, smtp), smtp, newClock())
-		u, err := h.app.store.UserByEmail(context.Background(), store.DefaultTenantID, email)
+		u, err := h.app.Store.UserByEmail(context.Background(), store.DefaultTenantID, email)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,7 +67,7 @@ func TestAdminUserCreateAndDisable(t *testing.T) {
 			pwWantProblem(t, h.post("/v2/auth/refresh", map[string]string{"refreshToken": p.RefreshToken}), http.StatusUnauthorized, "account_disabled")
 			expect(t, h.do(http.MethodGet, "/v2/auth/sessions", nil, bearer(p.AccessToken)...), http.StatusUnauthorized)
 		}
-		live, err := h.app.store.ListSessions(context.Background(), u.ID)
+		live, err := h.app.Store.ListSessions(context.Background(), u.ID)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -167,7 +167,7 @@ type cdOutboxRow struct {
 
 func cdOutboxRows(t testing.TB, h *harness) []cdOutboxRow {
 	t.Helper()
-	rows, err := h.app.store.SQLDB().Query(`SELECT to_addr, template, data, attempts, sent_at IS NOT NULL, last_error FROM outbox ORDER BY created_at`)
+	rows, err := h.app.Store.SQLDB().Query(`SELECT to_addr, template, data, attempts, sent_at IS NOT NULL, last_error FROM outbox ORDER BY created_at`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -448,7 +448,7 @@ func TestEmailCodes(t *testing.T) {
 					t.Errorf("sent %s to %s still holds its data: %s", r.Template, r.To, *r.Data)
 				}
 			}
-			rows, err := h.app.store.SQLDB().Query(`SELECT code_hash FROM email_codes`)
+			rows, err := h.app.Store.SQLDB().Query(`SELECT code_hash FROM email_codes`)
 			if err != nil {
 				t.Fatal(err)
 			}

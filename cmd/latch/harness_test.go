@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latch-auth/latch/internal/app"
 	"github.com/latch-auth/latch/internal/config"
 	"github.com/latch-auth/latch/internal/logging"
 	"github.com/latch-auth/latch/internal/mail/mailtest"
@@ -46,7 +47,7 @@ type harness struct {
 	t     testing.TB
 	cfg   config.Config
 	clock *clock
-	app   *app
+	app   *app.App
 	srv   *httptest.Server
 	smtp  *mailtest.Server
 	logs  *syncBuffer
@@ -104,19 +105,19 @@ func startHarness(t testing.TB, cfg config.Config, smtp *mailtest.Server, clk *c
 	}
 	logs := &syncBuffer{}
 	log := logging.New(logs, "json", "debug")
-	a, err := newApp(context.Background(), cfg, log, clk.Now)
+	a, err := app.New(context.Background(), cfg, log, clk.Now)
 	if err != nil {
 		t.Fatalf("newApp: %v", err)
 	}
-	a.worker.Poll, a.worker.RetryBase = 50*time.Millisecond, 100*time.Millisecond
+	a.Worker.Poll, a.Worker.RetryBase = 50*time.Millisecond, 100*time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
-	wait := a.runBackground(ctx)
-	srv := httptest.NewServer(a.server.Handler())
+	wait := a.RunBackground(ctx)
+	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(func() {
 		srv.Close()
 		cancel()
 		wait()
-		a.close()
+		a.Close()
 		if t.Failed() {
 			t.Logf("instance log:\n%s", logs.String())
 		}

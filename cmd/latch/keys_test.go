@@ -167,7 +167,7 @@ func TestKeysRotateCommand(t *testing.T) {
 		}
 
 		expect(t, h.do(http.MethodGet, "/v2/auth/me", nil, bearer(old.AccessToken)...), http.StatusOK)
-		if err := h.app.keys.Reload(ctx); err != nil {
+		if err := h.app.Keys.Reload(ctx); err != nil {
 			t.Fatal(err)
 		}
 		expect(t, h.do(http.MethodGet, "/v2/auth/me", nil, bearer(old.AccessToken)...), http.StatusOK)
@@ -186,7 +186,7 @@ func TestKeysRotateCommand(t *testing.T) {
 		// margin), a reload drops it. The command stamps retired_at with the real clock, which
 		// the test clock started from.
 		h.clock.Advance(h.cfg.Tokens.AccessTTL + 15*time.Minute)
-		if err := h.app.keys.Reload(ctx); err != nil {
+		if err := h.app.Keys.Reload(ctx); err != nil {
 			t.Fatal(err)
 		}
 		if diff := cmp.Diff([]string{newKid}, sessJWKSKids(t, h)); diff != "" {

@@ -18,6 +18,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/latch-auth/latch/internal/app"
 	"github.com/latch-auth/latch/internal/config"
 	"github.com/latch-auth/latch/internal/logging"
 )
@@ -139,13 +140,13 @@ func cmdServe(ctx context.Context, args []string, load func() (config.Config, er
 	for _, name := range config.UnknownEnv(os.Environ()) {
 		log.Warn("unknown LATCH_ environment variable ignored", "name", name)
 	}
-	slots := hashSlots(cfg)
+	slots := app.HashSlots(cfg)
 	procs := addHashingProcs(slots)
-	a, err := newApp(ctx, cfg, log, time.Now)
+	a, err := app.New(ctx, cfg, log, time.Now)
 	if err != nil {
 		return err
 	}
-	defer a.close()
+	defer a.Close()
 	log.Info("starting latch", "version", version, "addr", cfg.Server.Addr, "database", redactedDB(cfg),
 		"mail_driver", cfg.Mail.Driver, "algorithm", cfg.Tokens.Algorithm, "sandbox", cfg.Sandbox.Enabled,
 		"gomaxprocs", procs, "hash_slots", slots)
@@ -160,10 +161,10 @@ func cmdServe(ctx context.Context, args []string, load func() (config.Config, er
 	if err != nil {
 		return fmt.Errorf("server.addr: %w", err)
 	}
-	srv := &http.Server{Handler: a.server.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second}
 	bgCtx, stopBg := context.WithCancel(context.Background())
-	waitBg := a.runBackground(bgCtx)
+	waitBg := a.RunBackground(bgCtx)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String())
@@ -205,7 +206,7 @@ func cmdMigrate(ctx context.Context, args []string, load func() (config.Config, 
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg, time.Now, false)
+	st, err := app.OpenStore(ctx, cfg, time.Now, false)
 	if err != nil {
 		return err
 	}

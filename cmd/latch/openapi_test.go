@@ -341,7 +341,7 @@ func TestOpenAPIDescribesEveryResponse(t *testing.T) {
 			ID string `json:"id"`
 		}
 		c.call(http.StatusOK, http.MethodGet, "/v2/auth/me", nil, bearer(carolPair.AccessToken)...).JSON(t, &me)
-		if err := h.app.store.SetUserStatus(ctx, me.ID, store.StatusDisabled, store.Event{UserID: me.ID, Kind: "disabled"}); err != nil {
+		if err := h.app.Store.SetUserStatus(ctx, me.ID, store.StatusDisabled, store.Event{UserID: me.ID, Kind: "disabled"}); err != nil {
 			t.Fatal(err)
 		}
 		c.problem(http.StatusUnauthorized, "account_disabled", http.MethodGet, "/v2/auth/me", nil, bearer(carolPair.AccessToken)...)
@@ -365,7 +365,7 @@ func TestOpenAPIDescribesEveryResponse(t *testing.T) {
 		c.call(http.StatusOK, http.MethodGet, "/metrics", nil)
 
 		// Last, as it breaks the instance: readiness without a database.
-		if err := h.app.store.Close(); err != nil {
+		if err := h.app.Store.Close(); err != nil {
 			t.Fatal(err)
 		}
 		c.problem(http.StatusServiceUnavailable, "not_ready", http.MethodGet, "/readyz", nil)

@@ -79,7 +79,7 @@ func TestOutboxLeaseComesBack(t *testing.T) {
 			t.Fatal(err)
 		}
 		h.clock.Advance(lease - time.Second) // due by its retry time, still leased
-		again, err := h.app.store.ClaimOutbox(context.Background(), lease, 10)
+		again, err := h.app.Store.ClaimOutbox(context.Background(), lease, 10)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -231,7 +231,7 @@ func TestPasswordBcryptImportIsUpgraded(t *testing.T) {
 		}
 		verified := h.clock.Now()
 		u := store.User{Email: email, PasswordHash: string(legacy), EmailVerifiedAt: &verified}
-		if err := h.app.store.CreateUser(context.Background(), &u); err != nil {
+		if err := h.app.Store.CreateUser(context.Background(), &u); err != nil {
 			t.Fatal(err)
 		}
 
@@ -251,7 +251,7 @@ func TestPasswordBcryptImportIsUpgraded(t *testing.T) {
 
 func pwStoredHash(t testing.TB, h *harness, email string) string {
 	t.Helper()
-	u, err := h.app.store.UserByEmail(context.Background(), store.DefaultTenantID, email)
+	u, err := h.app.Store.UserByEmail(context.Background(), store.DefaultTenantID, email)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,12 +266,12 @@ func TestPasswordUnknownEmailTakesAsLongAsWrongPassword(t *testing.T) {
 		c.RateLimit.FreeFailures, c.RateLimit.AccountCeiling = 1_000_000, 1_000_000
 	})
 	const email = "timing@example.test"
-	hash, err := h.app.svc.Hasher().Hash(context.Background(), "the real password")
+	hash, err := h.app.Service.Hasher().Hash(context.Background(), "the real password")
 	if err != nil {
 		t.Fatal(err)
 	}
 	verified := h.clock.Now()
-	if err := h.app.store.CreateUser(context.Background(), &store.User{Email: email, PasswordHash: hash, EmailVerifiedAt: &verified}); err != nil {
+	if err := h.app.Store.CreateUser(context.Background(), &store.User{Email: email, PasswordHash: hash, EmailVerifiedAt: &verified}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -3,21 +3,11 @@ package main
 import (
 	"os"
 	"runtime"
-
-	"github.com/latch-auth/latch/internal/config"
 )
 
 // defaultProcs is the GOMAXPROCS the Go runtime chose (the CPUs, or the container's CPU limit)
 // before serve adds processors for password hashing.
 var defaultProcs = runtime.GOMAXPROCS(0)
-
-// hashSlots is how many password hashes may run at once: password.max_concurrent, else one per CPU.
-func hashSlots(cfg config.Config) int {
-	if cfg.Password.MaxConcurrent > 0 {
-		return cfg.Password.MaxConcurrent
-	}
-	return defaultProcs
-}
 
 // procsWithHashing is the GOMAXPROCS serve runs with: one P per CPU for requests, the outbox worker
 // and the database driver, plus one per hashing slot (at most one per CPU).

@@ -37,11 +37,11 @@ func TestResetRefusedForDisabledAccount(t *testing.T) {
 	h.signup(email, "original password")
 	expect(t, h.post("/v2/auth/password/forgot", map[string]string{"email": email}), http.StatusAccepted)
 	code := h.codeFor(email)
-	u, err := h.app.store.UserByEmail(context.Background(), store.DefaultTenantID, email)
+	u, err := h.app.Store.UserByEmail(context.Background(), store.DefaultTenantID, email)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.app.store.SetUserStatus(context.Background(), u.ID, store.StatusDisabled, store.Event{}); err != nil {
+	if err := h.app.Store.SetUserStatus(context.Background(), u.ID, store.StatusDisabled, store.Event{}); err != nil {
 		t.Fatal(err)
 	}
 	r := h.post("/v2/auth/password/reset", map[string]string{"email": email, "emailToken": code, "newPassword": "attacker password"})
@@ -49,7 +49,7 @@ func TestResetRefusedForDisabledAccount(t *testing.T) {
 	if p := r.Problem(t); p.Code != "account_disabled" {
 		t.Errorf("reset of a disabled account: code %q, want account_disabled", p.Code)
 	}
-	after, err := h.app.store.UserByID(context.Background(), u.ID)
+	after, err := h.app.Store.UserByID(context.Background(), u.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -102,11 +102,11 @@ func sessLoginAs(h *harness, email, userAgent, mode string) response {
 func sessChainLength(t *testing.T, h *harness, sessionID string) int {
 	t.Helper()
 	q := "SELECT count(*) FROM refresh_tokens WHERE session_id = ?"
-	if h.app.store.Dialect() == store.Postgres {
+	if h.app.Store.Dialect() == store.Postgres {
 		q = "SELECT count(*) FROM refresh_tokens WHERE session_id = $1"
 	}
 	var n int
-	if err := h.app.store.SQLDB().QueryRow(q, sessionID).Scan(&n); err != nil {
+	if err := h.app.Store.SQLDB().QueryRow(q, sessionID).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -234,7 +234,7 @@ func TestRefreshReuse(t *testing.T) {
 			sessWantProblem(t, h.do(http.MethodGet, "/v2/auth/sessions", nil, bearer(first.AccessToken)...),
 				http.StatusUnauthorized, "session_revoked")
 
-			events, err := h.app.store.Events(ctx, userID)
+			events, err := h.app.Store.Events(ctx, userID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -656,13 +656,13 @@ func TestDisabledUserCannotRefresh(t *testing.T) {
 		bystander := h.signup("active@example.test", sessPassword)
 		userID := sessClaim(t, p.AccessToken, "sub")
 
-		if err := h.app.store.SetUserStatus(ctx, userID, store.StatusDisabled, store.Event{UserID: userID, Kind: "user_disabled"}); err != nil {
+		if err := h.app.Store.SetUserStatus(ctx, userID, store.StatusDisabled, store.Event{UserID: userID, Kind: "user_disabled"}); err != nil {
 			t.Fatal(err)
 		}
 		sessWantProblem(t, sessRefresh(h, p.RefreshToken), http.StatusUnauthorized, "account_disabled")
 		sessWantProblem(t, sessRefresh(h, other.RefreshToken), http.StatusUnauthorized, "account_disabled")
 		sessWantProblem(t, h.do(http.MethodGet, "/v2/auth/sessions", nil, bearer(p.AccessToken)...), http.StatusUnauthorized, "session_revoked")
-		live, err := h.app.store.ListSessions(ctx, userID)
+		live, err := h.app.Store.ListSessions(ctx, userID)
 		if err != nil {
 			t.Fatal(err)
 		}

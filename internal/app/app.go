@@ -1,0 +1,177 @@
+// Package app wires one Latch instance from its configuration: what `latch serve` runs and what the
+// end-to-end tests drive.
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"time"
+
+	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/config"
+	"github.com/latch-auth/latch/internal/httpapi"
+	"github.com/latch-auth/latch/internal/mail"
+	"github.com/latch-auth/latch/internal/password"
+	"github.com/latch-auth/latch/internal/store"
+	"github.com/latch-auth/latch/internal/token"
+)
+
+// App is one wired Latch instance. Its parts are exported for the end-to-end tests, which reach
+// behind the HTTP surface to move clocks, read rows and tune the outbox worker.
+type App struct {
+	Config  config.Config
+	Log     *slog.Logger
+	Store   *store.Store
+	Keys    *auth.Keys
+	Service *auth.Service
+	Worker  *mail.Worker
+	Metrics *httpapi.Metrics
+	Inbox   *mail.Inbox
+	server  *httpapi.Server
+}
+
+// OpenStore connects and, when asked, migrates.
+func OpenStore(ctx context.Context, cfg config.Config, now func() time.Time, migrate bool) (*store.Store, error) {
+	st, err := store.Open(ctx, cfg.Database.URL, store.Options{MaxOpenConns: cfg.Database.MaxOpenConns,
+		MaxIdleConns: cfg.Database.MaxIdleConns, ConnMaxLifetime: cfg.Database.ConnMaxLifetime})
+	if err != nil {
+		return nil, err
+	}
+	st.Now = now
+	if migrate {
+		if _, err := st.Migrate(ctx); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+// TokenConfig is the token issuer's part of the configuration.
+func TokenConfig(cfg config.Config) token.Config {
+	return token.Config{Issuer: cfg.Tokens.Issuer, Audience: cfg.Tokens.Audience, AccessTTL: cfg.Tokens.AccessTTL, Alg: cfg.Tokens.Algorithm}
+}
+
+// NewHasher builds the bounded password hasher the configuration describes.
+func NewHasher(cfg config.Config) (*password.Hasher, error) {
+	p := password.OWASP()
+	p.Memory, p.Iterations, p.Parallelism = cfg.Password.Argon2Memory, cfg.Password.Argon2Iterations, cfg.Password.Argon2Parallelism
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("password.argon2_*: %w", err)
+	}
+	return password.NewHasher(p, HashSlots(cfg), cfg.Password.QueueTimeout, nil), nil
+}
+
+// New wires every component from the configuration. now is the clock of the whole instance.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() time.Time) (*App, error) {
+	a := &App{Config: cfg, Log: log}
+	var err error
+	if a.Store, err = OpenStore(ctx, cfg, now, cfg.Database.AutoMigrate); err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*App, error) { a.Store.Close(); return nil, err }
+
+	secrets, err := auth.LoadSecrets(ctx, a.Store, cfg.Secrets.CodeHMACKey, cfg.Secrets.RefreshKey, log)
+	if err != nil {
+		return fail(err)
+	}
+	if a.Keys, err = auth.LoadKeys(ctx, a.Store, TokenConfig(cfg), cfg.Tokens.SigningKeyFile, now, log); err != nil {
+		return fail(err)
+	}
+	hasher, err := NewHasher(cfg)
+	if err != nil {
+		return fail(err)
+	}
+	a.Service = auth.New(auth.Config{
+		CodeTTL: cfg.Codes.TTL, CodeMaxAttempts: cfg.Codes.MaxAttempts, ResendCooldown: cfg.Codes.ResendCooldown, CodesPerHour: cfg.Codes.MaxPerHour,
+		AccessTTL: cfg.Tokens.AccessTTL, RefreshIdleTTL: cfg.Tokens.RefreshIdleTTL, SessionMaxAge: cfg.Tokens.SessionMaxAge, ReuseGrace: cfg.Tokens.RefreshReuseGrace,
+		PasswordMinLength: cfg.Password.MinLength, PasswordMaxLength: cfg.Password.MaxLength,
+		Throttle: auth.ThrottleConfig{FreeFailures: cfg.RateLimit.FreeFailures, BaseDelay: cfg.RateLimit.BaseDelay,
+			MaxDelay: cfg.RateLimit.MaxDelay, Ceiling: cfg.RateLimit.AccountCeiling},
+	}, a.Store, a.Keys, hasher, secrets, log)
+	a.Service.Now = now
+
+	renderer, err := mail.NewRenderer(cfg.Mail.TemplatesDir)
+	if err != nil {
+		return fail(fmt.Errorf("mail.templates_dir: %w", err))
+	}
+	var sender mail.Sender
+	switch cfg.Mail.Driver {
+	case "smtp":
+		if sender, err = mail.NewSMTP(mail.SMTPConfig{Host: cfg.Mail.SMTP.Host, Port: cfg.Mail.SMTP.Port,
+			Username: cfg.Mail.SMTP.Username, Password: cfg.Mail.SMTP.Password, TLS: cfg.Mail.SMTP.TLS, From: cfg.Mail.From,
+			ConnectTimeout: cfg.Mail.SMTP.ConnectTimeout, SendTimeout: cfg.Mail.SMTP.SendTimeout}); err != nil {
+			return fail(fmt.Errorf("mail.smtp: %w", err))
+		}
+	default:
+		sender = mail.NewLog(log)
+	}
+	if cfg.Sandbox.Enabled {
+		a.Inbox = mail.NewInbox(sender, 50)
+		sender = a.Inbox
+	}
+
+	sqlStats := a.Store.SQLDB()
+	a.Metrics = httpapi.NewMetrics(sqlStats, func(ctx context.Context) (int64, time.Duration, error) {
+		st, err := a.Store.OutboxStats(ctx)
+		var age time.Duration
+		if st.Oldest != nil {
+			age = now().Sub(*st.Oldest)
+		}
+		return st.Pending, age, err
+	})
+	hasher.WaitObserver = func(d time.Duration) { a.Metrics.HashWait.Observe(d.Seconds()) }
+
+	a.Worker = mail.NewWorker(a.Store, renderer, sender, log)
+	a.Worker.Observe = func(delay time.Duration, err error) {
+		if err != nil {
+			a.Metrics.MailSent.WithLabelValues("failed").Inc()
+			return
+		}
+		a.Metrics.MailSent.WithLabelValues("sent").Inc()
+		a.Metrics.MailDelay.Observe(delay.Seconds())
+	}
+	a.Service.OnMailQueued(a.Worker.Wake)
+
+	proxies, err := cfg.Server.TrustedProxyPrefixes()
+	if err != nil {
+		return fail(err)
+	}
+	hc := httpapi.Config{TrustedProxies: proxies, AllowQueryParam: cfg.Tokens.AllowQueryParam, CookieSecure: cfg.Tokens.CookieSecure,
+		IPPerMinute: cfg.RateLimit.IPPerMinute, IPBurst: cfg.RateLimit.IPBurst, Ready: a.Store.Ping, Metrics: a.Metrics}
+	if a.Inbox != nil {
+		hc.Sandbox = a.Inbox
+	}
+	a.server = httpapi.New(hc, a.Service, log)
+	return a, nil
+}
+
+// Handler is the HTTP handler to serve.
+func (a *App) Handler() http.Handler { return a.server.Handler() }
+
+// RunBackground runs the outbox worker and the key reloader until ctx ends; wait returns once both
+// have stopped.
+func (a *App) RunBackground(ctx context.Context) (wait func()) {
+	done := make(chan struct{}, 2)
+	go func() { a.Worker.Run(ctx); done <- struct{}{} }()
+	go func() { a.Keys.Run(ctx, time.Minute); done <- struct{}{} }()
+	return func() { <-done; <-done }
+}
+
+// Close releases the database pool.
+func (a *App) Close() error { return a.Store.Close() }
+
+// defaultProcs is the GOMAXPROCS the Go runtime chose (the CPUs, or the container's CPU limit),
+// read before serve adds processors for password hashing.
+var defaultProcs = runtime.GOMAXPROCS(0)
+
+// HashSlots is how many password hashes may run at once: password.max_concurrent, else one per CPU.
+func HashSlots(cfg config.Config) int {
+	if cfg.Password.MaxConcurrent > 0 {
+		return cfg.Password.MaxConcurrent
+	}
+	return defaultProcs
+}
