@@ -36,7 +36,7 @@ type App struct {
 // OpenStore connects and, when asked, migrates.
 func OpenStore(ctx context.Context, cfg config.Config, now func() time.Time, migrate bool) (*store.Store, error) {
 	st, err := store.Open(ctx, cfg.Database.URL, store.Options{MaxOpenConns: cfg.Database.MaxOpenConns,
-		MaxIdleConns: cfg.Database.MaxIdleConns, ConnMaxLifetime: cfg.Database.ConnMaxLifetime})
+		MaxIdleConns: cfg.Database.MaxIdleConns, ConnMaxLifetime: cfg.Database.ConnMaxLifetime, PgBouncer: cfg.Database.PgBouncer})
 	if err != nil {
 		return nil, err
 	}

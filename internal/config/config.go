@@ -45,6 +45,9 @@ type Database struct {
 	MaxOpenConns    int           `yaml:"max_open_conns"`
 	MaxIdleConns    int           `yaml:"max_idle_conns"`
 	ConnMaxLifetime time.Duration `yaml:"conn_max_lifetime"`
+	// PgBouncer is true when URL names a pooler in transaction mode (PgBouncer before 1.21, or
+	// 1.21+ without max_prepared_statements), which cannot keep a client's named prepared statements.
+	PgBouncer bool `yaml:"pgbouncer"`
 }
 
 type Log struct {

@@ -44,6 +44,9 @@ func (c Config) Validate() error {
 	p.atLeast("database.max_open_conns", c.Database.MaxOpenConns, 0)
 	p.atLeast("database.max_idle_conns", c.Database.MaxIdleConns, 0)
 	p.notNegative("database.conn_max_lifetime", c.Database.ConnMaxLifetime)
+	if c.Database.PgBouncer && strings.HasPrefix(c.Database.URL, "sqlite:") {
+		p.add("database.pgbouncer", "applies to postgres:// URLs only")
+	}
 
 	p.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	p.oneOf("log.format", c.Log.Format, "json", "text")

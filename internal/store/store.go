@@ -48,6 +48,9 @@ type Options struct {
 	MaxOpenConns    int
 	MaxIdleConns    int
 	ConnMaxLifetime time.Duration
+	// PgBouncer says the URL names a pooler in transaction mode, where consecutive statements of one
+	// client connection may run on different server connections (see Open).
+	PgBouncer bool
 }
 
 // Store is the database handle. Now is the clock every query uses, so tests can move time.
@@ -83,6 +86,15 @@ func ParseURL(raw string) (Dialect, string, error) {
 	}
 }
 
+// pgbouncerExecMode is how statements go through a transaction pooler (Options.PgBouncer).
+var pgbouncerExecMode = pgx.QueryExecModeExec
+
+// hasQueryParam reports whether the URL's query string sets key.
+func hasQueryParam(rawURL, key string) bool {
+	u, err := url.Parse(rawURL)
+	return err == nil && u.Query().Has(key)
+}
+
 // keepBackendHeap runs once on every new Postgres connection, so that the server process behind it
 // stops handing memory back to the kernel after every statement.
 //
@@ -109,7 +121,8 @@ func Open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 	cfg := &gorm.Config{
 		Logger:                 logger.Discard,
 		SkipDefaultTransaction: true,
-		// No PrepareStmt: pgx already prepares and caches every statement per connection.
+		// No PrepareStmt: pgx already prepares and caches every statement per connection (except
+		// behind a transaction pooler, where nothing may be prepared by name).
 		NowFunc: func() time.Time { return time.Now().UTC() },
 	}
 	var dialector gorm.Dialector
@@ -119,7 +132,22 @@ func Open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("database url: %w", err)
 		}
-		dialector = postgres.New(postgres.Config{Conn: stdlib.OpenDB(*pgcfg, stdlib.OptionAfterConnect(keepBackendHeap))})
+		var dbOpts []stdlib.OptionOpenDB
+		if opt.PgBouncer {
+			// A named prepared statement lives in one backend, and a transaction pooler hands the
+			// next statement to any backend ("prepared statement stmtcache_... does not exist").
+			// Exec mode sends each statement unnamed with its parameters in one round trip; the
+			// server plans it every time. A default_query_exec_mode in the URL still wins.
+			if !hasQueryParam(dsn, "default_query_exec_mode") {
+				pgcfg.DefaultQueryExecMode = pgbouncerExecMode
+			}
+			// keepBackendHeap would reach whichever backend the pooler lends for that one
+			// statement, not the ones this connection will use: PgBouncer's connect_query runs it
+			// on every server connection instead (deploy/pgbouncer/pgbouncer.ini).
+		} else {
+			dbOpts = append(dbOpts, stdlib.OptionAfterConnect(keepBackendHeap))
+		}
+		dialector = postgres.New(postgres.Config{Conn: stdlib.OpenDB(*pgcfg, dbOpts...)})
 	case SQLite:
 		// WAL lets readers proceed beside the writer; one connection serialises writers so a
 		// deferred transaction never fails with SQLITE_BUSY half way through.
