@@ -306,6 +306,8 @@ func TestInvalidValuesNameTheirKey(t *testing.T) {
 		{"LATCH_DATABASE_MAX_OPEN_CONNS=-1", "database.max_open_conns"},
 		{"LATCH_DATABASE_MAX_IDLE_CONNS=many", "database.max_idle_conns"},
 		{"LATCH_DATABASE_CONN_MAX_LIFETIME=-1m", "database.conn_max_lifetime"},
+		{"LATCH_DATABASE_PGBOUNCER=yes", "database.pgbouncer"},
+		{"LATCH_DATABASE_PGBOUNCER=true", "database.pgbouncer"}, // with the default sqlite:// url
 		{"LATCH_LOG_LEVEL=verbose", "log.level"},
 		{"LATCH_LOG_FORMAT=xml", "log.format"},
 		{"LATCH_MAIL_DRIVER=smtpx", "mail.driver"},
@@ -360,6 +362,16 @@ func TestInvalidValuesNameTheirKey(t *testing.T) {
 				t.Errorf("keys in error (-want +got):\n%s\nerror: %v", diff, err)
 			}
 		})
+	}
+}
+
+func TestPgBouncerWithPostgresURL(t *testing.T) {
+	got, err := Load("", false, []string{"LATCH_DATABASE_URL=postgres://latch@pgbouncer:6432/latch", "LATCH_DATABASE_PGBOUNCER=true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Database.PgBouncer {
+		t.Error("database.pgbouncer not set from LATCH_DATABASE_PGBOUNCER")
 	}
 }
 

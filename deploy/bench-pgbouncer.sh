@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Refresh throughput of one Latch instance on the local cluster (deploy/local-cluster.sh up), once
+# per way of reaching Postgres, interleaved so that load from anything else on the machine falls on
+# every mode alike:
+#
+#   direct/cache_statement    straight to the primary, pgx's named prepared statements (the default)
+#   direct/exec               straight to the primary, unnamed statements (isolates the mode's cost)
+#   pgbouncer/exec            through PgBouncer, database.pgbouncer: true (what Latch does there)
+#   pgbouncer/cache_describe  through PgBouncer, unnamed statements with cached descriptions
+#   pgbouncer/simple_protocol through PgBouncer, client-side interpolation, no extended protocol
+#   pgbouncer/cache_statement through PgBouncer with named prepared statements: expected to fail
+#
+# Each run starts a fourth instance on BENCH_PORT with that database URL, runs the load generator's
+# refresh scenario against it, and stops it. Output: one line per run, then medians per mode.
+#
+# Knobs: DURATION=15s WARMUP=2s RUNS=3 CONCURRENCY=16 BENCH_PORT=10964 MODES="..." (names above)
+# Needs: the cluster up, jq.
+set -euo pipefail
+
+deploy=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+STATE=${LATCH_CLUSTER_STATE:-$deploy/.state}
+[[ -f $STATE/cluster.env ]] || { echo "the local cluster is not up (deploy/local-cluster.sh up)" >&2; exit 1; }
+# shellcheck source=/dev/null
+source "$STATE/cluster.env"
+DURATION=${DURATION:-15s}
+WARMUP=${WARMUP:-2s}
+RUNS=${RUNS:-3}
+CONCURRENCY=${CONCURRENCY:-16}
+BENCH_PORT=${BENCH_PORT:-10964}
+MODES=${MODES:-"direct/cache_statement direct/exec pgbouncer/exec pgbouncer/cache_describe pgbouncer/simple_protocol pgbouncer/cache_statement"}
+latch=$STATE/bin/latch
+results=$(mktemp -d "${TMPDIR:-/tmp}/latch-bench-pgbouncer.XXXXXX")
+pid=""
+
+cleanup() {
+	if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+		kill -TERM "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# url_and_flag MODE: the database URL and the database.pgbouncer value for a mode.
+url_and_flag() {
+	local via=${1%/*} mode=${1#*/} port=$PRIMARY_PORT flag=false
+	if [[ $via == pgbouncer ]]; then port=$PGBOUNCER_PORT; fi
+	if [[ $1 == pgbouncer/exec ]]; then
+		# What an operator writes: the flag alone, Latch picks the mode.
+		echo "postgres://latch@127.0.0.1:$port/latch?sslmode=disable true"
+		return
+	fi
+	echo "postgres://latch@127.0.0.1:$port/latch?sslmode=disable&default_query_exec_mode=$mode $flag"
+}
+
+printf '%-27s %4s %9s %8s %8s  %s\n' mode run 'req/s' 'p50 ms' 'p99 ms' errors
+for run in $(seq 1 "$RUNS"); do
+	for m in $MODES; do
+		read -r url flag < <(url_and_flag "$m")
+		LATCH_SERVER_ADDR=127.0.0.1:$BENCH_PORT LATCH_DATABASE_URL=$url LATCH_DATABASE_PGBOUNCER=$flag \
+			LATCH_MAIL_SMTP_PORT=$MAIL_SINK_PORT LATCH_LOG_LEVEL=warn \
+			"$latch" --config "$deploy/latch/latch.yaml" serve >"$results/${m//\//-}-$run.log" 2>&1 &
+		pid=$!
+		for _ in $(seq 1 100); do
+			curl -fsS -o /dev/null "http://127.0.0.1:$BENCH_PORT/readyz" 2>/dev/null && break
+			sleep 0.2
+		done
+		out=$results/${m//\//-}-$run.json
+		"$latch" bench --target "http://127.0.0.1:$BENCH_PORT" --smtp-addr "127.0.0.1:$MAIL_SINK_PORT" \
+			--scenario refresh --concurrency "$CONCURRENCY" --duration "$DURATION" --warmup "$WARMUP" \
+			--json --out "$out" >/dev/null 2>"$results/${m//\//-}-$run.bench.err" || true
+		kill -TERM "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		pid=""
+		if [[ -s $out ]] && jq -e '.scenarios[0].endpoints' "$out" >/dev/null 2>&1; then
+			jq -r --arg m "$m" --arg r "$run" '.scenarios[0].endpoints[] | select(.endpoint == "refresh") |
+				[$m, $r, (.rps | floor), .latency.p50Ms, .latency.p99Ms, (.errors | tostring)] | @tsv' "$out" |
+				awk -F'\t' '{printf "%-27s %4s %9s %8.1f %8.1f  %s\n", $1, $2, $3, $4, $5, $6}' | tee -a "$results/lines"
+		else
+			printf '%-27s %4s  failed: %s; first server error: %s\n' "$m" "$run" \
+				"$(tail -n 1 "$results/${m//\//-}-$run.bench.err")" \
+				"$(grep -m 1 -o '"err":"[^"]*' "$results/${m//\//-}-$run.log" | cut -c 8-160)" | tee -a "$results/lines"
+		fi
+	done
+done
+
+echo
+echo "medians of $RUNS runs ($CONCURRENCY clients, $DURATION each):"
+for m in $MODES; do
+	awk -v m="$m" '$1 == m && $3 ~ /^[0-9]+$/ {print $3}' "$results/lines" | sort -n |
+		awk -v m="$m" '{v[NR] = $1} END {if (NR) printf "%-27s %9d req/s\n", m, v[int((NR + 1) / 2)]; else printf "%-27s %9s\n", m, "no run succeeded"}'
+done
+echo "reports and logs: $results"
