@@ -5,8 +5,9 @@
 #
 #   direct/cache_statement    straight to the primary, pgx's named prepared statements (the default)
 #   direct/exec               straight to the primary, unnamed statements (isolates the mode's cost)
-#   pgbouncer/exec            through PgBouncer, database.pgbouncer: true (what Latch does there)
-#   pgbouncer/cache_describe  through PgBouncer, unnamed statements with cached descriptions
+#   pgbouncer/exec            through PgBouncer, unnamed statements, types inferred, text format
+#   pgbouncer/cache_describe  through PgBouncer, database.pgbouncer: true (what Latch does there:
+#                             unnamed statements, binary, descriptions cached per connection)
 #   pgbouncer/simple_protocol through PgBouncer, client-side interpolation, no extended protocol
 #   pgbouncer/cache_statement through PgBouncer with named prepared statements: expected to fail
 #
@@ -45,7 +46,7 @@ trap 'exit 130' INT TERM
 url_and_flag() {
 	local via=${1%/*} mode=${1#*/} port=$PRIMARY_PORT flag=false
 	if [[ $via == pgbouncer ]]; then port=$PGBOUNCER_PORT; fi
-	if [[ $1 == pgbouncer/exec ]]; then
+	if [[ $1 == pgbouncer/cache_describe ]]; then
 		# What an operator writes: the flag alone, Latch picks the mode.
 		echo "postgres://latch@127.0.0.1:$port/latch?sslmode=disable true"
 		return
