@@ -12,7 +12,12 @@
 #   pgbouncer/cache_statement through PgBouncer with named prepared statements: expected to fail
 #
 # Each run starts a fourth instance on BENCH_PORT with that database URL, runs the load generator's
-# refresh scenario against it, and stops it. Output: one line per run, then medians per mode.
+# refresh scenario against it, and stops it. Output: one line per run, then medians per mode. Besides
+# requests/s (which depends on whatever else the machine runs), each line gives the CPU time spent per
+# refresh by that Latch instance, by both Postgres nodes (backends, walsender, standby replay:
+# the postmasters' own and their children's ticks) and by PgBouncer, and the WAL written per
+# refresh: figures that do not depend on the load from elsewhere, for capacity planning. They cover
+# the whole run including the generator's sign-ups (16 argon2 hashes, about 2 % of the total).
 #
 # Knobs: DURATION=15s WARMUP=2s RUNS=3 CONCURRENCY=16 BENCH_PORT=10964 MODES="..." (names above)
 # Needs: the cluster up, jq.
@@ -54,7 +59,29 @@ url_and_flag() {
 	echo "postgres://latch@127.0.0.1:$port/latch?sslmode=disable&default_query_exec_mode=$mode $flag"
 }
 
-printf '%-27s %4s %9s %8s %8s  %s\n' mode run 'req/s' 'p50 ms' 'p99 ms' errors
+# ticks PID...: user+system CPU ticks of the processes, plus those of their reaped children.
+ticks() {
+	local pid sum=0
+	for pid in "$@"; do
+		[[ -r /proc/$pid/stat ]] || continue
+		sum=$((sum + $(awk '{print $14 + $15 + $16 + $17}' "/proc/$pid/stat")))
+	done
+	echo "$sum"
+}
+# pg_ticks: both Postgres nodes, every process (the postmasters and their live children).
+pg_ticks() {
+	local node pm pids=()
+	for node in primary standby; do
+		pm=$(head -n 1 "$STATE/pg/$node/data/postmaster.pid" 2>/dev/null) || continue
+		pids+=("$pm")
+		mapfile -t -O "${#pids[@]}" pids < <(pgrep -P "$pm")
+	done
+	ticks "${pids[@]}"
+}
+hz=$(getconf CLK_TCK)
+wal_lsn() { psql -X -qAt -h 127.0.0.1 -p "$PRIMARY_PORT" -U postgres -d postgres -c "SELECT pg_current_wal_lsn() - '0/0'"; }
+
+printf '%-27s %4s %9s %8s %8s %25s %8s  %s\n' mode run 'req/s' 'p50 ms' 'p99 ms' 'CPU ms/refresh latch/pg/pgb' 'WAL B' errors
 for run in $(seq 1 "$RUNS"); do
 	for m in $MODES; do
 		read -r url flag < <(url_and_flag "$m")
@@ -67,16 +94,22 @@ for run in $(seq 1 "$RUNS"); do
 			sleep 0.2
 		done
 		out=$results/${m//\//-}-$run.json
+		bouncer_pid=$(head -n 1 "$STATE/pgbouncer/pgbouncer.pid")
+		t_latch=$(ticks "$pid") t_pg=$(pg_ticks) t_pgb=$(ticks "$bouncer_pid") wal=$(wal_lsn)
 		"$latch" bench --target "http://127.0.0.1:$BENCH_PORT" --smtp-addr "127.0.0.1:$MAIL_SINK_PORT" \
 			--scenario refresh --concurrency "$CONCURRENCY" --duration "$DURATION" --warmup "$WARMUP" \
 			--json --out "$out" >/dev/null 2>"$results/${m//\//-}-$run.bench.err" || true
+		t_latch=$(($(ticks "$pid") - t_latch)) t_pg=$(($(pg_ticks) - t_pg)) t_pgb=$(($(ticks "$bouncer_pid") - t_pgb)) wal=$(($(wal_lsn) - wal))
 		kill -TERM "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
 		pid=""
 		if [[ -s $out ]] && jq -e '.scenarios[0].endpoints' "$out" >/dev/null 2>&1; then
 			jq -r --arg m "$m" --arg r "$run" '.scenarios[0].endpoints[] | select(.endpoint == "refresh") |
-				[$m, $r, (.rps | floor), .latency.p50Ms, .latency.p99Ms, (.errors | tostring)] | @tsv' "$out" |
-				awk -F'\t' '{printf "%-27s %4s %9s %8.1f %8.1f  %s\n", $1, $2, $3, $4, $5, $6}' | tee -a "$results/lines"
+				[$m, $r, (.rps | floor), .latency.p50Ms, .latency.p99Ms, (.errors | tostring), .requests] | @tsv' "$out" |
+				awk -F'\t' -v hz="$hz" -v tl="$t_latch" -v tp="$t_pg" -v tb="$t_pgb" -v wal="$wal" '{
+					ms = 1000 / hz / $7
+					printf "%-27s %4s %9s %8.1f %8.1f %11.3f/%.3f/%.3f %8d  %s\n", $1, $2, $3, $4, $5, tl * ms, tp * ms, tb * ms, wal / $7, $6
+				}' | tee -a "$results/lines"
 		else
 			printf '%-27s %4s  failed: %s; first server error: %s\n' "$m" "$run" \
 				"$(tail -n 1 "$results/${m//\//-}-$run.bench.err")" \

@@ -31,8 +31,10 @@ type chain struct {
 	cur   string
 	// failed is true while the last attempt got no 200: that attempt may or may not have rotated
 	// cur in the database (the answer, not the commit, is what was lost).
-	failed   bool
-	acked    int    // acknowledged rotations: 200 answers
+	failed      bool
+	failedSince time.Duration // when the current run of failed attempts began
+	maxStall    time.Duration // longest time from a failed attempt to the next 200
+	acked       int           // acknowledged rotations: 200 answers
 	retried  int    // 200 answers to a retry of a token whose previous attempt failed
 	dead     string // why the chain ended; "" while alive
 	deadTime time.Time
@@ -50,7 +52,10 @@ type chainsReport struct {
 	LoadOutcomes  map[string]int `json:"loadOutcomes"`
 	FirstFailure  float64        `json:"firstFailureS"`  // seconds into the load phase; -1 when none
 	LastFailure   float64        `json:"lastFailureS"`   // -1 when none
-	FirstRecovery float64        `json:"firstRecoveryS"` // first 200 after the first failure; -1 when none
+	// MaxStall is the longest any chain went from its first failed attempt to its next 200;
+	// MedianStall the median over the chains that had a failed attempt.
+	MaxStall    float64 `json:"maxStallS"`
+	MedianStall float64 `json:"medianStallS"`
 	Retries       int            `json:"retriesAnswered200"`
 	// LostAcknowledged counts tokens handed out in a 200 answer that the database did not know
 	// afterwards (401 invalid_refresh_token): rotations acknowledged and then lost. Must be 0.
@@ -69,7 +74,7 @@ type secondCounts struct {
 
 func runChains(ctx context.Context, target *api, mb *sink, cfg chainsConfig, runID string, out io.Writer) (chainsReport, error) {
 	rep := chainsReport{Clients: cfg.Clients, LoadOutcomes: map[string]int{}, AfterOutcomes: map[string]int{},
-		Dead: map[string]int{}, FirstFailure: -1, LastFailure: -1, FirstRecovery: -1}
+		Dead: map[string]int{}, FirstFailure: -1, LastFailure: -1}
 	chains := make([]*chain, cfg.Clients)
 	fmt.Fprintf(out, "setup: %d users, one session each, through %s\n", cfg.Clients, target.base)
 	slots := make(chan struct{}, 8)
@@ -142,6 +147,16 @@ func runChains(ctx context.Context, target *api, mb *sink, cfg chainsConfig, run
 		})
 	}
 	wg.Wait()
+	var stalls []float64
+	for _, ch := range chains {
+		if ch.maxStall > 0 {
+			stalls = append(stalls, ch.maxStall.Seconds())
+		}
+	}
+	if len(stalls) > 0 {
+		sort.Float64s(stalls)
+		rep.MaxStall, rep.MedianStall = stalls[len(stalls)-1], stalls[len(stalls)/2]
+	}
 	for _, ch := range chains {
 		rep.Retries += ch.retried
 		switch {
@@ -173,6 +188,7 @@ func (ch *chain) step(a answer, at time.Duration) bool {
 		if err == nil {
 			if ch.failed {
 				ch.retried++
+				ch.maxStall = max(ch.maxStall, at-ch.failedSince)
 			}
 			ch.cur, ch.failed = p.RefreshToken, false
 			ch.acked++
@@ -186,7 +202,9 @@ func (ch *chain) step(a answer, at time.Duration) bool {
 		ch.dead, ch.deadTime = a.outcome(), time.Now()
 		return false
 	}
-	ch.failed = true
+	if !ch.failed {
+		ch.failed, ch.failedSince = true, at
+	}
 	return false
 }
 
@@ -205,9 +223,6 @@ func summarizeLoad(rep *chainsReport, events []event) {
 		}
 		if e.Outcome == "200" {
 			buckets[s].OK++
-			if rep.FirstFailure >= 0 && rep.FirstRecovery < 0 {
-				rep.FirstRecovery = e.At.Seconds()
-			}
 			continue
 		}
 		buckets[s].Failed++
@@ -229,8 +244,10 @@ func (rep chainsReport) write(w io.Writer) {
 	fmt.Fprintf(w, "\nload phase: %.1f s, %d chains\n", rep.LoadSeconds, rep.Clients)
 	printCounts(w, "  answers", rep.LoadOutcomes)
 	if rep.FirstFailure >= 0 {
-		fmt.Fprintf(w, "  first failed answer at %.1f s, last at %.1f s: failures for %.1f s; first 200 after the first failure at %.1f s\n",
-			rep.FirstFailure, rep.LastFailure, rep.LastFailure-rep.FirstFailure, rep.FirstRecovery)
+		fmt.Fprintf(w, "  first failed answer at %.1f s, last at %.1f s: failures for %.1f s\n",
+			rep.FirstFailure, rep.LastFailure, rep.LastFailure-rep.FirstFailure)
+		fmt.Fprintf(w, "  a chain's wait from a failed attempt to its next 200: longest %.2f s, median %.2f s (chains that saw a failure)\n",
+			rep.MaxStall, rep.MedianStall)
 	} else {
 		fmt.Fprintln(w, "  no failed answer")
 	}

@@ -40,19 +40,21 @@ func TestExactlyOnceAcrossInstances(t *testing.T) {
 func TestChainStep(t *testing.T) {
 	ok := answer{Status: 200, Body: []byte(`{"accessToken":"a","refreshToken":"lrt_next"}`)}
 	ch := &chain{cur: "lrt_first"}
-	if ch.step(answer{Status: 500}, 0) || !ch.failed || ch.cur != "lrt_first" || ch.dead != "" {
+	if ch.step(answer{Status: 500}, time.Second) || !ch.failed || ch.cur != "lrt_first" || ch.dead != "" {
 		t.Fatalf("after a 500: %+v, want the same token kept and marked failed", ch)
 	}
-	if !ch.step(ok, 0) || ch.cur != "lrt_next" || ch.failed || ch.retried != 1 || ch.acked != 1 {
-		t.Fatalf("after a retried 200: %+v", ch)
+	ch.step(answer{}, 2*time.Second) // no answer: still the same run of failures
+	if !ch.step(ok, 3500*time.Millisecond) || ch.cur != "lrt_next" || ch.failed || ch.retried != 1 || ch.acked != 1 ||
+		ch.maxStall != 2500*time.Millisecond {
+		t.Fatalf("after a retried 200: %+v, want the new token and a 2.5 s stall", ch)
 	}
 	if ch.step(answer{Status: 401, Code: "invalid_refresh_token"}, 0) || ch.dead != "401 invalid_refresh_token" {
 		t.Fatalf("after a 401: %+v, want the chain ended with its reason", ch)
 	}
-	rep := chainsReport{LoadOutcomes: map[string]int{}, FirstFailure: -1, LastFailure: -1, FirstRecovery: -1}
+	rep := chainsReport{LoadOutcomes: map[string]int{}, FirstFailure: -1, LastFailure: -1}
 	summarizeLoad(&rep, []event{{At: 2500 * time.Millisecond, Outcome: "200"}, {At: 500 * time.Millisecond, Outcome: "200"},
 		{At: 1200 * time.Millisecond, Outcome: "no answer"}, {At: 1700 * time.Millisecond, Outcome: "502"}})
-	if rep.FirstFailure != 1.2 || rep.LastFailure != 1.7 || rep.FirstRecovery != 2.5 || len(rep.PerSecond) != 3 ||
+	if rep.FirstFailure != 1.2 || rep.LastFailure != 1.7 || len(rep.PerSecond) != 3 ||
 		rep.PerSecond[1] != (secondCounts{Second: 1, Failed: 2}) || rep.LoadOutcomes["200"] != 2 {
 		t.Fatalf("summary = %+v", rep)
 	}
