@@ -35,9 +35,9 @@ type chain struct {
 	failedSince time.Duration // when the current run of failed attempts began
 	maxStall    time.Duration // longest time from a failed attempt to the next 200
 	acked       int           // acknowledged rotations: 200 answers
-	retried  int    // 200 answers to a retry of a token whose previous attempt failed
-	dead     string // why the chain ended; "" while alive
-	deadTime time.Time
+	retried     int           // 200 answers to a retry of a token whose previous attempt failed
+	dead        string        // why the chain ended; "" while alive
+	deadTime    time.Time
 }
 
 type event struct {
@@ -47,16 +47,16 @@ type event struct {
 }
 
 type chainsReport struct {
-	Clients       int            `json:"clients"`
-	LoadSeconds   float64        `json:"loadSeconds"`
-	LoadOutcomes  map[string]int `json:"loadOutcomes"`
-	FirstFailure  float64        `json:"firstFailureS"`  // seconds into the load phase; -1 when none
-	LastFailure   float64        `json:"lastFailureS"`   // -1 when none
+	Clients      int            `json:"clients"`
+	LoadSeconds  float64        `json:"loadSeconds"`
+	LoadOutcomes map[string]int `json:"loadOutcomes"`
+	FirstFailure float64        `json:"firstFailureS"` // seconds into the load phase; -1 when none
+	LastFailure  float64        `json:"lastFailureS"`  // -1 when none
 	// MaxStall is the longest any chain went from its first failed attempt to its next 200;
 	// MedianStall the median over the chains that had a failed attempt.
 	MaxStall    float64 `json:"maxStallS"`
 	MedianStall float64 `json:"medianStallS"`
-	Retries       int            `json:"retriesAnswered200"`
+	Retries     int     `json:"retriesAnswered200"`
 	// LostAcknowledged counts tokens handed out in a 200 answer that the database did not know
 	// afterwards (401 invalid_refresh_token): rotations acknowledged and then lost. Must be 0.
 	LostAcknowledged int            `json:"lostAcknowledged"`
