@@ -87,13 +87,13 @@ func ParseURL(raw string) (Dialect, string, error) {
 }
 
 // pgbouncerExecMode is how statements go through a transaction pooler (Options.PgBouncer): each one
-// unnamed, parsed and planned by the server every time, in one round trip with binary parameters;
-// pgx asks for a statement's parameter and result types once per connection and caches them, so
-// a migration that changes a cached statement's result columns fails its next use once per
-// connection, as the default mode's prepared statements do. Measured on the refresh rotation
-// through PgBouncer (docs/deploy.md): 831 req/s against 673 for exec (types inferred, text
-// format) and 790 for simple_protocol; describe_exec would send its two round trips to different
-// backends.
+// unnamed and in one round trip, so any backend can run it. Like the default mode it encodes
+// parameters and results in binary with the types the server described; pgx asks for a statement's
+// description once per connection and caches it, so a migration that changes a cached statement's
+// result columns fails its next use once per connection, as the default mode's prepared statements
+// do. The server parses and plans every statement: the refresh rotation costs Postgres about twice
+// the CPU it costs with a prepared statement (docs/deploy.md, "PgBouncer"), the same in exec and
+// simple_protocol mode; describe_exec would send its two round trips to different backends.
 const pgbouncerExecMode = pgx.QueryExecModeCacheDescribe
 
 // hasQueryParam reports whether the URL's query string sets key.
