@@ -71,5 +71,5 @@ wait "$load_pid" || true
 load_pid=""
 cat "$STATE/standby-down.txt"
 echo
-echo "latch log lines about the database while the standby was away (first instance, first 5):"
-grep -m 5 -E '"level":"(ERROR|WARN)"' "$STATE/latch/latch-1.log" | cut -c 1-300 || true
+echo "first errors in the first instance's log:"
+grep -m 5 '"level":"ERROR"' "$STATE/latch/latch-1.log" | cut -c 1-300 || true

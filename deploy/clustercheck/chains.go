@@ -36,6 +36,7 @@ type chain struct {
 	maxStall    time.Duration // longest time from a failed attempt to the next 200
 	acked       int           // acknowledged rotations: 200 answers
 	retried     int           // 200 answers to a retry of a token whose previous attempt failed
+	afterOK     int           // 200 answers after the load phase
 	dead        string        // why the chain ended; "" while alive
 	deadTime    time.Time
 }
@@ -61,9 +62,12 @@ type chainsReport struct {
 	// afterwards (401 invalid_refresh_token): rotations acknowledged and then lost. Must be 0.
 	LostAcknowledged int            `json:"lostAcknowledged"`
 	AfterOutcomes    map[string]int `json:"afterOutcomes"`
-	Continued        int            `json:"chainsContinued"` // alive and rotating after recovery
+	Continued        int            `json:"chainsContinued"` // rotated every time after recovery
 	Dead             map[string]int `json:"chainsEnded"`     // by reason
-	PerSecond        []secondCounts `json:"perSecond"`
+	// Stuck counts chains neither continuing nor ended by a 401: after recovery their refreshes
+	// kept failing. Must be 0.
+	Stuck     int            `json:"chainsStuck"`
+	PerSecond []secondCounts `json:"perSecond"`
 }
 
 type secondCounts struct {
@@ -140,6 +144,7 @@ func runChains(ctx context.Context, target *api, mb *sink, cfg chainsConfig, run
 				mu.Unlock()
 				if ch.step(a, time.Since(begin)) {
 					n++
+					ch.afterOK++
 				} else if ch.dead == "" {
 					time.Sleep(cfg.RetryEvery)
 				}
@@ -160,8 +165,10 @@ func runChains(ctx context.Context, target *api, mb *sink, cfg chainsConfig, run
 	for _, ch := range chains {
 		rep.Retries += ch.retried
 		switch {
-		case ch.dead == "":
+		case ch.dead == "" && ch.afterOK == cfg.After:
 			rep.Continued++
+		case ch.dead == "":
+			rep.Stuck++
 		default:
 			rep.Dead[ch.dead]++
 			if ch.dead == "401 invalid_refresh_token" {
@@ -258,7 +265,7 @@ func (rep chainsReport) write(w io.Writer) {
 	fmt.Fprintln(w)
 	printCounts(w, "after recovery, answers", rep.AfterOutcomes)
 	fmt.Fprintf(w, "retried tokens that then answered 200 (the grace successor, or the first rotation if the failed one never committed): %d\n", rep.Retries)
-	fmt.Fprintf(w, "chains continuing: %d of %d\n", rep.Continued, rep.Clients)
+	fmt.Fprintf(w, "chains continuing: %d of %d; stuck (no 200 after recovery): %d\n", rep.Continued, rep.Clients, rep.Stuck)
 	printCounts(w, "chains ended", rep.Dead)
 	fmt.Fprintf(w, "acknowledged rotations lost (a token from a 200 answer unknown afterwards): %d\n", rep.LostAcknowledged)
 }

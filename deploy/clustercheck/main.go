@@ -82,8 +82,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 		rep.write(out)
-		if rep.LostAcknowledged > 0 {
-			return fmt.Errorf("%d acknowledged rotation(s) lost", rep.LostAcknowledged)
+		if rep.LostAcknowledged > 0 || rep.Stuck > 0 {
+			return fmt.Errorf("%d acknowledged rotation(s) lost, %d chain(s) stuck", rep.LostAcknowledged, rep.Stuck)
 		}
 		return nil
 	}
