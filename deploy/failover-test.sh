@@ -60,7 +60,8 @@ check_args=(-target "http://127.0.0.1:$HAPROXY_PORT" -smtp "127.0.0.1:$MAIL_SINK
 
 log "exactly-once checks across the instances"
 "$STATE/bin/clustercheck" exactly-once "${check_args[@]}" -instances "$instances" \
-	-db "postgres://latch@127.0.0.1:$PRIMARY_PORT/latch?sslmode=disable"
+	-db "postgres://latch@127.0.0.1:$PRIMARY_PORT/latch?sslmode=disable" | tee "$STATE/exactly-once.txt"
+passed=$(grep -c '^PASS' "$STATE/exactly-once.txt" || true)
 
 log "refresh load: $CLIENTS chains for $LOAD through HAProxy; failover at ${FAIL_AT}s ($ORDER)"
 "$STATE/bin/clustercheck" chains "${check_args[@]}" -clients "$CLIENTS" -duration "$LOAD" \
@@ -113,6 +114,8 @@ echo
 "$deploy/local-cluster.sh" status
 if ((load_status != 0)); then
 	echo "FAIL: the refresh chains reported an error (exit $load_status)" >&2
+	echo "failover: $passed passed, 1 failed"
 	exit 1
 fi
-echo "PASS: no acknowledged rotation lost ($VIA, $ORDER)"
+echo "PASS: no acknowledged rotation lost, no chain stuck ($VIA, $ORDER)"
+echo "failover: $((passed + 1)) passed, 0 failed"
