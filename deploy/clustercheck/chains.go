@@ -38,7 +38,6 @@ type chain struct {
 	retried     int           // 200 answers to a retry of a token whose previous attempt failed
 	afterOK     int           // 200 answers after the load phase
 	dead        string        // why the chain ended; "" while alive
-	deadTime    time.Time
 }
 
 type event struct {
@@ -206,7 +205,7 @@ func (ch *chain) step(a answer, at time.Duration) bool {
 		// invalid_refresh_token for a token that came from a 200 means that rotation was lost;
 		// refresh_token_reused means an earlier attempt had rotated it and the grace passed before
 		// the retry got through. Either way the session is over for this client.
-		ch.dead, ch.deadTime = a.outcome(), time.Now()
+		ch.dead = a.outcome()
 		return false
 	}
 	if !ch.failed {
