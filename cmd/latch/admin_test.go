@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/mail/mailtest"
 	"github.com/latch-auth/latch/internal/store"
 	"github.com/latch-auth/latch/internal/store/storetest"
@@ -45,11 +46,12 @@ func TestAdminUserCreateAndDisable(t *testing.T) {
 
 		smtp := mailtest.NewServer(t)
 		h := startHarness(t, testConfig(dbURL, smtp), smtp, newClock())
-		u, err := h.app.Store.UserByEmail(context.Background(), store.DefaultTenantID, email)
+		cred, err := h.app.Store.UserByEmail(context.Background(), auth.DefaultTenantID, email)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if u.EmailVerifiedAt == nil || u.Status != store.StatusActive {
+		u := cred.User
+		if u.EmailVerifiedAt == nil || u.Status != auth.StatusActive {
 			t.Errorf("created user: verified %v, status %q; want verified and active", u.EmailVerifiedAt, u.Status)
 		}
 		// The first password stands; the duplicate did not overwrite it.

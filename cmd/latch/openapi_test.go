@@ -19,6 +19,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
+	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/config"
 	"github.com/latch-auth/latch/internal/httpapi"
 	"github.com/latch-auth/latch/internal/store"
@@ -341,7 +342,7 @@ func TestOpenAPIDescribesEveryResponse(t *testing.T) {
 			ID string `json:"id"`
 		}
 		c.call(http.StatusOK, http.MethodGet, "/v2/auth/me", nil, bearer(carolPair.AccessToken)...).JSON(t, &me)
-		if err := h.app.Store.SetUserStatus(ctx, me.ID, store.StatusDisabled, store.Event{UserID: me.ID, Kind: "disabled"}); err != nil {
+		if err := h.app.Store.SetUserStatus(ctx, me.ID, auth.StatusDisabled, auth.Event{UserID: me.ID, Kind: "disabled"}); err != nil {
 			t.Fatal(err)
 		}
 		c.problem(http.StatusUnauthorized, "account_disabled", http.MethodGet, "/v2/auth/me", nil, bearer(carolPair.AccessToken)...)

@@ -71,7 +71,7 @@ func TestOutboxLeaseComesBack(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(claimed) != 1 || claimed[0].ToAddr != email {
+		if len(claimed) != 1 || claimed[0].To != email {
 			t.Fatalf("the crashed worker claimed %+v, want the one message to %s", claimed, email)
 		}
 

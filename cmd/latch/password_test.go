@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/config"
 	"github.com/latch-auth/latch/internal/mail"
 	"github.com/latch-auth/latch/internal/mail/mailtest"
@@ -230,8 +231,8 @@ func TestPasswordBcryptImportIsUpgraded(t *testing.T) {
 			t.Fatal(err)
 		}
 		verified := h.clock.Now()
-		u := store.User{Email: email, PasswordHash: string(legacy), EmailVerifiedAt: &verified}
-		if err := h.app.Store.CreateUser(context.Background(), &u); err != nil {
+		u := auth.User{Email: email, EmailVerifiedAt: &verified}
+		if err := h.app.Store.CreateUser(context.Background(), &u, string(legacy)); err != nil {
 			t.Fatal(err)
 		}
 
@@ -251,7 +252,7 @@ func TestPasswordBcryptImportIsUpgraded(t *testing.T) {
 
 func pwStoredHash(t testing.TB, h *harness, email string) string {
 	t.Helper()
-	u, err := h.app.Store.UserByEmail(context.Background(), store.DefaultTenantID, email)
+	u, err := h.app.Store.UserByEmail(context.Background(), auth.DefaultTenantID, email)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,12 +267,12 @@ func TestPasswordUnknownEmailTakesAsLongAsWrongPassword(t *testing.T) {
 		c.RateLimit.FreeFailures, c.RateLimit.AccountCeiling = 1_000_000, 1_000_000
 	})
 	const email = "timing@example.test"
-	hash, err := h.app.Service.Hasher().Hash(context.Background(), "the real password")
+	hash, err := h.app.Hasher.Hash(context.Background(), "the real password")
 	if err != nil {
 		t.Fatal(err)
 	}
 	verified := h.clock.Now()
-	if err := h.app.Store.CreateUser(context.Background(), &store.User{Email: email, PasswordHash: hash, EmailVerifiedAt: &verified}); err != nil {
+	if err := h.app.Store.CreateUser(context.Background(), &auth.User{Email: email, EmailVerifiedAt: &verified}, hash); err != nil {
 		t.Fatal(err)
 	}
 

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/store"
 )
 
@@ -37,11 +38,12 @@ func TestResetRefusedForDisabledAccount(t *testing.T) {
 	h.signup(email, "original password")
 	expect(t, h.post("/v2/auth/password/forgot", map[string]string{"email": email}), http.StatusAccepted)
 	code := h.codeFor(email)
-	u, err := h.app.Store.UserByEmail(context.Background(), store.DefaultTenantID, email)
+	cred, err := h.app.Store.UserByEmail(context.Background(), auth.DefaultTenantID, email)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.app.Store.SetUserStatus(context.Background(), u.ID, store.StatusDisabled, store.Event{}); err != nil {
+	u := cred.User
+	if err := h.app.Store.SetUserStatus(context.Background(), u.ID, auth.StatusDisabled, auth.Event{}); err != nil {
 		t.Fatal(err)
 	}
 	r := h.post("/v2/auth/password/reset", map[string]string{"email": email, "emailToken": code, "newPassword": "attacker password"})
@@ -49,11 +51,11 @@ func TestResetRefusedForDisabledAccount(t *testing.T) {
 	if p := r.Problem(t); p.Code != "account_disabled" {
 		t.Errorf("reset of a disabled account: code %q, want account_disabled", p.Code)
 	}
-	after, err := h.app.Store.UserByID(context.Background(), u.ID)
+	after, err := h.app.Store.UserByEmail(context.Background(), auth.DefaultTenantID, email)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if after.PasswordHash != u.PasswordHash {
+	if after.PasswordHash != cred.PasswordHash {
 		t.Error("the password of a disabled account changed")
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/config"
 	"github.com/latch-auth/latch/internal/store"
 )
@@ -35,7 +36,7 @@ func thrIPBucket(c *config.Config) { c.RateLimit.IPPerMinute, c.RateLimit.IPBurs
 // thrCreateUser inserts an active, verified user with the password hashed by the instance's hasher.
 func thrCreateUser(t testing.TB, h *harness, email, password string) {
 	t.Helper()
-	hash, err := h.app.Service.Hasher().Hash(context.Background(), password)
+	hash, err := h.app.Hasher.Hash(context.Background(), password)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +47,7 @@ func thrInsertUsers(t testing.TB, h *harness, hash string, emails ...string) {
 	t.Helper()
 	verified := h.clock.Now()
 	for _, e := range emails {
-		if err := h.app.Store.CreateUser(context.Background(), &store.User{Email: e, PasswordHash: hash, EmailVerifiedAt: &verified}); err != nil {
+		if err := h.app.Store.CreateUser(context.Background(), &auth.User{Email: e, EmailVerifiedAt: &verified}, hash); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -214,7 +215,7 @@ func TestThrottleLoginStormBoundsHashing(t *testing.T) {
 	if statuses[http.StatusOK] == 0 {
 		t.Errorf("no login of the storm succeeded: %v", statuses)
 	}
-	if n := h.app.Service.Hasher().MaxInFlightSeen(); n > 2 {
+	if n := h.app.Hasher.MaxInFlightSeen(); n > 2 {
 		t.Errorf("hashes in flight peaked at %d, want at most 2", n)
 	}
 }
@@ -234,7 +235,7 @@ func TestThrottleLoginStormShedsWithOverloaded(t *testing.T) {
 			t.Errorf("storm answered %d (%d times)", s, statuses[s])
 		}
 	}
-	if n := h.app.Service.Hasher().MaxInFlightSeen(); n != 1 {
+	if n := h.app.Hasher.MaxInFlightSeen(); n != 1 {
 		t.Errorf("hashes in flight peaked at %d, want 1", n)
 	}
 }
@@ -243,7 +244,7 @@ func TestThrottleLoginStormShedsWithOverloaded(t *testing.T) {
 // Every 503 must be a problem "overloaded" with Retry-After.
 func thrStorm(t *testing.T, h *harness, n int) map[int]int {
 	t.Helper()
-	hash, err := h.app.Service.Hasher().Hash(context.Background(), "storm password")
+	hash, err := h.app.Hasher.Hash(context.Background(), "storm password")
 	if err != nil {
 		t.Fatal(err)
 	}
