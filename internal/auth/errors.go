@@ -25,6 +25,7 @@ const (
 	CodeNotFound           = "not_found"
 	CodePasswordUnchanged  = "password_unchanged"
 	CodeEmailTaken         = "email_taken"
+	CodeOTPRequired        = "otp_required"
 	CodeOverloaded         = "overloaded"
 )
 
