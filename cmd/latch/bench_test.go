@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/latch-auth/latch/internal/app/apptest"
 	"github.com/latch-auth/latch/internal/config"
 	"github.com/latch-auth/latch/internal/loadgen"
 	"github.com/latch-auth/latch/internal/store"
@@ -20,20 +21,20 @@ import (
 // instance whose mail goes to the generator's own SMTP listener. It asserts no speed, only that each
 // scenario works end to end: requests made, none failed, every login's code received.
 func TestBenchScenariosAgainstRealInstance(t *testing.T) {
-	eachDialect(t, func(t *testing.T, d store.Dialect) {
+	apptest.EachDialect(t, func(t *testing.T, d store.Dialect) {
 		t.Parallel()
 		mb, err := loadgen.ListenSMTP("127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { mb.Close() })
-		h := newHarness(t, d, func(c *config.Config) {
+		h := apptest.New(t, d, func(c *config.Config) {
 			c.Mail.SMTP.Host, c.Mail.SMTP.Port = "127.0.0.1", mb.Port()
 			// Each user logs in many times a second; the harness clock stands still, so every code
 			// counts against the same hour.
 			c.Codes.ResendCooldown, c.Codes.MaxPerHour = 0, 1_000_000
 		})
-		o, err := parseBenchFlags([]string{"--target", h.srv.URL, "--scenario", "all", "--duration", "1s",
+		o, err := parseBenchFlags([]string{"--target", h.URL, "--scenario", "all", "--duration", "1s",
 			"--warmup", "0s", "--concurrency", "2", "--users", "3", "--json"}, io.Discard)
 		if err != nil {
 			t.Fatal(err)
@@ -110,10 +111,10 @@ func TestBenchTextReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { mb.Close() })
-	h := newHarness(t, store.SQLite, func(c *config.Config) {
+	h := apptest.New(t, store.SQLite, func(c *config.Config) {
 		c.Mail.SMTP.Host, c.Mail.SMTP.Port = "127.0.0.1", mb.Port()
 	})
-	o, err := parseBenchFlags([]string{"--target", h.srv.URL, "--scenario", "me,verify", "--duration", "200ms",
+	o, err := parseBenchFlags([]string{"--target", h.URL, "--scenario", "me,verify", "--duration", "200ms",
 		"--warmup", "0s", "--concurrency", "1"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
