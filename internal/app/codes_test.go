@@ -50,6 +50,17 @@ func wantInvalidCode(t *testing.T, r apptest.Response, remaining *int) {
 	}
 }
 
+// wantTakenNotice registers a taken address again, written as registerAs, past the resend cooldown:
+// the mailbox must get the already-registered notice, not a code.
+func wantTakenNotice(t *testing.T, h *apptest.Instance, registerAs, mailbox string) {
+	t.Helper()
+	h.Clock.Advance(h.Config.Codes.ResendCooldown + time.Second)
+	apptest.WantStatus(t, h.Post(t, "/v2/auth/register", apptest.Credentials(registerAs, apptest.Password)), http.StatusCreated)
+	if m := h.MailTo(t, mailbox); strings.Contains(m.Subject, "code") {
+		t.Errorf("registering %q again sent %q, want the already-registered notice", registerAs, m.Subject)
+	}
+}
+
 func ptr[T any](v T) *T { return &v }
 
 // validateAtOnce sends one validate-login request per code, all at once.
@@ -261,12 +272,8 @@ func TestEmailCodes(t *testing.T) {
 			if me := h.Me(t, pair.AccessToken); !me.EmailVerified {
 				t.Errorf("me = %+v, want emailVerified", me)
 			}
-			// Now verified, the address is taken: registering it again sends the notice, not a code.
-			h.Clock.Advance(cooldown + time.Second)
-			apptest.WantStatus(t, h.Post(t, "/v2/auth/register", apptest.Credentials("unverified@example.test", apptest.Password)), http.StatusCreated)
-			if m := h.MailTo(t, "unverified@example.test"); strings.Contains(m.Subject, "code") {
-				t.Errorf("got %q, want the already-registered notice", m.Subject)
-			}
+			// Now verified, the address is taken.
+			wantTakenNotice(t, h, "unverified@example.test", "unverified@example.test")
 		})
 
 		t.Run("codes are stored as HMACs and scrubbed from the outbox once sent", func(t *testing.T) {
@@ -317,11 +324,7 @@ func TestEmailCodes(t *testing.T) {
 			if me := h.Me(t, pair.AccessToken); me.Email != "mixed@example.test" {
 				t.Errorf("me.email = %q, want mixed@example.test", me.Email)
 			}
-			h.Clock.Advance(cooldown + time.Second)
-			apptest.WantStatus(t, h.Post(t, "/v2/auth/register", apptest.Credentials("  MIXED@example.test ", apptest.Password)), http.StatusCreated)
-			if m := h.MailTo(t, "mixed@example.test"); strings.Contains(m.Subject, "code") {
-				t.Errorf("registering another case of a taken address sent %q, want the notice", m.Subject)
-			}
+			wantTakenNotice(t, h, "  MIXED@example.test ", "mixed@example.test")
 		})
 
 		t.Run("unknown tenant", func(t *testing.T) {

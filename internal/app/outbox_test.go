@@ -27,14 +27,21 @@ func failedOnce(t *testing.T, h *apptest.Instance, to string) {
 	})
 }
 
+// parkLoginCode signs an account up, then stops the SMTP server and asks for a login code: the send
+// fails and its retry waits for the clock. The SMTP server stays down.
+func parkLoginCode(t *testing.T, h *apptest.Instance, email string) {
+	t.Helper()
+	h.Signup(t, email, apptest.Password)
+	h.SMTP.Stop()
+	apptest.WantStatus(t, h.LoginStep(t, email, apptest.Password), http.StatusOK)
+	failedOnce(t, h, email)
+}
+
 func TestOutboxSMTPDownAtLogin(t *testing.T) {
 	apptest.EachDialect(t, func(t *testing.T, d store.Dialect) {
 		h := apptest.New(t, d)
 		const email = "down@example.test"
-		h.Signup(t, email, apptest.Password)
-		h.SMTP.Stop()
-		apptest.WantStatus(t, h.LoginStep(t, email, apptest.Password), http.StatusOK)
-		failedOnce(t, h, email)
+		parkLoginCode(t, h, email)
 		if err := h.SMTP.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -51,11 +58,7 @@ func TestOutboxLeaseComesBack(t *testing.T) {
 	apptest.EachDialect(t, func(t *testing.T, d store.Dialect) {
 		h := apptest.New(t, d)
 		const email = "lease@example.test"
-		h.Signup(t, email, apptest.Password)
-		// Park the login code in the outbox: the send fails and its retry waits for the clock.
-		h.SMTP.Stop()
-		apptest.WantStatus(t, h.LoginStep(t, email, apptest.Password), http.StatusOK)
-		failedOnce(t, h, email)
+		parkLoginCode(t, h, email)
 
 		// A worker of another instance, whose clock is a little ahead, claims it and crashes.
 		crashed, err := store.Open(context.Background(), h.Config.Database.URL, store.Options{MaxOpenConns: 2})
