@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/latch-auth/latch/internal/app"
+	"github.com/latch-auth/latch/internal/auth/authtest"
 	"github.com/latch-auth/latch/internal/config"
 	"github.com/latch-auth/latch/internal/logging"
 	"github.com/latch-auth/latch/internal/mail/mailtest"
@@ -19,28 +20,17 @@ import (
 	"github.com/latch-auth/latch/internal/store/storetest"
 )
 
-// Clock is a settable time source shared by every component of an instance, so tests reach expiry
-// by moving it instead of sleeping.
-type Clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// Clock is the settable time source every component of an instance reads, so tests reach expiry by
+// moving it instead of sleeping.
+type Clock = authtest.Clock
 
-// NewClock starts at the current second, so timestamps round-trip through every database exactly.
-func NewClock() *Clock { return &Clock{now: time.Now().UTC().Truncate(time.Second)} }
-
-// Now is the instance's current time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves time forward.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+// NewClock starts at the current second rather than authtest's fixed instant: what the command line
+// writes beside an instance (a rotated key's retired_at) is stamped with the wall clock. Whole seconds
+// round-trip through every database exactly.
+func NewClock() *Clock {
+	c := authtest.NewClock()
+	c.Advance(time.Now().UTC().Truncate(time.Second).Sub(c.Now()))
+	return c
 }
 
 // Instance is one running Latch. Its parts are exported so tests can reach behind the HTTP surface.
