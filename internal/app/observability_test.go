@@ -19,9 +19,15 @@ func TestMetricsExposeTheOperatorSeries(t *testing.T) {
 	h.Signup(t, "metrics@example.test", apptest.Password)
 	apptest.WantStatus(t, h.LoginStep(t, "metrics@example.test", "wrong password"), http.StatusUnauthorized)
 
-	r := h.Get(t, "/metrics")
-	apptest.WantStatus(t, r, http.StatusOK)
-	body := string(r.Body)
+	// The code reaches the SMTP capture a moment before the worker records the send and marks the
+	// row sent, so wait for the delivery to be counted.
+	var body string
+	apptest.Eventually(t, "the signup email's delivery is counted", func() bool {
+		r := h.Get(t, "/metrics")
+		apptest.WantStatus(t, r, http.StatusOK)
+		body = string(r.Body)
+		return strings.Contains(body, `latch_mail_sends_total{result="sent"} 1`) && strings.Contains(body, "latch_outbox_pending 0")
+	})
 	for _, want := range []string{
 		`latch_http_requests_total{method="POST",route="/v2/auth/register",status="201"} 1`,
 		`latch_http_request_duration_seconds_bucket{method="POST",route="/v2/auth/login",le="+Inf"} 1`,
