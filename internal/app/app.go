@@ -140,14 +140,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	hc := httpapi.Config{TrustedProxies: proxies, AllowQueryParam: cfg.Tokens.AllowQueryParam, CookieSecure: cfg.Tokens.CookieSecure,
 		IPPerMinute: cfg.RateLimit.IPPerMinute, IPBurst: cfg.RateLimit.IPBurst, Ready: a.Store.Ping, JWKS: a.Keys.JWKS, Metrics: a.Metrics}
 	if a.Inbox != nil {
-		hc.Sandbox = a.Inbox
+		hc.Sandbox, hc.SandboxAllowRemote = a.Inbox, cfg.Sandbox.AllowRemote
 	}
+	hc.InternalListener = cfg.Server.InternalAddr != ""
 	a.server = httpapi.New(hc, a.Service, log)
 	return a, nil
 }
 
 // Handler is the HTTP handler to serve.
 func (a *App) Handler() http.Handler { return a.server.Handler() }
+
+// InternalHandler is the handler of server.internal_addr (/metrics).
+func (a *App) InternalHandler() http.Handler { return a.server.InternalHandler() }
 
 // RunBackground runs the outbox worker and the key reloader until ctx ends; wait returns once both
 // have stopped.

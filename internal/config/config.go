@@ -33,6 +33,9 @@ type Server struct {
 	TrustedProxies  []string      `yaml:"trusted_proxies"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	PprofAddr       string        `yaml:"pprof_addr"`
+	// InternalAddr, when set, is a second listener for what operators and their tools use (/metrics);
+	// those routes then leave the public listener.
+	InternalAddr string `yaml:"internal_addr"`
 }
 
 type Database struct {
@@ -122,6 +125,8 @@ type RateLimit struct {
 
 type Sandbox struct {
 	Enabled bool `yaml:"enabled"`
+	// AllowRemote lets clients other than loopback read the inbox; off, it answers only this machine.
+	AllowRemote bool `yaml:"allow_remote"`
 }
 
 // Default returns the built-in configuration; config.yaml at the repository root mirrors it.
@@ -132,6 +137,7 @@ func Default() Config {
 			TrustedProxies:  []string{},
 			ShutdownTimeout: 15 * time.Second,
 			PprofAddr:       "",
+			InternalAddr:    "",
 		},
 		Database: Database{
 			URL:             "sqlite://latch.db",

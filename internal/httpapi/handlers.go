@@ -2,7 +2,9 @@ package httpapi
 
 import (
 	"context"
+	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -299,6 +301,10 @@ type sandboxEmail struct {
 }
 
 func (s *Server) sandboxEmails(c echo.Context) error {
+	if !s.cfg.SandboxAllowRemote && !loopbackClient(c.RealIP()) {
+		// The inbox shows live codes: off this machine it does not exist unless the operator says so.
+		return echo.ErrNotFound
+	}
 	to := c.QueryParam("to")
 	if to == "" {
 		var v auth.Validation
@@ -367,4 +373,12 @@ func (s *Server) changePassword(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, messageResponse{"Your password was changed; your other sessions were signed out."})
+}
+
+// loopbackClient reports whether the client is this machine. ip is the client address as the IP
+// extractor found it: the peer, or X-Forwarded-For only when the peer is a trusted proxy, so a proxy
+// on this machine does not make every client local.
+func loopbackClient(ip string) bool {
+	addr, err := netip.ParseAddr(ip)
+	return err == nil && addr.Unmap().IsLoopback()
 }

@@ -10,7 +10,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -74,6 +77,36 @@ func ParseURL(raw string) (Dialect, string, error) {
 	}
 }
 
+// checkSQLitePath names the problem with a database file's directory before SQLite does: it reports
+// a missing or unwritable directory as "out of memory (14)" (SQLITE_CANTOPEN).
+func checkSQLitePath(dsn string) error {
+	path, _, _ := strings.Cut(dsn, "?")
+	path = strings.TrimPrefix(path, "file:")
+	if path == ":memory:" {
+		return nil
+	}
+	dir := filepath.Dir(path)
+	info, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("database url: the directory of the SQLite file does not exist (create it or choose another path): %w", err)
+	case err != nil:
+		return fmt.Errorf("database url: the directory of the SQLite file: %w", err)
+	case !info.IsDir():
+		return fmt.Errorf("database url: %s is not a directory", dir)
+	}
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	// A new file: SQLite must be able to create it and its -wal and -shm companions here.
+	probe, err := os.CreateTemp(dir, ".latch-write-check-*")
+	if err != nil {
+		return fmt.Errorf("database url: cannot create the SQLite file in %s: %w", dir, err)
+	}
+	probe.Close()
+	return os.Remove(probe.Name())
+}
+
 // keepBackendHeap runs once on every new Postgres connection, so that the server process behind it
 // stops handing memory back to the kernel after every statement.
 //
@@ -112,6 +145,9 @@ func Open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 		}
 		dialector = postgres.New(postgres.Config{Conn: stdlib.OpenDB(*pgcfg, stdlib.OptionAfterConnect(keepBackendHeap))})
 	case SQLite:
+		if err := checkSQLitePath(dsn); err != nil {
+			return nil, err
+		}
 		// WAL lets readers proceed beside the writer; one connection serialises writers so a
 		// deferred transaction never fails with SQLITE_BUSY half way through.
 		sep := "?"

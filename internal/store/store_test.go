@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"testing"
 	"time"
 
@@ -133,4 +134,11 @@ func TestSessionTouchIsLazy(t *testing.T) {
 			t.Errorf("UserByID(bad) = %v, want ErrNotFound", err)
 		}
 	})
+}
+
+func TestOpenSQLiteNamesAMissingDirectory(t *testing.T) {
+	_, err := store.Open(context.Background(), "sqlite://"+t.TempDir()+"/no/such/dir/latch.db", store.Options{})
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("open in a missing directory: %v, want an error saying the directory does not exist", err)
+	}
 }
