@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -97,7 +98,7 @@ func cmdUser(ctx context.Context, args []string, load func() (config.Config, err
 	}
 	plain := *pw
 	if plain == "" {
-		plain = lookupEnv("LATCH_USER_PASSWORD")
+		plain = os.Getenv("LATCH_USER_PASSWORD")
 	}
 	if n := len([]rune(plain)); n < cfg.Password.MinLength || n > cfg.Password.MaxLength {
 		return usageError(fmt.Sprintf("--password must be %d to %d characters", cfg.Password.MinLength, cfg.Password.MaxLength))
