@@ -11,9 +11,6 @@ import (
 	"time"
 )
 
-// Duration is an alias so callers may name the field type without importing time.
-type Duration = time.Duration
-
 // Config is the whole configuration. Each field's yaml tag is its key; the environment variable for a
 // key is derived from the same tags, so the two cannot drift. Fields tagged secret:"true" are kept out
 // of logs and error messages.

@@ -101,7 +101,7 @@ func (s *Server) readyz(c echo.Context) error {
 
 func (s *Server) jwks(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "public, max-age=300")
-	return c.Blob(http.StatusOK, "application/jwk-set+json", s.svc.Tokens().JWKS())
+	return c.Blob(http.StatusOK, "application/jwk-set+json", s.cfg.JWKS())
 }
 
 func (s *Server) register(c echo.Context) error {
@@ -274,11 +274,7 @@ func (s *Server) sessions(c echo.Context) error {
 	}
 	out := make([]sessionResponse, 0, len(list))
 	for _, x := range list {
-		end := x.ExpiresAt
-		if x.IdleExpiresAt.Before(end) {
-			end = x.IdleExpiresAt
-		}
-		out = append(out, sessionResponse{ID: x.ID, CreatedAt: x.CreatedAt, LastUsedAt: x.LastUsedAt, ExpiresAt: end,
+		out = append(out, sessionResponse{ID: x.ID, CreatedAt: x.CreatedAt, LastUsedAt: x.LastUsedAt, ExpiresAt: x.Ends(),
 			IP: x.IP, UserAgent: x.UserAgent, Current: x.ID == p.Claims.SessionID})
 	}
 	return c.JSON(http.StatusOK, out)

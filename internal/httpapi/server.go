@@ -18,6 +18,7 @@ import (
 	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/logging"
 	"github.com/latch-auth/latch/internal/mail"
+	"github.com/latch-auth/latch/internal/metrics"
 )
 
 // Config is what the HTTP layer needs beyond the service.
@@ -29,7 +30,8 @@ type Config struct {
 	IPBurst         int
 	Sandbox         *mail.Inbox // non-nil serves GET /v2/sandbox/emails
 	Ready           func(ctx context.Context) error
-	Metrics         *Metrics // nil: no /metrics
+	JWKS            func() []byte    // the public signing keys, for /.well-known/jwks.json
+	Metrics         *metrics.Metrics // nil: no /metrics
 }
 
 // Server holds the Echo instance and what handlers need.
@@ -53,7 +55,7 @@ func New(cfg Config, svc *auth.Service, log *slog.Logger) *Server {
 	}
 	e.Use(s.requestID, s.accessLog)
 	if cfg.Metrics != nil {
-		e.Use(cfg.Metrics.middleware)
+		e.Use(s.observe)
 		e.GET("/metrics", echo.WrapHandler(cfg.Metrics.Handler()))
 	}
 	e.Use(s.recoverPanic, secureHeaders, limitBody)
@@ -63,9 +65,6 @@ func New(cfg Config, svc *auth.Service, log *slog.Logger) *Server {
 
 // Handler is the http.Handler to serve.
 func (s *Server) Handler() http.Handler { return s.echo }
-
-// Echo exposes the router (route listing in tests).
-func (s *Server) Echo() *echo.Echo { return s.echo }
 
 func (s *Server) routes() {
 	e := s.echo

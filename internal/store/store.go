@@ -1,7 +1,8 @@
-// Package store keeps Latch's state in Postgres or SQLite through GORM: users, email codes, the mail
-// outbox, sessions and their refresh-token chains, keys and secrets. Every state change that must hold
-// across instances is a conditional UPDATE whose rows-affected count is checked, never a
-// read-then-write.
+// Package store keeps Latch's state in Postgres or SQLite through GORM: it implements auth's storage
+// ports (users, email codes, sessions and their refresh-token chains, throttling, events, keys and
+// secrets) and mail's outbox port. Every state change that must hold across instances is a
+// conditional UPDATE whose rows-affected count is checked, never a read-then-write. Rows are this
+// package's own types; callers only ever see auth's and mail's.
 package store
 
 import (
@@ -23,16 +24,6 @@ import (
 	"gorm.io/gorm/logger"
 
 	"github.com/latch-auth/latch/migrations"
-)
-
-// DefaultTenantID is the tenant every user belongs to unless told otherwise.
-const DefaultTenantID = "00000000-0000-0000-0000-000000000000"
-
-var (
-	// ErrNotFound means the row asked for does not exist (or is not visible to the caller).
-	ErrNotFound = errors.New("store: not found")
-	// ErrConflict means a unique constraint refused the write.
-	ErrConflict = errors.New("store: conflict")
 )
 
 // Dialect names the SQL database behind a Store.

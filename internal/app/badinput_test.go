@@ -1,29 +1,28 @@
-package main
+package app_test
 
 import (
 	"bytes"
 	"io"
-	"mime/multipart"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/latch-auth/latch/internal/app/apptest"
 	"github.com/latch-auth/latch/internal/store"
 )
 
-// biRoute is a body-taking route: the fields an empty body must name, and a field whose wrong JSON
+// bodyRoute is a body-taking route: the fields an empty body must name, and a field whose wrong JSON
 // type must be named.
-type biRoute struct {
+type bodyRoute struct {
 	path     string
 	required []string
 	typed    string
 	auth     bool // needs an access token before the body is read
 }
 
-var biRoutes = []biRoute{
+var bodyRoutes = []bodyRoute{
 	{"/v2/auth/register", []string{"email", "password"}, "email", false},
 	{"/v2/auth/validate-register", []string{"email", "emailToken"}, "emailToken", false},
 	{"/v2/auth/login", []string{"email", "password"}, "password", false},
@@ -36,13 +35,10 @@ var biRoutes = []biRoute{
 	{"/v2/auth/password/change", []string{"currentPassword", "newPassword"}, "currentPassword", true},
 }
 
-// biSend sends a raw body with a content type ("" sends none).
-func biSend(t testing.TB, h *harness, method, path, contentType string, body io.Reader, headers ...string) response {
+// sendRaw sends a raw body with a content type ("" sends none); no input may make the server fail.
+func sendRaw(t *testing.T, h *apptest.Instance, method, path, contentType string, body io.Reader, headers ...string) apptest.Response {
 	t.Helper()
-	r, err := cdSend(h, method, path, contentType, body, headers...)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
+	r := h.Do(t, method, path, apptest.Raw{ContentType: contentType, Body: body}, headers...)
 	if r.Status >= http.StatusInternalServerError {
 		t.Errorf("%s %s answered %d: %s", method, path, r.Status, r.Body)
 	}
@@ -52,35 +48,12 @@ func biSend(t testing.TB, h *harness, method, path, contentType string, body io.
 // unsized hides a body's length, so the request is chunked and only reading it finds its size.
 type unsized struct{ io.Reader }
 
-func biMultipart(t testing.TB, fields map[string]string) (contentType string, body []byte) {
-	t.Helper()
-	var b bytes.Buffer
-	w := multipart.NewWriter(&b)
-	for k, v := range fields {
-		if err := w.WriteField(k, v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return w.FormDataContentType(), b.Bytes()
-}
-
-func biForm(fields map[string]string) string {
-	v := url.Values{}
-	for k, x := range fields {
-		v.Set(k, x)
-	}
-	return v.Encode()
-}
-
 func TestBadInput(t *testing.T) {
-	eachDialect(t, func(t *testing.T, d store.Dialect) {
-		parent := newHarness(t, d)
-		pair := parent.signup("bad-input@example.test", cdPassword)
-		auth := bearer(pair.AccessToken)
-		headersFor := func(r biRoute) []string {
+	apptest.EachDialect(t, func(t *testing.T, d store.Dialect) {
+		h := apptest.New(t, d)
+		pair := h.Signup(t, "bad-input@example.test", apptest.Password)
+		auth := apptest.Bearer(pair.AccessToken)
+		headersFor := func(r bodyRoute) []string {
 			if r.auth {
 				return auth
 			}
@@ -88,31 +61,30 @@ func TestBadInput(t *testing.T) {
 		}
 		const jsonType = "application/json"
 
-		for _, route := range biRoutes {
+		for _, route := range bodyRoutes {
 			t.Run(strings.TrimPrefix(route.path, "/v2/auth/"), func(t *testing.T) {
-				h := cdFor(t, parent)
-				send := func(contentType string, body io.Reader) response {
+				send := func(contentType string, body io.Reader) apptest.Response {
 					t.Helper()
-					return biSend(t, h, http.MethodPost, route.path, contentType, body, headersFor(route)...)
+					return sendRaw(t, h, http.MethodPost, route.path, contentType, body, headersFor(route)...)
 				}
 
 				for _, body := range []string{`{`, `{"email":}`, `{"email":"a@b.c"} trailing`, `nul`, "\x00\xff", `{"email":"a@b.c",}`} {
-					cdProblem(t, send(jsonType, strings.NewReader(body)), http.StatusBadRequest, "malformed_request")
+					apptest.WantProblem(t, send(jsonType, strings.NewReader(body)), http.StatusBadRequest, "malformed_request")
 				}
 				for _, body := range []string{`[]`, `[{"email":"a@b.c"}]`, `"text"`, `5`, `true`} {
-					cdProblem(t, send(jsonType, strings.NewReader(body)), http.StatusBadRequest, "malformed_request")
+					apptest.WantProblem(t, send(jsonType, strings.NewReader(body)), http.StatusBadRequest, "malformed_request")
 				}
 
 				for _, value := range []string{`5`, `{"a":1}`, `["x"]`} {
-					p := cdProblem(t, send(jsonType, strings.NewReader(`{"`+route.typed+`":`+value+`}`)), http.StatusBadRequest, "validation_failed")
-					if diff := cmp.Diff([]string{route.typed}, cdFields(p)); diff != "" {
+					p := apptest.WantProblem(t, send(jsonType, strings.NewReader(`{"`+route.typed+`":`+value+`}`)), http.StatusBadRequest, "validation_failed")
+					if diff := cmp.Diff([]string{route.typed}, p.Fields()); diff != "" {
 						t.Errorf("%s = %s: fields (-want +got):\n%s", route.typed, value, diff)
 					}
 				}
 
 				for _, empty := range []struct{ contentType, body string }{{jsonType, `{}`}, {jsonType, ``}, {"", ``}, {jsonType, `null`}} {
-					p := cdProblem(t, send(empty.contentType, strings.NewReader(empty.body)), http.StatusBadRequest, "validation_failed")
-					if diff := cmp.Diff(route.required, cdFields(p)); diff != "" {
+					p := apptest.WantProblem(t, send(empty.contentType, strings.NewReader(empty.body)), http.StatusBadRequest, "validation_failed")
+					if diff := cmp.Diff(route.required, p.Fields()); diff != "" {
 						t.Errorf("body %q: fields (-want +got):\n%s", empty.body, diff)
 					}
 					for _, e := range p.Errors {
@@ -123,38 +95,37 @@ func TestBadInput(t *testing.T) {
 				}
 
 				big := `{"email":"` + strings.Repeat("a", 70<<10) + `"}`
-				cdProblem(t, send(jsonType, strings.NewReader(big)), http.StatusRequestEntityTooLarge, "payload_too_large")
-				cdProblem(t, send(jsonType, unsized{strings.NewReader(big)}), http.StatusRequestEntityTooLarge, "payload_too_large")
-				form := biForm(map[string]string{"email": strings.Repeat("a", 70<<10)})
-				cdProblem(t, send("application/x-www-form-urlencoded", unsized{strings.NewReader(form)}), http.StatusRequestEntityTooLarge, "payload_too_large")
-				ct, mp := biMultipart(t, map[string]string{"email": strings.Repeat("a", 70<<10)})
-				cdProblem(t, send(ct, unsized{bytes.NewReader(mp)}), http.StatusRequestEntityTooLarge, "payload_too_large")
+				apptest.WantProblem(t, send(jsonType, strings.NewReader(big)), http.StatusRequestEntityTooLarge, "payload_too_large")
+				apptest.WantProblem(t, send(jsonType, unsized{strings.NewReader(big)}), http.StatusRequestEntityTooLarge, "payload_too_large")
+				form := apptest.Form(map[string]string{"email": strings.Repeat("a", 70<<10)})
+				apptest.WantProblem(t, send("application/x-www-form-urlencoded", unsized{strings.NewReader(form)}), http.StatusRequestEntityTooLarge, "payload_too_large")
+				ct, mp := apptest.Multipart(t, map[string]string{"email": strings.Repeat("a", 70<<10)})
+				apptest.WantProblem(t, send(ct, unsized{bytes.NewReader(mp)}), http.StatusRequestEntityTooLarge, "payload_too_large")
 
 				for _, ct := range []string{"text/plain", "application/xml", "image/png"} {
-					cdProblem(t, send(ct, strings.NewReader(`{}`)), http.StatusUnsupportedMediaType, "unsupported_media_type")
+					apptest.WantProblem(t, send(ct, strings.NewReader(`{}`)), http.StatusUnsupportedMediaType, "unsupported_media_type")
 				}
 
 				if route.auth {
 					// Without a token the body is never looked at.
-					r := biSend(t, h, http.MethodPost, route.path, jsonType, strings.NewReader(`{`))
-					cdProblem(t, r, http.StatusUnauthorized, "invalid_token")
+					r := sendRaw(t, h, http.MethodPost, route.path, jsonType, strings.NewReader(`{`))
+					apptest.WantProblem(t, r, http.StatusUnauthorized, "invalid_token")
 				}
 			})
 		}
 
 		t.Run("email syntax and length", func(t *testing.T) {
-			h := cdFor(t, parent)
 			const domain = "@example.test"
 			longest := strings.Repeat("a", 254-len(domain)) + domain
 			tooLong := "a" + longest
 			// Passing validation, the longest address meets the ordinary answer for an unknown account.
-			cdProblem(t, h.post("/v2/auth/login", cdCreds(longest, cdPassword)), http.StatusUnauthorized, "invalid_credentials")
+			apptest.WantProblem(t, h.LoginStep(t, longest, apptest.Password), http.StatusUnauthorized, "invalid_credentials")
 			for _, path := range []string{"/v2/auth/register", "/v2/auth/validate-register", "/v2/auth/login",
 				"/v2/auth/validate-login", "/v2/auth/password/forgot", "/v2/auth/password/reset"} {
 				for _, email := range []string{tooLong, "a@", "@b.c", "a b@c.d", "Name <a@b.c>", "a@b@c.d", "a@b.c, d@e.f", "plain", "a@b.c\r\nBcc: x@y.z"} {
-					body := map[string]string{"email": email, "password": cdPassword, "newPassword": cdPassword, "emailToken": "123456"}
-					p := cdProblem(t, h.post(path, body), http.StatusBadRequest, "validation_failed")
-					if diff := cmp.Diff([]string{"email"}, cdFields(p)); diff != "" {
+					body := map[string]string{"email": email, "password": apptest.Password, "newPassword": apptest.Password, "emailToken": "123456"}
+					p := apptest.WantProblem(t, h.Post(t, path, body), http.StatusBadRequest, "validation_failed")
+					if diff := cmp.Diff([]string{"email"}, p.Fields()); diff != "" {
 						t.Errorf("%s with %.40q: fields (-want +got):\n%s", path, email, diff)
 					}
 				}
@@ -162,34 +133,31 @@ func TestBadInput(t *testing.T) {
 		})
 
 		t.Run("form and multipart bodies", func(t *testing.T) {
-			h := cdFor(t, parent)
 			const email = "form@example.test"
-			fields := map[string]string{"email": email, "password": cdPassword}
-			expect(t, biSend(t, h, http.MethodPost, "/v2/auth/register", "application/x-www-form-urlencoded", strings.NewReader(biForm(fields))), http.StatusCreated)
-			ct, body := biMultipart(t, map[string]string{"email": email, "emailToken": h.codeFor(email)})
-			expect(t, biSend(t, h, http.MethodPost, "/v2/auth/validate-register", ct, bytes.NewReader(body)), http.StatusOK)
+			fields := apptest.Credentials(email, apptest.Password)
+			apptest.WantStatus(t, sendRaw(t, h, http.MethodPost, "/v2/auth/register", "application/x-www-form-urlencoded", strings.NewReader(apptest.Form(fields))), http.StatusCreated)
+			ct, body := apptest.Multipart(t, apptest.EmailCode(email, h.CodeFor(t, email)))
+			apptest.WantStatus(t, sendRaw(t, h, http.MethodPost, "/v2/auth/validate-register", ct, bytes.NewReader(body)), http.StatusOK)
 
-			h.clock.Advance(h.cfg.Codes.ResendCooldown)
-			ct, body = biMultipart(t, fields)
-			expect(t, biSend(t, h, http.MethodPost, "/v2/auth/login", ct, bytes.NewReader(body)), http.StatusOK)
-			form := biForm(map[string]string{"email": email, "emailToken": h.codeFor(email)})
-			r := biSend(t, h, http.MethodPost, "/v2/auth/validate-login", "application/x-www-form-urlencoded; charset=utf-8", strings.NewReader(form))
-			expect(t, r, http.StatusOK)
-			var p tokenPair
-			r.JSON(t, &p)
+			h.Clock.Advance(h.Config.Codes.ResendCooldown)
+			ct, body = apptest.Multipart(t, fields)
+			apptest.WantStatus(t, sendRaw(t, h, http.MethodPost, "/v2/auth/login", ct, bytes.NewReader(body)), http.StatusOK)
+			form := apptest.Form(apptest.EmailCode(email, h.CodeFor(t, email)))
+			r := sendRaw(t, h, http.MethodPost, "/v2/auth/validate-login", "application/x-www-form-urlencoded; charset=utf-8", strings.NewReader(form))
+			apptest.WantStatus(t, r, http.StatusOK)
+			p := r.TokenPair(t)
 
-			r = biSend(t, h, http.MethodPost, "/v2/auth/logout", "application/x-www-form-urlencoded", strings.NewReader(biForm(map[string]string{"refreshToken": p.RefreshToken, "all": "maybe"})))
-			got := cdProblem(t, r, http.StatusBadRequest, "validation_failed")
-			if diff := cmp.Diff([]string{"all"}, cdFields(got)); diff != "" {
+			r = sendRaw(t, h, http.MethodPost, "/v2/auth/logout", "application/x-www-form-urlencoded", strings.NewReader(apptest.Form(map[string]string{"refreshToken": p.RefreshToken, "all": "maybe"})))
+			got := apptest.WantProblem(t, r, http.StatusBadRequest, "validation_failed")
+			if diff := cmp.Diff([]string{"all"}, got.Fields()); diff != "" {
 				t.Errorf("fields (-want +got):\n%s", diff)
 			}
 			for _, ct := range []string{"application/x-www-form-urlencoded", "multipart/form-data"} {
-				cdProblem(t, biSend(t, h, http.MethodPost, "/v2/auth/login", ct, strings.NewReader("%zz=&&=")), http.StatusBadRequest, "malformed_request")
+				apptest.WantProblem(t, sendRaw(t, h, http.MethodPost, "/v2/auth/login", ct, strings.NewReader("%zz=&&=")), http.StatusBadRequest, "malformed_request")
 			}
 		})
 
 		t.Run("routes and methods", func(t *testing.T) {
-			h := cdFor(t, parent)
 			for _, c := range []struct {
 				method, path string
 				headers      []string
@@ -213,12 +181,12 @@ func TestBadInput(t *testing.T) {
 				{http.MethodDelete, "/v2/auth/sessions/%00%ff", auth, http.StatusNotFound, "not_found"},
 				{http.MethodDelete, "/v2/auth/sessions/x", nil, http.StatusUnauthorized, "invalid_token"},
 			} {
-				r := biSend(t, h, c.method, c.path, "", nil, c.headers...)
+				r := sendRaw(t, h, c.method, c.path, "", nil, c.headers...)
 				if r.Status != c.status {
 					t.Errorf("%s %s: status %d, want %d: %s", c.method, c.path, r.Status, c.status, r.Body)
 					continue
 				}
-				cdProblem(t, r, c.status, c.code)
+				apptest.WantProblem(t, r, c.status, c.code)
 			}
 		})
 	})

@@ -1,4 +1,4 @@
-package main
+package app_test
 
 import (
 	"bufio"
@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/latch-auth/latch/internal/app/apptest"
 	"github.com/latch-auth/latch/internal/store"
 )
 
@@ -14,13 +15,19 @@ import (
 // operator watches: requests and latency by route, auth outcomes, mail delivery, hashing waits, the
 // outbox backlog and the database pool.
 func TestMetricsExposeTheOperatorSeries(t *testing.T) {
-	h := newHarness(t, store.SQLite)
-	h.signup("metrics@example.test", "correct horse battery")
-	expect(t, h.post("/v2/auth/login", map[string]string{"email": "metrics@example.test", "password": "wrong password"}), http.StatusUnauthorized)
+	h := apptest.New(t, store.SQLite)
+	h.Signup(t, "metrics@example.test", apptest.Password)
+	apptest.WantStatus(t, h.LoginStep(t, "metrics@example.test", "wrong password"), http.StatusUnauthorized)
 
-	r := h.do(http.MethodGet, "/metrics", nil)
-	expect(t, r, http.StatusOK)
-	body := string(r.Body)
+	// The code reaches the SMTP capture a moment before the worker records the send and marks the
+	// row sent, so wait for the delivery to be counted.
+	var body string
+	apptest.Eventually(t, "the signup email's delivery is counted", func() bool {
+		r := h.Get(t, "/metrics")
+		apptest.WantStatus(t, r, http.StatusOK)
+		body = string(r.Body)
+		return strings.Contains(body, `latch_mail_sends_total{result="sent"} 1`) && strings.Contains(body, "latch_outbox_pending 0")
+	})
 	for _, want := range []string{
 		`latch_http_requests_total{method="POST",route="/v2/auth/register",status="201"} 1`,
 		`latch_http_request_duration_seconds_bucket{method="POST",route="/v2/auth/login",le="+Inf"} 1`,
@@ -42,19 +49,19 @@ func TestMetricsExposeTheOperatorSeries(t *testing.T) {
 // TestLogLinesCarryTheRequestID: every log line written while serving a request names its request
 // id, the one the client got in X-Request-Id.
 func TestLogLinesCarryTheRequestID(t *testing.T) {
-	h := newHarness(t, store.SQLite)
-	r := h.post("/v2/auth/login", map[string]string{"email": "nobody@example.test", "password": "whatever it is"}, "X-Request-Id", "trace-me-123")
-	expect(t, r, http.StatusUnauthorized)
+	h := apptest.New(t, store.SQLite)
+	r := h.LoginStep(t, "nobody@example.test", "whatever it is", "X-Request-Id", "trace-me-123")
+	apptest.WantStatus(t, r, http.StatusUnauthorized)
 	if got := r.Header.Get("X-Request-Id"); got != "trace-me-123" {
 		t.Errorf("X-Request-Id = %q, want the caller's", got)
 	}
-	r = h.post("/v2/auth/login", map[string]string{"email": "nobody@example.test"}, "X-Request-Id", "bad id with spaces")
+	r = h.Post(t, "/v2/auth/login", map[string]string{"email": "nobody@example.test"}, "X-Request-Id", "bad id with spaces")
 	if got := r.Header.Get("X-Request-Id"); got == "bad id with spaces" || got == "" {
 		t.Errorf("an invalid incoming request id was kept: %q", got)
 	}
 
 	var lines int
-	sc := bufio.NewScanner(strings.NewReader(h.logs.String()))
+	sc := bufio.NewScanner(strings.NewReader(h.Logs()))
 	for sc.Scan() {
 		var rec map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {

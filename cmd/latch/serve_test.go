@@ -3,54 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"testing"
 	"time"
 
-	"github.com/latch-auth/latch/internal/store"
 	"github.com/latch-auth/latch/internal/store/storetest"
 )
-
-func TestHealthAndReadiness(t *testing.T) {
-	eachDialect(t, func(t *testing.T, d store.Dialect) {
-		h := newHarness(t, d)
-		expect(t, h.do(http.MethodGet, "/healthz", nil), http.StatusOK)
-		expect(t, h.do(http.MethodGet, "/readyz", nil), http.StatusOK)
-	})
-}
-
-// TestReadyzWhenDatabaseIsGone drops the instance's Postgres database under it: readyz must turn 503
-// (problem+json, not_ready) while healthz, which only says the process is alive, stays 200.
-func TestReadyzWhenDatabaseIsGone(t *testing.T) {
-	h := newHarness(t, store.Postgres)
-	expect(t, h.do(http.MethodGet, "/readyz", nil), http.StatusOK)
-
-	u, err := url.Parse(h.cfg.Database.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := u.Path[1:]
-	u.Path = "/postgres"
-	admin, err := sql.Open("pgx", u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	if _, err := admin.Exec("DROP DATABASE " + name + " WITH (FORCE)"); err != nil {
-		t.Fatal(err)
-	}
-
-	r := h.do(http.MethodGet, "/readyz", nil)
-	expect(t, r, http.StatusServiceUnavailable)
-	if p := r.Problem(t); p.Code != "not_ready" || p.Status != http.StatusServiceUnavailable {
-		t.Errorf("readyz problem = %+v", p)
-	}
-	expect(t, h.do(http.MethodGet, "/healthz", nil), http.StatusOK)
-}
 
 // TestServeShutsDownOnCancel runs the real `latch serve` path and stops it the way SIGINT/SIGTERM do
 // (the signal context is cancelled): it must answer while up and return cleanly.
