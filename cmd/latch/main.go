@@ -1,5 +1,5 @@
 // Command latch is the Latch login service: `latch serve` runs it; the other subcommands migrate the
-// database, rotate keys, manage users and generate load.
+// database, rotate keys and manage users. The load generator is a separate command, cmd/latch-bench.
 package main
 
 import (
@@ -64,7 +64,6 @@ Commands:
   keys rotate           make a new active signing key; old tokens stay valid until they expire
   user create           create a user: --email, --password (verified, active)
   user disable          disable a user and end their sessions: --email
-  bench                 run the load generator against a running server (see latch bench --help)
   version               print the version
 
 Global flags:
@@ -100,8 +99,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdKeys(ctx, rest, load, stdout, stderr)
 	case "user":
 		return cmdUser(ctx, rest, load, stdout, stderr)
-	case "bench":
-		return cmdBench(ctx, rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "latch", version)
 		return nil

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/latch-auth/latch/internal/mail"
+	"github.com/latch-auth/latch/internal/mail/mimecode"
 )
 
 func listen(t *testing.T) *Mailbox {
@@ -97,52 +98,27 @@ func TestMailboxNextTimesOutAndDrainForgetsStaleMail(t *testing.T) {
 	}
 }
 
-func TestCodeFromMessage(t *testing.T) {
-	tests := []struct {
-		name    string
-		raw     string
-		want    string
-		wantErr error
+// TestMailboxReportsMailWithoutCode checks that a message without a code, or one that cannot be
+// read, reaches the waiting worker as an error instead of a wrong code or a timeout.
+func TestMailboxReportsMailWithoutCode(t *testing.T) {
+	mb := listen(t)
+	for _, tt := range []struct {
+		to, raw string
+		want    error
 	}{
-		{
-			name: "quoted-printable with a soft line break inside the code",
-			raw: "Subject: =?utf-8?q?Your_login_code?=\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n" +
-				"Content-Transfer-Encoding: quoted-printable\r\n\r\nHello bench-1-999999@example.test,=\r\n\r\n    12=\r\n3456\r\n\r\nValid for 10 minutes.\r\n",
-			want: "123456",
-		},
-		{
-			name: "multipart alternative, base64 text part, HTML with colours",
-			raw: "Subject: code\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=XX\r\n\r\n--XX\r\n" +
-				"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
-				"VXNlIHRoaXMgY29kZTogNjU0\r\nMzIx\r\n--XX\r\nContent-Type: text/html\r\n\r\n<p style=\"color:#333333\">654321</p>\r\n--XX--\r\n",
-			want: "654321",
-		},
-		{
-			name: "code only in the HTML part",
-			raw: "Subject: hi\r\nContent-Type: multipart/alternative; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nno code here\r\n" +
-				"--B\r\nContent-Type: text/html\r\n\r\n<p>Code:</p><p>777888</p>\r\n--B--\r\n",
-			want: "777888",
-		},
-		{
-			name: "code in the subject",
-			raw:  "Subject: Your Latch login code: 024680\r\n\r\nsee subject\r\n",
-			want: "024680",
-		},
-		{
-			name:    "no code",
-			raw:     "Subject: Someone tried to sign up\r\n\r\nSomeone used bench-1234567-1@example.test on 2024-01-02; 1234567 is not a code.\r\n",
-			wantErr: ErrNoCode,
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := codeFromMessage([]byte(tt.raw))
-			if !errors.Is(err, tt.wantErr) {
-				t.Fatalf("err = %v, want %v", err, tt.wantErr)
-			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("code (-want +got):\n%s", diff)
-			}
-		})
+		{"nocode@example.test", "Subject: Someone tried to sign up\r\n\r\nSomeone used bench-1234567-1@example.test; 1234567 is no code.\r\n", ErrNoCode},
+		{"garbled@example.test", "Subject: x\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\n123456\r\n", mimecode.ErrUnreadable},
+	} {
+		mb.expect(tt.to)
+		if err := smtp.SendMail(mb.Addr().String(), nil, "a@example.test", []string{tt.to}, []byte(tt.raw)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := mb.next(context.Background(), tt.to, 5*time.Second)
+		if !errors.Is(err, tt.want) {
+			t.Errorf("%s: next = %+v, %v; want %v", tt.to, got, err, tt.want)
+		}
+		if got.Code != "" {
+			t.Errorf("%s: code %q from a message without one", tt.to, got.Code)
+		}
 	}
 }

@@ -1,19 +1,52 @@
+// Command latch-bench is Latch's load generator (SPEC §10): it drives a running Latch on this machine
+// through the real flows, receiving the code emails on its own SMTP listener, and reports requests/s
+// and latency per endpoint. It is a separate binary so that the service never ships it.
 package main
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
-	"github.com/latch-auth/latch/internal/loadgen"
+	"github.com/latch-auth/latch/cmd/latch-bench/internal/loadgen"
 )
 
-func lookupEnv(k string) string { return os.Getenv(k) }
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "latch-bench:", err)
+		}
+		stop()
+		os.Exit(exitCode(err))
+	}
+}
 
-const benchHelp = `Drives a running Latch on this machine and prints requests/s and p50/p90/p99/max latency per
+func exitCode(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	var u usageError
+	if errors.As(err, &u) {
+		return 2
+	}
+	return 1
+}
+
+// usageError is a command line that makes no sense; it exits with status 2.
+type usageError string
+
+func (u usageError) Error() string { return string(u) }
+
+const help = `Drives a running Latch on this machine and prints requests/s and p50/p90/p99/max latency per
 endpoint, with errors by status, and for logins the time from login's answer to the code email.
 
 It runs its own SMTP listener on --smtp-addr: start the server under test with
@@ -34,16 +67,21 @@ validate-register, reading each code from the email. Then each scenario runs for
   all      each of the above in turn
 Only loopback targets are accepted.`
 
-// benchOptions are the parsed flags of latch bench.
-type benchOptions struct {
+// options are the parsed flags.
+type options struct {
 	cfg      loadgen.Config
 	smtpAddr string
 	json     bool
 	out      string
 }
 
-func parseBenchFlags(args []string, stderr io.Writer) (benchOptions, error) {
-	fs := subFlags("bench [flags]", benchHelp, stderr)
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	fs := flag.NewFlagSet("latch-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: latch-bench [flags]\n\n%s\n", help)
+		fs.PrintDefaults()
+	}
 	target := fs.String("target", "http://127.0.0.1:10952", "base URL of the Latch under test (loopback only)")
 	smtpAddr := fs.String("smtp-addr", "127.0.0.1:2525", "where the generator's SMTP listener receives the code emails (loopback only)")
 	scenario := fs.String("scenario", "all", "login | refresh | me | verify | mixed | all, or a comma-separated list")
@@ -55,24 +93,25 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchOptions, error) {
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	out := fs.String("out", "", "also write the JSON report to this file")
 	if err := fs.Parse(args); err != nil {
-		return benchOptions{}, err
+		return options{}, err
 	}
 	if fs.NArg() > 0 {
 		fs.Usage()
-		return benchOptions{}, usageError(fmt.Sprintf("bench: unexpected argument %q", fs.Arg(0)))
+		return options{}, usageError(fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
 	}
 	scenarios, err := loadgen.ParseScenarios(*scenario)
 	if err != nil {
-		return benchOptions{}, usageError(err.Error())
+		return options{}, usageError(err.Error())
 	}
 	pw := *password
 	if pw == "" {
-		pw = lookupEnv("LATCH_BENCH_PASSWORD")
+		// From the environment, so that a chosen password need not show in the process list.
+		pw = os.Getenv("LATCH_BENCH_PASSWORD")
 	}
 	if pw == "" {
 		pw = "bench-correct-horse-battery"
 	}
-	o := benchOptions{
+	o := options{
 		cfg: loadgen.Config{Target: *target, Scenarios: scenarios, Duration: *duration, Warmup: *warmup,
 			Concurrency: *concurrency, Users: *users, Password: pw, Progress: stderr},
 		smtpAddr: *smtpAddr, json: *asJSON, out: *out,
@@ -80,8 +119,8 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchOptions, error) {
 	return o, o.cfg.Validate()
 }
 
-func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	o, err := parseBenchFlags(args, stderr)
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
 	}
@@ -90,13 +129,13 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("--smtp-addr: %w", err)
 	}
 	defer mb.Close()
-	return runBench(ctx, o, mb, stdout)
+	return bench(ctx, o, mb, stdout)
 }
 
-// runBench runs the generator with a listener already started (tests start it first, on a free
-// port, to configure the server under test with it). The report is printed even when the run was
-// cut short.
-func runBench(ctx context.Context, o benchOptions, mb *loadgen.Mailbox, stdout io.Writer) error {
+// bench runs the generator with a listener already started: the tests start it first, on a free
+// port, to point the server under test at it. The report is printed, and written to --out, even
+// when the run was cut short, so that an interrupted run still shows what it measured.
+func bench(ctx context.Context, o options, mb *loadgen.Mailbox, stdout io.Writer) error {
 	rep, runErr := loadgen.Run(ctx, o.cfg, mb)
 	if o.out != "" {
 		b, err := json.MarshalIndent(rep, "", "  ")
