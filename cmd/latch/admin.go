@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,8 +18,8 @@ import (
 
 func cmdKeys(ctx context.Context, args []string, load func() (config.Config, error), stdout, stderr io.Writer) error {
 	fs := subFlags("keys rotate", "Creates a new active signing key of tokens.algorithm in the database and retires the previous one,\n"+
-		"which stays in the JWKS and keeps verifying until the tokens it signed expire. Running instances\npick the new key up within a minute.", stderr)
-	if err := fs.Parse(args); err != nil {
+		"which stays in the JWKS and keeps verifying until the tokens it signed expire. Running instances\npick the new key up within a minute.", stdout, stderr)
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 || fs.Arg(0) != "rotate" {
@@ -48,8 +49,13 @@ func cmdKeys(ctx context.Context, args []string, load func() (config.Config, err
 }
 
 func cmdUser(ctx context.Context, args []string, load func() (config.Config, error), stdout, stderr io.Writer) error {
+	const userUsage = "Usage: latch [--config FILE] user create --email E --password P [--tenant ID]\n       latch [--config FILE] user disable --email E [--tenant ID]\n"
+	if len(args) > 0 && isHelpFlag(args[0]) {
+		fmt.Fprint(stdout, userUsage)
+		return flag.ErrHelp
+	}
 	if len(args) == 0 || (args[0] != "create" && args[0] != "disable") {
-		fmt.Fprint(stderr, "Usage: latch [--config FILE] user create --email E --password P [--tenant ID]\n       latch [--config FILE] user disable --email E [--tenant ID]\n")
+		fmt.Fprint(stderr, userUsage)
 		return usageError("usage: latch user create|disable")
 	}
 	action := args[0]
@@ -57,14 +63,14 @@ func cmdUser(ctx context.Context, args []string, load func() (config.Config, err
 	if action == "disable" {
 		help = "Disables a user: they can no longer log in or refresh, and every session ends now."
 	}
-	fs := subFlags("user "+action, help, stderr)
+	fs := subFlags("user "+action, help, stdout, stderr)
 	email := fs.String("email", "", "the user's email address")
 	tenant := fs.String("tenant", auth.DefaultTenantID, "tenant id")
 	var pw *string
 	if action == "create" {
 		pw = fs.String("password", "", "the user's password (or set LATCH_USER_PASSWORD to keep it out of shell history)")
 	}
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:], stdout); err != nil {
 		return err
 	}
 	if strings.TrimSpace(*email) == "" {
