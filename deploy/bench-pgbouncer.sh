@@ -20,7 +20,7 @@
 # the whole run including the generator's sign-ups (16 argon2 hashes, about 2 % of the total).
 #
 # Knobs: DURATION=15s WARMUP=2s RUNS=3 CONCURRENCY=16 BENCH_PORT=10964 MODES="..." (names above)
-# Needs: the cluster up, jq.
+# Needs: the cluster up, jq, go (builds cmd/latch-bench, the load generator, into the state directory).
 set -euo pipefail
 
 deploy=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -28,6 +28,7 @@ STATE=${LATCH_CLUSTER_STATE:-$deploy/.state}
 [[ -f $STATE/cluster.env ]] || { echo "the local cluster is not up (deploy/local-cluster.sh up)" >&2; exit 1; }
 # shellcheck source=/dev/null
 source "$STATE/cluster.env"
+export PATH="$PATH:/usr/local/go/bin:/usr/lib/postgresql/$PG_VERSION/bin"
 DURATION=${DURATION:-15s}
 WARMUP=${WARMUP:-2s}
 RUNS=${RUNS:-3}
@@ -35,6 +36,9 @@ CONCURRENCY=${CONCURRENCY:-16}
 BENCH_PORT=${BENCH_PORT:-10964}
 MODES=${MODES:-"direct/cache_statement direct/exec pgbouncer/exec pgbouncer/cache_describe pgbouncer/simple_protocol pgbouncer/cache_statement"}
 latch=$STATE/bin/latch
+bench=$STATE/bin/latch-bench
+repo=$(dirname "$deploy")
+if [[ ! -x $bench ]]; then (cd "$repo" && CGO_ENABLED=0 go build -o "$bench" ./cmd/latch-bench); fi
 results=$(mktemp -d "${TMPDIR:-/tmp}/latch-bench-pgbouncer.XXXXXX")
 pid=""
 
@@ -85,8 +89,8 @@ printf '%-27s %4s %9s %8s %8s %25s %8s  %s\n' mode run 'req/s' 'p50 ms' 'p99 ms'
 for run in $(seq 1 "$RUNS"); do
 	for m in $MODES; do
 		read -r url flag < <(url_and_flag "$m")
-		LATCH_SERVER_ADDR=127.0.0.1:$BENCH_PORT LATCH_DATABASE_URL=$url LATCH_DATABASE_PGBOUNCER=$flag \
-			LATCH_MAIL_SMTP_PORT=$MAIL_SINK_PORT LATCH_LOG_LEVEL=warn \
+		env -u LATCH_CLUSTER_STATE "LATCH_SERVER_ADDR=127.0.0.1:$BENCH_PORT" "LATCH_DATABASE_URL=$url" "LATCH_DATABASE_PGBOUNCER=$flag" \
+			"LATCH_MAIL_SMTP_PORT=$MAIL_SINK_PORT" LATCH_LOG_LEVEL=warn \
 			"$latch" --config "$deploy/latch/latch.yaml" serve >"$results/${m//\//-}-$run.log" 2>&1 &
 		pid=$!
 		for _ in $(seq 1 100); do
@@ -96,7 +100,7 @@ for run in $(seq 1 "$RUNS"); do
 		out=$results/${m//\//-}-$run.json
 		bouncer_pid=$(head -n 1 "$STATE/pgbouncer/pgbouncer.pid")
 		t_latch=$(ticks "$pid") t_pg=$(pg_ticks) t_pgb=$(ticks "$bouncer_pid") wal=$(wal_lsn)
-		"$latch" bench --target "http://127.0.0.1:$BENCH_PORT" --smtp-addr "127.0.0.1:$MAIL_SINK_PORT" \
+		"$bench" --target "http://127.0.0.1:$BENCH_PORT" --smtp-addr "127.0.0.1:$MAIL_SINK_PORT" \
 			--scenario refresh --concurrency "$CONCURRENCY" --duration "$DURATION" --warmup "$WARMUP" \
 			--json --out "$out" >/dev/null 2>"$results/${m//\//-}-$run.bench.err" || true
 		t_latch=$(($(ticks "$pid") - t_latch)) t_pg=$(($(pg_ticks) - t_pg)) t_pgb=$(($(ticks "$bouncer_pid") - t_pgb)) wal=$(($(wal_lsn) - wal))

@@ -252,7 +252,7 @@ latch_env() { # latch_env PORT: the environment one instance runs with
 migrate() {
 	log "latch migrate up (once, before any instance starts)"
 	mapfile -t env < <(latch_env "${LATCH_PORTS%% *}")
-	env "${env[@]}" "$bindir/latch" --config "$deploy/latch/latch.yaml" migrate up >"$STATE/latch/migrate.log" 2>&1 ||
+	env -u LATCH_CLUSTER_STATE "${env[@]}" "$bindir/latch" --config "$deploy/latch/latch.yaml" migrate up >"$STATE/latch/migrate.log" 2>&1 ||
 		{ cat "$STATE/latch/migrate.log" >&2; die "migration failed"; }
 }
 
@@ -267,7 +267,7 @@ start_latch() {
 		log "starting latch-$i on 127.0.0.1:$port"
 		mapfile -t env < <(latch_env "$port")
 		# setsid: the instances outlive this script and ignore its terminal's signals.
-		setsid env "${env[@]}" "$bindir/latch" --config "$deploy/latch/latch.yaml" serve \
+		setsid env -u LATCH_CLUSTER_STATE "${env[@]}" "$bindir/latch" --config "$deploy/latch/latch.yaml" serve \
 			>>"$STATE/latch/latch-$i.log" 2>&1 </dev/null &
 		echo $! >"$pidf"
 		# One at a time: the first start generates the shared secrets and signing key in the

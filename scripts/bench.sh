@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Benchmarks Latch on Postgres on this machine: builds latch, starts it on a fresh database with its
-# mail going to the load generator's SMTP listener, runs every scenario of `latch bench`, samples the
-# server's memory during a 200-client login storm, then runs pgbench on the same schema with the
-# refresh rotation twice: as the reference transaction and as Latch's own one statement (the
-# ceiling the refresh figures compare to).
+# Benchmarks Latch on Postgres on this machine: builds latch and the load generator (cmd/latch-bench),
+# starts latch on a fresh database with its mail going to the generator's SMTP listener, runs every
+# scenario of latch-bench, samples the server's memory during a 200-client login storm, then runs
+# pgbench on the same schema with the refresh rotation twice: as the reference transaction and
+# as Latch's own one statement (the ceiling the refresh figures compare to).
 #
 # Usage: scripts/bench.sh            (from anywhere in the repo)
 # Knobs (environment):
@@ -36,7 +36,7 @@ cleanup() {
 		wait "$latch_pid" 2>/dev/null || true
 	fi
 	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
-	rm -f "$work/latch"
+	rm -f "$work/latch" "$work/latch-bench"
 	if ((status != 0)) && [[ -f $work/latch.log ]]; then
 		echo "--- last lines of the latch log ---" >&2
 		tail -n 30 "$work/latch.log" >&2
@@ -69,9 +69,10 @@ free_port() {
 	exit 1
 }
 
-echo "== building latch"
-(cd "$repo" && CGO_ENABLED=0 go build -o "$work/latch" ./cmd/latch)
+echo "== building latch and latch-bench"
+(cd "$repo" && CGO_ENABLED=0 go build -o "$work/latch" ./cmd/latch && CGO_ENABLED=0 go build -o "$work/latch-bench" ./cmd/latch-bench)
 latch=$work/latch
+latch_bench=$work/latch-bench
 
 if ! port_free "$SMTP_PORT"; then
 	SMTP_PORT=$(free_port)
@@ -107,7 +108,7 @@ bench() {
 	for run in $(seq 1 "$RUNS"); do
 		echo
 		echo "== $name (run $run of $RUNS, $(date +%T))"
-		"$latch" bench --target "$target" --smtp-addr "127.0.0.1:$SMTP_PORT" --scenario "$scenario" \
+		"$latch_bench" --target "$target" --smtp-addr "127.0.0.1:$SMTP_PORT" --scenario "$scenario" \
 			--duration "$DURATION" --warmup "$WARMUP" --concurrency "$clients" \
 			--out "$RESULTS/$name-$run.json"
 	done

@@ -3,22 +3,23 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/latch-auth/latch/internal/app"
 	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/config"
-	"github.com/latch-auth/latch/internal/store"
 )
 
 func cmdKeys(ctx context.Context, args []string, load func() (config.Config, error), stdout, stderr io.Writer) error {
 	fs := subFlags("keys rotate", "Creates a new active signing key of tokens.algorithm in the database and retires the previous one,\n"+
-		"which stays in the JWKS and keeps verifying until the tokens it signed expire. Running instances\npick the new key up within a minute.", stderr)
-	if err := fs.Parse(args); err != nil {
+		"which stays in the JWKS and keeps verifying until the tokens it signed expire. Running instances\npick the new key up within a minute.", stdout, stderr)
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 || fs.Arg(0) != "rotate" {
@@ -35,7 +36,7 @@ func cmdKeys(ctx context.Context, args []string, load func() (config.Config, err
 	}
 	defer st.Close()
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	keys, err := auth.LoadKeys(ctx, st, app.TokenConfig(cfg), cfg.Tokens.SigningKeyFile, time.Now, log)
+	keys, err := app.LoadKeys(ctx, cfg, st, time.Now, log)
 	if err != nil {
 		return err
 	}
@@ -48,8 +49,13 @@ func cmdKeys(ctx context.Context, args []string, load func() (config.Config, err
 }
 
 func cmdUser(ctx context.Context, args []string, load func() (config.Config, error), stdout, stderr io.Writer) error {
+	const userUsage = "Usage: latch [--config FILE] user create --email E --password P [--tenant ID]\n       latch [--config FILE] user disable --email E [--tenant ID]\n"
+	if len(args) > 0 && isHelpFlag(args[0]) {
+		fmt.Fprint(stdout, userUsage)
+		return flag.ErrHelp
+	}
 	if len(args) == 0 || (args[0] != "create" && args[0] != "disable") {
-		fmt.Fprint(stderr, "Usage: latch [--config FILE] user create --email E --password P [--tenant ID]\n       latch [--config FILE] user disable --email E [--tenant ID]\n")
+		fmt.Fprint(stderr, userUsage)
 		return usageError("usage: latch user create|disable")
 	}
 	action := args[0]
@@ -57,14 +63,14 @@ func cmdUser(ctx context.Context, args []string, load func() (config.Config, err
 	if action == "disable" {
 		help = "Disables a user: they can no longer log in or refresh, and every session ends now."
 	}
-	fs := subFlags("user "+action, help, stderr)
+	fs := subFlags("user "+action, help, stdout, stderr)
 	email := fs.String("email", "", "the user's email address")
-	tenant := fs.String("tenant", store.DefaultTenantID, "tenant id")
+	tenant := fs.String("tenant", auth.DefaultTenantID, "tenant id")
 	var pw *string
 	if action == "create" {
 		pw = fs.String("password", "", "the user's password (or set LATCH_USER_PASSWORD to keep it out of shell history)")
 	}
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:], stdout); err != nil {
 		return err
 	}
 	if strings.TrimSpace(*email) == "" {
@@ -75,48 +81,45 @@ func cmdUser(ctx context.Context, args []string, load func() (config.Config, err
 	if err != nil {
 		return err
 	}
-	st, err := app.OpenStore(ctx, cfg, time.Now, cfg.Database.AutoMigrate)
+	quiet := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	a, err := app.New(ctx, cfg, quiet, time.Now)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	addr := strings.ToLower(strings.TrimSpace(*email))
+	defer a.Close()
 	if action == "disable" {
-		u, err := st.UserByEmail(ctx, *tenant, addr)
-		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("no user %s in tenant %s", addr, *tenant)
-		}
+		u, err := a.Service.DisableAccount(ctx, *tenant, *email, "latch user disable")
 		if err != nil {
-			return err
+			return flagError(err)
 		}
-		if err := st.SetUserStatus(ctx, u.ID, store.StatusDisabled, store.Event{UserID: u.ID, Kind: "user_disabled", Detail: "latch user disable"}); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "disabled %s (%s); its sessions are revoked\n", addr, u.ID)
+		fmt.Fprintf(stdout, "disabled %s (%s); its sessions are revoked\n", u.Email, u.ID)
 		return nil
 	}
 	plain := *pw
 	if plain == "" {
-		plain = lookupEnv("LATCH_USER_PASSWORD")
+		plain = os.Getenv("LATCH_USER_PASSWORD")
 	}
-	if n := len([]rune(plain)); n < cfg.Password.MinLength || n > cfg.Password.MaxLength {
-		return usageError(fmt.Sprintf("--password must be %d to %d characters", cfg.Password.MinLength, cfg.Password.MaxLength))
-	}
-	hasher, err := app.NewHasher(cfg)
+	u, err := a.Service.CreateAccount(ctx, auth.NewAccount{Email: *email, Password: plain, TenantID: *tenant, Actor: "latch user create"})
 	if err != nil {
-		return err
+		return flagError(err)
 	}
-	hash, err := hasher.Hash(ctx, plain)
-	if err != nil {
-		return err
-	}
-	now := time.Now().UTC()
-	u := store.User{TenantID: *tenant, Email: addr, PasswordHash: hash, EmailVerifiedAt: &now}
-	if err := st.CreateUser(ctx, &u); errors.Is(err, store.ErrConflict) {
-		return fmt.Errorf("a user %s already exists in tenant %s", addr, *tenant)
-	} else if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "created %s (%s)\n", addr, u.ID)
+	fmt.Fprintf(stdout, "created %s (%s)\n", u.Email, u.ID)
 	return nil
+}
+
+// flagError reports the service's refusal of a flag's value as a usage error naming the flag.
+func flagError(err error) error {
+	var ae *auth.Error
+	if !errors.As(err, &ae) || ae.Code != auth.CodeValidation {
+		return err
+	}
+	msgs := make([]string, 0, len(ae.Fields))
+	for _, f := range ae.Fields {
+		name := f.Field
+		if name == "tenantId" {
+			name = "tenant"
+		}
+		msgs = append(msgs, "--"+name+" "+f.Message)
+	}
+	return usageError(strings.Join(msgs, "; "))
 }

@@ -1,40 +1,40 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net/http"
 	"testing"
 
+	"github.com/latch-auth/latch/internal/app/apptest"
+	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/mail/mailtest"
 	"github.com/latch-auth/latch/internal/store"
 	"github.com/latch-auth/latch/internal/store/storetest"
 )
 
-// admRun runs the latch command line against the database URL, with hashing made cheap.
-func admRun(t *testing.T, dbURL string, args ...string) (stdout string, err error) {
+// runAdmin runs the latch command line against the database URL, with hashing made cheap.
+func runAdmin(t *testing.T, dbURL string, args ...string) (stdout string, err error) {
 	t.Helper()
 	t.Setenv("LATCH_DATABASE_URL", dbURL)
 	t.Setenv("LATCH_PASSWORD_ARGON2_MEMORY_KIB", "1024")
 	t.Setenv("LATCH_PASSWORD_ARGON2_ITERATIONS", "1")
 	t.Setenv("LATCH_LOG_LEVEL", "error")
-	var out, errOut bytes.Buffer
-	err = run(context.Background(), args, &out, &errOut)
+	stdout, stderr, err := runLatch(t, args...)
 	if err != nil {
-		t.Logf("latch %v: %v\nstderr: %s", args, err, errOut.String())
+		t.Logf("latch %v: %v\nstderr: %s", args, err, stderr)
 	}
-	return out.String(), err
+	return stdout, err
 }
 
 func TestAdminUserCreateAndDisable(t *testing.T) {
-	eachDialect(t, func(t *testing.T, d store.Dialect) {
+	apptest.EachDialect(t, func(t *testing.T, d store.Dialect) {
 		dbURL := storetest.URL(t, d)
 		const email, pw = "operator-made@example.test", "made by the operator"
-		if _, err := admRun(t, dbURL, "user", "create", "--email", "Operator-Made@Example.test", "--password", pw); err != nil {
+		if _, err := runAdmin(t, dbURL, "user", "create", "--email", "Operator-Made@Example.test", "--password", pw); err != nil {
 			t.Fatalf("user create: %v", err)
 		}
-		_, err := admRun(t, dbURL, "user", "create", "--email", email, "--password", "another password")
+		_, err := runAdmin(t, dbURL, "user", "create", "--email", email, "--password", "another password")
 		if err == nil {
 			t.Fatal("a second user create with the same email succeeded")
 		}
@@ -44,30 +44,31 @@ func TestAdminUserCreateAndDisable(t *testing.T) {
 		}
 
 		smtp := mailtest.NewServer(t)
-		h := startHarness(t, testConfig(dbURL, smtp), smtp, newClock())
-		u, err := h.app.Store.UserByEmail(context.Background(), store.DefaultTenantID, email)
+		h := apptest.Start(t, apptest.Config(dbURL, smtp), smtp, apptest.NewClock())
+		cred, err := h.App.Store.UserByEmail(context.Background(), auth.DefaultTenantID, email)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if u.EmailVerifiedAt == nil || u.Status != store.StatusActive {
+		u := cred.User
+		if u.EmailVerifiedAt == nil || u.Status != auth.StatusActive {
 			t.Errorf("created user: verified %v, status %q; want verified and active", u.EmailVerifiedAt, u.Status)
 		}
 		// The first password stands; the duplicate did not overwrite it.
-		pair := h.login(email, pw)
-		other := h.login(email, pw)
+		pair := h.Login(t, email, pw)
+		other := h.Login(t, email, pw)
 
-		if _, err := admRun(t, dbURL, "user", "disable", "--email", email); err != nil {
+		if _, err := runAdmin(t, dbURL, "user", "disable", "--email", email); err != nil {
 			t.Fatalf("user disable: %v", err)
 		}
 
-		pwWantProblem(t, pwLoginStep(h, email, pw), http.StatusUnauthorized, "account_disabled")
+		apptest.WantProblem(t, h.LoginStep(t, email, pw), http.StatusUnauthorized, "account_disabled")
 		// A wrong password says nothing more than for anyone else.
-		pwWantProblem(t, pwLoginStep(h, email, "wrong password"), http.StatusUnauthorized, "invalid_credentials")
-		for _, p := range []tokenPair{pair, other} {
-			pwWantProblem(t, h.post("/v2/auth/refresh", map[string]string{"refreshToken": p.RefreshToken}), http.StatusUnauthorized, "account_disabled")
-			expect(t, h.do(http.MethodGet, "/v2/auth/sessions", nil, bearer(p.AccessToken)...), http.StatusUnauthorized)
+		apptest.WantProblem(t, h.LoginStep(t, email, "wrong password"), http.StatusUnauthorized, "invalid_credentials")
+		for _, p := range []apptest.TokenPair{pair, other} {
+			apptest.WantProblem(t, h.Refresh(t, p.RefreshToken), http.StatusUnauthorized, "account_disabled")
+			apptest.WantStatus(t, h.Get(t, "/v2/auth/sessions", apptest.Bearer(p.AccessToken)...), http.StatusUnauthorized)
 		}
-		live, err := h.app.Store.ListSessions(context.Background(), u.ID)
+		live, err := h.App.Store.ListSessions(context.Background(), u.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -79,7 +80,7 @@ func TestAdminUserCreateAndDisable(t *testing.T) {
 
 func TestAdminUserDisableUnknownEmailFails(t *testing.T) {
 	dbURL := storetest.URL(t, store.SQLite)
-	if _, err := admRun(t, dbURL, "user", "disable", "--email", "nobody@example.test"); err == nil {
+	if _, err := runAdmin(t, dbURL, "user", "disable", "--email", "nobody@example.test"); err == nil {
 		t.Error("disabling an unknown email succeeded")
 	}
 }
@@ -95,7 +96,7 @@ func TestAdminUserUsageErrors(t *testing.T) {
 		"unknown action":        {"user", "delete", "--email", "x@example.test"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := admRun(t, dbURL, args...)
+			_, err := runAdmin(t, dbURL, args...)
 			var usage usageError
 			if !errors.As(err, &usage) {
 				t.Fatalf("latch %v: err = %v, want a usage error", args, err)

@@ -1,5 +1,5 @@
 // Command latch is the Latch login service: `latch serve` runs it; the other subcommands migrate the
-// database, rotate keys, manage users and generate load.
+// database, rotate keys and manage users. The load generator is a separate command, cmd/latch-bench.
 package main
 
 import (
@@ -39,7 +39,7 @@ func main() {
 }
 
 func exitCode(err error) int {
-	if errors.Is(err, flag.ErrHelp) {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
 	var u usageError
@@ -64,7 +64,7 @@ Commands:
   keys rotate           make a new active signing key; old tokens stay valid until they expire
   user create           create a user: --email, --password (verified, active)
   user disable          disable a user and end their sessions: --email
-  bench                 run the load generator against a running server (see latch bench --help)
+  healthcheck           exit 0 when the server on this machine answers /healthz (for container checks)
   version               print the version
 
 Global flags:
@@ -77,11 +77,16 @@ e.g. LATCH_DATABASE_URL, LATCH_MAIL_DRIVER, LATCH_SERVER_ADDR. See config.yaml f
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	global := flag.NewFlagSet("latch", flag.ContinueOnError)
 	global.SetOutput(stderr)
-	global.Usage = func() { fmt.Fprint(stderr, usage) }
+	global.Usage = func() {} // printed below, to stdout when asked for and to stderr after a mistake
 	cfgPath := global.String("config", "config.yaml", "configuration file")
-	if err := global.Parse(args); err != nil {
+	if err := global.Parse(args); errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, usage)
 		return err
+	} else if err != nil {
+		fmt.Fprint(stderr, usage)
+		return usageError(err.Error())
 	}
+	global.Usage = func() { fmt.Fprint(stderr, usage) }
 	cfgRequired := false
 	global.Visit(func(f *flag.Flag) { cfgRequired = cfgRequired || f.Name == "config" })
 	rest := global.Args()
@@ -89,23 +94,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		global.Usage()
 		return usageError("no command given")
 	}
-	load := func() (config.Config, error) { return config.Load(*cfgPath, cfgRequired, os.Environ()) }
 	cmd, rest := rest[0], rest[1:]
+	load := func() (config.Config, error) {
+		if cmd != "serve" { // serve logs these through its logger
+			for _, name := range config.UnknownEnv(os.Environ()) {
+				fmt.Fprintf(stderr, "latch: warning: %s\n", unknownEnvMessage(name))
+			}
+		}
+		return config.Load(*cfgPath, cfgRequired, os.Environ())
+	}
 	switch cmd {
 	case "serve":
-		return cmdServe(ctx, rest, load, stderr)
+		return cmdServe(ctx, rest, load, stdout, stderr)
 	case "migrate":
 		return cmdMigrate(ctx, rest, load, stdout, stderr)
 	case "keys":
 		return cmdKeys(ctx, rest, load, stdout, stderr)
 	case "user":
 		return cmdUser(ctx, rest, load, stdout, stderr)
-	case "bench":
-		return cmdBench(ctx, rest, stdout, stderr)
+	case "healthcheck":
+		return cmdHealthcheck(ctx, rest, load, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "latch", version)
 		return nil
-	case "help", "-h", "--help":
+	case "help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
@@ -113,21 +125,54 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return usageError(fmt.Sprintf("unknown command %q", cmd))
 }
 
-func subFlags(name, help string, stderr io.Writer) *flag.FlagSet {
+// unknownEnvMessage says that a LATCH_ variable sets nothing, and which key it probably meant.
+func unknownEnvMessage(name string) string {
+	msg := name + " is not a configuration key and is ignored"
+	if near, ok := config.NearestEnv(name); ok {
+		msg += " (did you mean " + near + "?)"
+	}
+	return msg
+}
+
+func isHelpFlag(arg string) bool { return arg == "-h" || arg == "-help" || arg == "--help" }
+
+// subFlags is a subcommand's flag set. Its usage goes to stderr after a mistake and to stdout when
+// asked for (see parseFlags).
+func subFlags(name, help string, stdout, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: latch [--config FILE] %s\n\n%s\n", name, help)
+		fmt.Fprintf(fs.Output(), "Usage: latch [--config FILE] %s\n\n%s\n", name, help)
 		fs.PrintDefaults()
 	}
 	return fs
 }
 
-func cmdServe(ctx context.Context, args []string, load func() (config.Config, error), stderr io.Writer) error {
+// parseFlags parses a subcommand's arguments. A help flag anywhere among them, even after an action
+// word ("migrate up --help"), prints the usage to stdout and answers flag.ErrHelp: asking for help
+// never runs the command.
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if isHelpFlag(a) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return flag.ErrHelp
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return usageError(err.Error())
+	}
+	return nil
+}
+
+func cmdServe(ctx context.Context, args []string, load func() (config.Config, error), stdout, stderr io.Writer) error {
 	fs := subFlags("serve", "Runs the HTTP service on server.addr until SIGINT or SIGTERM, then drains in-flight requests.\n"+
 		"Unless GOMAXPROCS is set, it runs with one Go processor per CPU plus one per password-hashing slot,\n"+
-		"so hashes do not hold up other requests.", stderr)
-	if err := fs.Parse(args); err != nil {
+		"so hashes do not hold up other requests.", stdout, stderr)
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	cfg, err := load()
@@ -138,7 +183,7 @@ func cmdServe(ctx context.Context, args []string, load func() (config.Config, er
 	defer logOut.Close()
 	log := logging.New(logOut, cfg.Log.Format, cfg.Log.Level)
 	for _, name := range config.UnknownEnv(os.Environ()) {
-		log.Warn("unknown LATCH_ environment variable ignored", "name", name)
+		log.Warn(unknownEnvMessage(name), "name", name)
 	}
 	slots := app.HashSlots(cfg)
 	procs := addHashingProcs(slots)
@@ -151,7 +196,12 @@ func cmdServe(ctx context.Context, args []string, load func() (config.Config, er
 		"mail_driver", cfg.Mail.Driver, "algorithm", cfg.Tokens.Algorithm, "sandbox", cfg.Sandbox.Enabled,
 		"gomaxprocs", procs, "hash_slots", slots)
 	if cfg.Sandbox.Enabled {
-		log.Warn("SANDBOX IS ENABLED: GET /v2/sandbox/emails shows every email, codes included, to anyone. Never enable it in production.")
+		log.Warn("SANDBOX IS ENABLED: GET /v2/sandbox/emails shows every email, codes included. Never enable it in production.")
+		if cfg.Sandbox.AllowRemote {
+			log.Warn("the sandbox inbox answers clients on other machines (sandbox.allow_remote)")
+		} else {
+			log.Info("the sandbox inbox answers only clients on this machine; set sandbox.allow_remote to change that")
+		}
 	}
 
 	if cfg.Server.PprofAddr != "" {
@@ -163,14 +213,29 @@ func cmdServe(ctx context.Context, args []string, load func() (config.Config, er
 	}
 	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second}
+	servers := []*http.Server{srv}
+	errc := make(chan error, 2)
+	if addr := cfg.Server.InternalAddr; addr != "" {
+		iln, err := net.Listen("tcp", addr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("server.internal_addr: %w", err)
+		}
+		internal := &http.Server{Handler: a.InternalHandler(), ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, internal)
+		go func() { errc <- internal.Serve(iln) }()
+		log.Info("internal listener (/metrics)", "addr", iln.Addr().String())
+	}
 	bgCtx, stopBg := context.WithCancel(context.Background())
 	waitBg := a.RunBackground(bgCtx)
-	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String())
 
 	select {
 	case err := <-errc:
+		for _, s := range servers {
+			s.Close()
+		}
 		stopBg()
 		waitBg()
 		return err
@@ -179,6 +244,9 @@ func cmdServe(ctx context.Context, args []string, load func() (config.Config, er
 	log.Info("shutting down", "timeout", cfg.Server.ShutdownTimeout)
 	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
 	defer cancel()
+	for _, s := range servers[1:] {
+		s.Shutdown(shutCtx)
+	}
 	err = srv.Shutdown(shutCtx)
 	stopBg()
 	waitBg()
@@ -190,8 +258,8 @@ func cmdServe(ctx context.Context, args []string, load func() (config.Config, er
 }
 
 func cmdMigrate(ctx context.Context, args []string, load func() (config.Config, error), stdout, stderr io.Writer) error {
-	fs := subFlags("migrate [up|status]", "up (the default) applies pending migrations; status lists every migration and whether it is applied.", stderr)
-	if err := fs.Parse(args); err != nil {
+	fs := subFlags("migrate [up|status]", "up (the default) applies pending migrations; status lists every migration and whether it is applied.", stdout, stderr)
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	action := "up"

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"runtime"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/latch-auth/latch/internal/config"
 	"github.com/latch-auth/latch/internal/httpapi"
 	"github.com/latch-auth/latch/internal/mail"
+	"github.com/latch-auth/latch/internal/metrics"
 	"github.com/latch-auth/latch/internal/password"
 	"github.com/latch-auth/latch/internal/store"
 	"github.com/latch-auth/latch/internal/token"
@@ -27,8 +29,9 @@ type App struct {
 	Store   *store.Store
 	Keys    *auth.Keys
 	Service *auth.Service
+	Hasher  *password.Hasher
 	Worker  *mail.Worker
-	Metrics *httpapi.Metrics
+	Metrics *metrics.Metrics
 	Inbox   *mail.Inbox
 	server  *httpapi.Server
 }
@@ -74,17 +77,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	}
 	fail := func(err error) (*App, error) { a.Store.Close(); return nil, err }
 
-	secrets, err := auth.LoadSecrets(ctx, a.Store, cfg.Secrets.CodeHMACKey, cfg.Secrets.RefreshKey, log)
+	secrets, err := loadSecrets(ctx, cfg, a.Store, log)
 	if err != nil {
 		return fail(err)
 	}
-	if a.Keys, err = auth.LoadKeys(ctx, a.Store, TokenConfig(cfg), cfg.Tokens.SigningKeyFile, now, log); err != nil {
+	if a.Keys, err = LoadKeys(ctx, cfg, a.Store, now, log); err != nil {
 		return fail(err)
 	}
 	hasher, err := NewHasher(cfg)
 	if err != nil {
 		return fail(err)
 	}
+	a.Hasher = hasher
 	a.Service = auth.New(auth.Config{
 		CodeTTL: cfg.Codes.TTL, CodeMaxAttempts: cfg.Codes.MaxAttempts, ResendCooldown: cfg.Codes.ResendCooldown, CodesPerHour: cfg.Codes.MaxPerHour,
 		AccessTTL: cfg.Tokens.AccessTTL, RefreshIdleTTL: cfg.Tokens.RefreshIdleTTL, SessionMaxAge: cfg.Tokens.SessionMaxAge, ReuseGrace: cfg.Tokens.RefreshReuseGrace,
@@ -114,8 +118,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		sender = a.Inbox
 	}
 
-	sqlStats := a.Store.SQLDB()
-	a.Metrics = httpapi.NewMetrics(sqlStats, func(ctx context.Context) (int64, time.Duration, error) {
+	a.Metrics = metrics.New(a.Store.SQLDB(), func(ctx context.Context) (int64, time.Duration, error) {
 		st, err := a.Store.OutboxStats(ctx)
 		var age time.Duration
 		if st.Oldest != nil {
@@ -123,17 +126,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		}
 		return st.Pending, age, err
 	})
-	hasher.WaitObserver = func(d time.Duration) { a.Metrics.HashWait.Observe(d.Seconds()) }
+	hasher.WaitObserver = a.Metrics.HashWait
 
 	a.Worker = mail.NewWorker(a.Store, renderer, sender, log)
-	a.Worker.Observe = func(delay time.Duration, err error) {
-		if err != nil {
-			a.Metrics.MailSent.WithLabelValues("failed").Inc()
-			return
-		}
-		a.Metrics.MailSent.WithLabelValues("sent").Inc()
-		a.Metrics.MailDelay.Observe(delay.Seconds())
-	}
+	a.Worker.Now = now
+	a.Worker.Observe = a.Metrics.MailSend
 	a.Service.OnMailQueued(a.Worker.Wake)
 
 	proxies, err := cfg.Server.TrustedProxyPrefixes()
@@ -141,16 +138,20 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		return fail(err)
 	}
 	hc := httpapi.Config{TrustedProxies: proxies, AllowQueryParam: cfg.Tokens.AllowQueryParam, CookieSecure: cfg.Tokens.CookieSecure,
-		IPPerMinute: cfg.RateLimit.IPPerMinute, IPBurst: cfg.RateLimit.IPBurst, Ready: a.Store.Ping, Metrics: a.Metrics}
+		IPPerMinute: cfg.RateLimit.IPPerMinute, IPBurst: cfg.RateLimit.IPBurst, Ready: a.Store.Ping, JWKS: a.Keys.JWKS, Metrics: a.Metrics}
 	if a.Inbox != nil {
-		hc.Sandbox = a.Inbox
+		hc.Sandbox, hc.SandboxAllowRemote = a.Inbox, cfg.Sandbox.AllowRemote
 	}
+	hc.InternalListener = cfg.Server.InternalAddr != ""
 	a.server = httpapi.New(hc, a.Service, log)
 	return a, nil
 }
 
 // Handler is the HTTP handler to serve.
 func (a *App) Handler() http.Handler { return a.server.Handler() }
+
+// InternalHandler is the handler of server.internal_addr (/metrics).
+func (a *App) InternalHandler() http.Handler { return a.server.InternalHandler() }
 
 // RunBackground runs the outbox worker and the key reloader until ctx ends; wait returns once both
 // have stopped.
@@ -174,4 +175,32 @@ func HashSlots(cfg config.Config) int {
 		return cfg.Password.MaxConcurrent
 	}
 	return defaultProcs
+}
+
+// loadSecrets takes the configured server secrets, or the ones generated and kept in the database.
+func loadSecrets(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Logger) (auth.Secrets, error) {
+	secrets, generated, err := auth.LoadSecrets(ctx, st, []byte(cfg.Secrets.CodeHMACKey), []byte(cfg.Secrets.RefreshKey))
+	for _, name := range generated {
+		key := map[string]string{auth.SecretCode: "secrets.code_hmac_key", auth.SecretRefresh: "secrets.refresh_key"}[name]
+		log.Warn("secret not configured; using the one stored in the database (production should set it)", "secret", key)
+	}
+	return secrets, err
+}
+
+// LoadKeys loads the signing keys: the configured key file, or the keys kept in the database.
+func LoadKeys(ctx context.Context, cfg config.Config, st *store.Store, now func() time.Time, log *slog.Logger) (*auth.Keys, error) {
+	var configured []byte
+	if f := cfg.Tokens.SigningKeyFile; f != "" {
+		var err error
+		if configured, err = os.ReadFile(f); err != nil {
+			return nil, fmt.Errorf("tokens.signing_key_file: %w", err)
+		}
+	} else {
+		log.Warn("no signing key configured; using the keys stored in the database (production should set tokens.signing_key_file)")
+	}
+	keys, err := auth.LoadKeys(ctx, st, TokenConfig(cfg), configured, now, log)
+	if err != nil && configured != nil {
+		return nil, fmt.Errorf("tokens.signing_key_file: %w", err)
+	}
+	return keys, err
 }

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/latch-auth/latch/internal/mail"
-	"github.com/latch-auth/latch/internal/store"
 )
 
 // newCode draws six uniform digits: rejection sampling avoids the modulo bias of taking a random
@@ -56,16 +55,16 @@ func mailData(d mail.Data) func(replaced bool) (string, error) {
 
 // sendCode creates a code for the user and purpose and queues its email. pendingHash, for a signup
 // code, is the password that takes effect when the code is validated.
-func (s *Service) sendCode(ctx context.Context, u store.User, purpose, pendingHash string) error {
+func (s *Service) sendCode(ctx context.Context, u User, purpose, pendingHash string) error {
 	code, err := newCode(s.Random)
 	if err != nil {
 		return internal("draw code", err)
 	}
 	now := s.Now()
-	_, err = s.store.IssueCode(ctx, store.IssueCode{
+	_, err = s.store.IssueCode(ctx, IssueCode{
 		UserID: u.ID, Purpose: purpose, CodeHash: codeHash(s.secret.Code[0], u.ID, purpose, code), PendingPasswordHash: pendingHash,
 		TTL: s.cfg.CodeTTL, MaxAttempts: s.cfg.CodeMaxAttempts, Cooldown: s.cfg.ResendCooldown, MaxPerHour: s.cfg.CodesPerHour,
-		Mail: store.Mail{To: u.Email, Template: templateFor(purpose), ExpiresAt: now.Add(s.cfg.CodeTTL),
+		Mail: Email{To: u.Email, Template: templateFor(purpose), ExpiresAt: now.Add(s.cfg.CodeTTL),
 			Data: mailData(mail.Data{Email: u.Email, Code: code, ValidMinutes: int(s.cfg.CodeTTL / time.Minute), Time: now})},
 	})
 	return s.afterIssue(err)
@@ -73,18 +72,18 @@ func (s *Service) sendCode(ctx context.Context, u store.User, purpose, pendingHa
 
 // sendNotice queues a code-less email that still counts as a code email of purpose (the "already
 // registered" notice counts as a signup email).
-func (s *Service) sendNotice(ctx context.Context, u store.User, purpose, template string) error {
+func (s *Service) sendNotice(ctx context.Context, u User, purpose, template string) error {
 	now := s.Now()
-	_, err := s.store.IssueCode(ctx, store.IssueCode{
+	_, err := s.store.IssueCode(ctx, IssueCode{
 		UserID: u.ID, Purpose: purpose, Cooldown: s.cfg.ResendCooldown, MaxPerHour: s.cfg.CodesPerHour,
-		Mail: store.Mail{To: u.Email, Template: template, ExpiresAt: now.Add(time.Hour),
+		Mail: Email{To: u.Email, Template: template, ExpiresAt: now.Add(time.Hour),
 			Data: mailData(mail.Data{Email: u.Email, Time: now})},
 	})
 	return s.afterIssue(err)
 }
 
 func (s *Service) afterIssue(err error) error {
-	var lim *store.LimitError
+	var lim *LimitError
 	switch {
 	case errors.As(err, &lim) && lim.Cooldown:
 		return &Error{Code: CodeRecentlySent, Detail: "A code was sent moments ago; wait before asking for another.", RetryAfter: roundUp(lim.RetryAfter)}
@@ -100,19 +99,19 @@ func (s *Service) afterIssue(err error) error {
 // checkCode verifies a presented code for the user and purpose. The try is spent by an atomic UPDATE
 // before the comparison, so concurrent guesses cannot exceed the limit. On success it returns the code
 // id, which the caller consumes in the transaction that acts on it.
-func (s *Service) checkCode(ctx context.Context, u *store.User, purpose, code string) (string, error) {
+func (s *Service) checkCode(ctx context.Context, u *User, purpose, code string) (string, error) {
 	if u == nil {
 		return "", invalidCode(nil)
 	}
 	live, err := s.store.LiveCode(ctx, u.ID, purpose)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, ErrNotFound) {
 		return "", invalidCode(nil)
 	}
 	if err != nil {
 		return "", internal("load code", err)
 	}
 	attempts, err := s.store.CountCodeAttempt(ctx, live.ID)
-	if errors.Is(err, store.ErrCodeDead) {
+	if errors.Is(err, ErrCodeDead) {
 		if !s.Now().Before(live.ExpiresAt) {
 			return "", invalidCode(nil)
 		}
@@ -123,7 +122,7 @@ func (s *Service) checkCode(ctx context.Context, u *store.User, purpose, code st
 		return "", internal("count code attempt", err)
 	}
 	for _, key := range s.secret.Code {
-		if hmac.Equal(codeHash(key, u.ID, purpose, code), live.CodeHash) {
+		if hmac.Equal(codeHash(key, u.ID, purpose, code), live.Hash) {
 			return live.ID, nil
 		}
 	}

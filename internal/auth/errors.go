@@ -24,6 +24,8 @@ const (
 	CodeTokenExpired       = "token_expired"
 	CodeNotFound           = "not_found"
 	CodePasswordUnchanged  = "password_unchanged"
+	CodeEmailTaken         = "email_taken"
+	CodeOTPRequired        = "otp_required"
 	CodeOverloaded         = "overloaded"
 )
 
@@ -84,4 +86,10 @@ func errInvalidCredentials() error {
 
 func errInvalidRefresh() error {
 	return newError(CodeInvalidRefresh, "The refresh token is invalid.")
+}
+
+func errDisabled() error { return newError(CodeAccountDisabled, "This account is disabled.") }
+
+func errSessionRevoked() error {
+	return newError(CodeSessionRevoked, "The session has ended; log in again.")
 }

@@ -8,11 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"time"
 
-	"github.com/latch-auth/latch/internal/store"
 	"github.com/latch-auth/latch/internal/token"
 )
 
@@ -28,29 +26,27 @@ const (
 	SecretRefresh = "refresh"
 )
 
-// LoadSecrets uses the configured secrets, or generates them once and keeps them in the database so
-// every instance and every restart agree.
-func LoadSecrets(ctx context.Context, st *store.Store, codeKey, refreshKey string, log *slog.Logger) (Secrets, error) {
-	var out Secrets
+// LoadSecrets uses the configured secrets (nil when not configured), or generates them once and keeps
+// them in the database so every instance and every restart agree. generated names the secrets that
+// came from the database, for the wiring to warn about.
+func LoadSecrets(ctx context.Context, st KeyStore, codeKey, refreshKey []byte) (out Secrets, generated []string, err error) {
 	for _, s := range []struct {
-		name, configured string
-		dst              *[][]byte
+		name       string
+		configured []byte
+		dst        *[][]byte
 	}{{SecretCode, codeKey, &out.Code}, {SecretRefresh, refreshKey, &out.Refresh}} {
-		if s.configured != "" {
-			*s.dst = [][]byte{[]byte(s.configured)}
+		if len(s.configured) > 0 {
+			*s.dst = [][]byte{s.configured}
 			continue
 		}
-		rows, err := st.Secrets(ctx, s.name, func() ([]byte, error) { return randomBytes(32) })
+		versions, err := st.Secrets(ctx, s.name, func() ([]byte, error) { return randomBytes(32) })
 		if err != nil {
-			return out, fmt.Errorf("load secret %s: %w", s.name, err)
+			return out, nil, fmt.Errorf("load secret %s: %w", s.name, err)
 		}
-		for _, r := range rows {
-			*s.dst = append(*s.dst, r.Value)
-		}
-		log.Warn("secret not configured; using the one stored in the database (production should set it)",
-			"secret", "secrets."+map[string]string{SecretCode: "code_hmac_key", SecretRefresh: "refresh_key"}[s.name])
+		*s.dst = versions
+		generated = append(generated, s.name)
 	}
-	return out, nil
+	return out, generated, nil
 }
 
 func randomBytes(n int) ([]byte, error) {
@@ -59,15 +55,15 @@ func randomBytes(n int) ([]byte, error) {
 	return b, err
 }
 
-// Keys owns the signing keys: it loads them (from a configured file, or the database where they are
-// generated on first start), hands them to the token issuer, and reloads them so a `latch keys rotate`
-// run against the same database reaches every instance.
+// Keys owns the signing keys: it loads them (configured, or from the database where they are generated
+// on first start), signs and verifies with them, and reloads them so a `latch keys rotate` run against
+// the same database reaches every instance. It is the service's Signer.
 type Keys struct {
-	st        *store.Store
+	st        KeyStore
 	issuer    *token.Issuer
 	alg       string
 	retention time.Duration
-	fixed     bool // a configured key file: nothing to reload
+	fixed     bool // a configured key: nothing to reload
 	now       func() time.Time
 	log       *slog.Logger
 
@@ -75,20 +71,17 @@ type Keys struct {
 	lastReload time.Time
 }
 
-// LoadKeys builds the issuer. With keyFile set the key comes from that file (PEM, or raw bytes for
-// HS256) and is never stored; otherwise an active key of the algorithm is created when none exists.
-func LoadKeys(ctx context.Context, st *store.Store, cfg token.Config, keyFile string, now func() time.Time, log *slog.Logger) (*Keys, error) {
+// LoadKeys builds the issuer. With configured set (PEM, or the raw secret for HS256) that key is used
+// and never stored; otherwise an active key of the algorithm is created in the database when none
+// exists.
+func LoadKeys(ctx context.Context, st KeyStore, cfg token.Config, configured []byte, now func() time.Time, log *slog.Logger) (*Keys, error) {
 	k := &Keys{st: st, alg: cfg.Alg, retention: cfg.AccessTTL + 10*time.Minute, now: now, log: log}
 	var keys []token.Key
-	if keyFile != "" {
-		data, err := os.ReadFile(keyFile)
+	if len(configured) > 0 {
+		sum := sha256.Sum256(configured)
+		key, err := token.ParsePrivate(base64.RawURLEncoding.EncodeToString(sum[:9]), cfg.Alg, configured, now())
 		if err != nil {
-			return nil, fmt.Errorf("tokens.signing_key_file: %w", err)
-		}
-		sum := sha256.Sum256(data)
-		key, err := token.ParsePrivate(base64.RawURLEncoding.EncodeToString(sum[:9]), cfg.Alg, data, now())
-		if err != nil {
-			return nil, fmt.Errorf("tokens.signing_key_file: %w", err)
+			return nil, err
 		}
 		keys, k.fixed = []token.Key{key}, true
 	} else {
@@ -97,7 +90,7 @@ func LoadKeys(ctx context.Context, st *store.Store, cfg token.Config, keyFile st
 			return nil, err
 		}
 		if !hasActive(keys, cfg.Alg) {
-			log.Warn("no signing key configured; generating one and storing it in the database (production should set tokens.signing_key_file)", "alg", cfg.Alg)
+			log.Info("no active signing key in the database; generating one", "alg", cfg.Alg)
 			if _, err := k.Rotate(ctx); err != nil {
 				return nil, err
 			}
@@ -141,11 +134,24 @@ func (k *Keys) fromStore(ctx context.Context) ([]token.Key, error) {
 	return keys, nil
 }
 
-// Issuer is the token issuer these keys feed.
-func (k *Keys) Issuer() *token.Issuer { return k.issuer }
+// Issue signs an access token with the current key.
+func (k *Keys) Issue(c token.Claims) (string, time.Time, error) { return k.issuer.Issue(c) }
 
-// ErrFixedKey means the signing key comes from a file; rotate it by replacing the file.
-var ErrFixedKey = errors.New("auth: the signing key is configured by file; rotate it by replacing the file")
+// Verify checks an access token. A kid this instance has not seen may come from a key another instance
+// just made, so the keys are reloaded once before the token is refused.
+func (k *Keys) Verify(raw string) (token.Claims, error) {
+	c, err := k.issuer.Verify(raw)
+	if errors.Is(err, token.ErrUnknownKey) && k.reloadForUnknownKid(context.Background()) {
+		c, err = k.issuer.Verify(raw)
+	}
+	return c, err
+}
+
+// JWKS is the public key set, current and recently retired keys.
+func (k *Keys) JWKS() []byte { return k.issuer.JWKS() }
+
+// ErrFixedKey means the signing key is configured; rotate it by replacing the configured key.
+var ErrFixedKey = errors.New("auth: the signing key is configured, not stored; rotate it by replacing the configured key")
 
 // Rotate creates a new active key of the configured algorithm and retires the previous ones, which
 // stay published (and keep verifying) until every token they signed has expired.
@@ -161,7 +167,7 @@ func (k *Keys) Rotate(ctx context.Context) (token.Key, error) {
 	if err != nil {
 		return key, err
 	}
-	if err := k.st.AddSigningKey(ctx, store.SigningKey{ID: key.ID, Alg: key.Alg, PrivateKey: pem}, true); err != nil {
+	if err := k.st.AddSigningKey(ctx, StoredKey{ID: key.ID, Alg: key.Alg, PrivateKey: pem, CreatedAt: key.CreatedAt}, true); err != nil {
 		return key, fmt.Errorf("store signing key: %w", err)
 	}
 	if k.issuer != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/latch-auth/latch/internal/store"
 	"github.com/latch-auth/latch/internal/token"
 )
 
@@ -46,7 +45,7 @@ const amrStored = "pwd otp"
 
 func (s *Service) tenant(ctx context.Context, v *Validation, id string) string {
 	if id == "" {
-		return store.DefaultTenantID
+		return DefaultTenantID
 	}
 	ok, err := s.store.TenantExists(ctx, id)
 	if err != nil || !ok {
@@ -56,15 +55,24 @@ func (s *Service) tenant(ctx context.Context, v *Validation, id string) string {
 }
 
 // lookup finds the user of an email, or nil when there is none.
-func (s *Service) lookup(ctx context.Context, tenantID, email string) (*store.User, error) {
-	u, err := s.store.UserByEmail(ctx, tenantID, email)
-	if errors.Is(err, store.ErrNotFound) {
+func (s *Service) lookup(ctx context.Context, tenantID, email string) (*User, error) {
+	c, err := s.lookupCredential(ctx, tenantID, email)
+	if c == nil {
+		return nil, err
+	}
+	return &c.User, err
+}
+
+// lookupCredential is lookup with the password hash, for the password check alone.
+func (s *Service) lookupCredential(ctx context.Context, tenantID, email string) (*Credential, error) {
+	c, err := s.store.UserByEmail(ctx, tenantID, email)
+	if errors.Is(err, ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, internal("find user", err)
 	}
-	return &u, nil
+	return &c, nil
 }
 
 // Register creates an account and emails a signup code. A taken address answers the same and gets a
@@ -87,10 +95,10 @@ func (s *Service) Register(ctx context.Context, in Credentials) error {
 		return err
 	}
 	if u == nil {
-		nu := store.User{TenantID: tenant, Email: email, PasswordHash: hash}
-		err := s.store.CreateUser(ctx, &nu)
+		nu := User{TenantID: tenant, Email: email}
+		err := s.store.CreateUser(ctx, &nu, hash)
 		switch {
-		case errors.Is(err, store.ErrConflict): // a concurrent registration won
+		case errors.Is(err, ErrConflict): // a concurrent registration won
 			if u, err = s.lookup(ctx, tenant, email); err != nil || u == nil {
 				return internal("find user after conflict", err)
 			}
@@ -101,22 +109,22 @@ func (s *Service) Register(ctx context.Context, in Credentials) error {
 		}
 	}
 	if u.EmailVerifiedAt != nil {
-		return s.sendNotice(ctx, *u, store.PurposeSignup, "already_registered")
+		return s.sendNotice(ctx, *u, PurposeSignup, "already_registered")
 	}
 	// Not verified yet: a fresh code that carries this registration's password. Whoever validates a
 	// code proves the address, so the password that takes effect is the one registered with that code;
 	// someone squatting an address they cannot read gets nothing.
-	return s.sendCode(ctx, *u, store.PurposeSignup, hash)
+	return s.sendCode(ctx, *u, PurposeSignup, hash)
 }
 
 // ValidateRegister exchanges a signup code for a session and marks the address verified.
 func (s *Service) ValidateRegister(ctx context.Context, in CodeInput) (TokenPair, error) {
-	return s.validate(ctx, in, store.PurposeSignup, "signup_validated")
+	return s.validate(ctx, in, PurposeSignup, "signup_validated")
 }
 
 // ValidateLogin exchanges a login code for a session; it also proves the address.
 func (s *Service) ValidateLogin(ctx context.Context, in CodeInput) (TokenPair, error) {
-	return s.validate(ctx, in, store.PurposeLogin, "login")
+	return s.validate(ctx, in, PurposeLogin, "login")
 }
 
 func (s *Service) validate(ctx context.Context, in CodeInput, purpose, event string) (TokenPair, error) {
@@ -135,8 +143,8 @@ func (s *Service) validate(ctx context.Context, in CodeInput, purpose, event str
 	if err != nil {
 		return TokenPair{}, err
 	}
-	if u.Status != store.StatusActive {
-		return TokenPair{}, newError(CodeAccountDisabled, "This account is disabled.")
+	if !u.Active() {
+		return TokenPair{}, errDisabled()
 	}
 	return s.openSession(ctx, *u, codeID, in.Meta, event)
 }
@@ -155,24 +163,67 @@ func (s *Service) Login(ctx context.Context, in Credentials) (LoginResult, error
 	if err != nil {
 		return LoginResult{}, err
 	}
-	if err := s.sendCode(ctx, *u, store.PurposeLogin, ""); err != nil {
+	if err := s.sendCode(ctx, *u, PurposeLogin, ""); err != nil {
 		return LoginResult{}, err
 	}
 	return LoginResult{ExpiresIn: int64(s.cfg.CodeTTL / time.Second)}, nil
 }
 
+// SignInInput is a login on a surface whose clients log in with one call: the credentials, and on the
+// second call the one-time code the first call asked for.
+type SignInInput struct {
+	Email    string
+	Password string
+	OTP      string
+	TenantID string
+	Meta     Meta
+}
+
+// SignIn is the two steps of a login as two calls of one operation, for the surfaces whose clients
+// cannot make two different calls (Directus, GraphQL, Devii). Without OTP it checks the password,
+// emails a login code and answers otp_required; with OTP it checks the password again and exchanges
+// the code for tokens, under the same rules as Login and ValidateLogin.
+func (s *Service) SignIn(ctx context.Context, in SignInInput) (TokenPair, error) {
+	var v Validation
+	email := normalizeEmail(&v, "email", in.Email)
+	s.checkPresentedPassword(&v, "password", in.Password)
+	code := ""
+	if in.OTP != "" {
+		code = checkCode(&v, "otp", in.OTP)
+	}
+	tenant := s.tenant(ctx, &v, in.TenantID)
+	if err := v.Err(); err != nil {
+		return TokenPair{}, err
+	}
+	u, err := s.checkPassword(ctx, tenant, email, in.Password, in.Meta)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	if code == "" {
+		if err := s.sendCode(ctx, *u, PurposeLogin, ""); err != nil {
+			return TokenPair{}, err
+		}
+		return TokenPair{}, newError(CodeOTPRequired, "A one-time code was emailed; send it as otp with the same credentials.")
+	}
+	codeID, err := s.checkCode(ctx, u, PurposeLogin, code)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	return s.openSession(ctx, *u, codeID, in.Meta, "login")
+}
+
 // checkPassword is the throttled password check shared by login and password change.
-func (s *Service) checkPassword(ctx context.Context, tenant, email, plain string, meta Meta) (*store.User, error) {
+func (s *Service) checkPassword(ctx context.Context, tenant, email, plain string, meta Meta) (*User, error) {
 	subject := loginSubject(tenant, email)
-	ev := store.Event{IP: meta.IP, UserAgent: meta.UserAgent, Detail: email}
+	ev := Event{IP: meta.IP, UserAgent: meta.UserAgent, Detail: email}
 	if err := s.checkThrottle(ctx, subject, meta.IP, ev); err != nil {
 		return nil, err
 	}
-	u, err := s.lookup(ctx, tenant, email)
+	c, err := s.lookupCredential(ctx, tenant, email)
 	if err != nil {
 		return nil, err
 	}
-	if u == nil {
+	if c == nil {
 		// Spend the same hashing work as a real check so timing does not reveal the account.
 		if err := s.hasher.VerifyDummy(ctx, plain); err != nil {
 			return nil, hashErr("verify dummy", err)
@@ -180,8 +231,9 @@ func (s *Service) checkPassword(ctx context.Context, tenant, email, plain string
 		s.recordFailure(ctx, subject, meta.IP, ev)
 		return nil, errInvalidCredentials()
 	}
+	u := &c.User
 	ev.UserID = u.ID
-	ok, rehash, err := s.hasher.Verify(ctx, u.PasswordHash, plain)
+	ok, rehash, err := s.hasher.Verify(ctx, c.PasswordHash, plain)
 	if err != nil {
 		return nil, hashErr("verify password", err)
 	}
@@ -189,8 +241,8 @@ func (s *Service) checkPassword(ctx context.Context, tenant, email, plain string
 		s.recordFailure(ctx, subject, meta.IP, ev)
 		return nil, errInvalidCredentials()
 	}
-	if u.Status != store.StatusActive {
-		return nil, newError(CodeAccountDisabled, "This account is disabled.")
+	if !u.Active() {
+		return nil, errDisabled()
 	}
 	if err := s.store.ResetFailures(ctx, subject); err != nil {
 		return nil, internal("reset failures", err)
@@ -208,28 +260,28 @@ func (s *Service) checkPassword(ctx context.Context, tenant, email, plain string
 
 // openSession consumes the code and creates the session in one transaction, then signs the access
 // token.
-func (s *Service) openSession(ctx context.Context, u store.User, codeID string, meta Meta, event string) (TokenPair, error) {
+func (s *Service) openSession(ctx context.Context, u User, codeID string, meta Meta, event string) (TokenPair, error) {
 	refresh, err := token.NewRefreshToken(s.Random)
 	if err != nil {
 		return TokenPair{}, internal("refresh token", err)
 	}
-	sess, err := s.store.OpenSession(ctx, store.NewSession{
+	sess, err := s.store.OpenSession(ctx, NewSession{
 		CodeID: codeID, UserID: u.ID, TenantID: u.TenantID, MarkVerified: true, AMR: amrStored,
 		IP: meta.IP, UserAgent: meta.UserAgent, IdleTTL: s.cfg.RefreshIdleTTL, MaxAge: s.cfg.SessionMaxAge,
 		RefreshHash: token.HashRefreshToken(refresh),
-		Event:       store.Event{UserID: u.ID, Kind: event, IP: meta.IP, UserAgent: meta.UserAgent},
+		Event:       Event{UserID: u.ID, Kind: event, IP: meta.IP, UserAgent: meta.UserAgent},
 	})
-	if errors.Is(err, store.ErrCodeDead) {
+	if errors.Is(err, ErrCodeDead) {
 		return TokenPair{}, invalidCode(nil)
 	}
 	if err != nil {
 		return TokenPair{}, internal("open session", err)
 	}
-	return s.pair(u.ID, u.TenantID, u.Email, sess.ID, refresh, sess.IdleExpiresAt)
+	return s.pair(u.ID, u.TenantID, u.Email, sess.ID, refresh, sess.Ends())
 }
 
 func (s *Service) pair(userID, tenantID, email, sessionID, refresh string, refreshEnd time.Time) (TokenPair, error) {
-	access, exp, err := s.tokens.Issue(token.Claims{Subject: userID, SessionID: sessionID, TenantID: tenantID, Email: email, AMR: amr})
+	access, exp, err := s.signer.Issue(token.Claims{Subject: userID, SessionID: sessionID, TenantID: tenantID, Email: email, AMR: amr})
 	if err != nil {
 		return TokenPair{}, internal("sign access token", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/latch-auth/latch/internal/mail"
-	"github.com/latch-auth/latch/internal/store"
 )
 
 // ForgotPassword emails a reset code when the account exists. Its answer never depends on that:
@@ -19,10 +18,10 @@ func (s *Service) ForgotPassword(ctx context.Context, email, tenantID string, me
 		return err
 	}
 	u, err := s.lookup(ctx, tenant, email)
-	if err != nil || u == nil || u.Status != store.StatusActive {
+	if err != nil || u == nil || !u.Active() {
 		return err
 	}
-	err = s.sendCode(ctx, *u, store.PurposeReset, "")
+	err = s.sendCode(ctx, *u, PurposeReset, "")
 	if ErrorCode(err) == CodeRecentlySent || ErrorCode(err) == CodeTooManyCodes {
 		s.log.InfoContext(ctx, "reset code not sent", "reason", ErrorCode(err))
 		return nil
@@ -30,7 +29,7 @@ func (s *Service) ForgotPassword(ctx context.Context, email, tenantID string, me
 	if err != nil {
 		return err
 	}
-	ev := store.Event{UserID: u.ID, Kind: "password_reset_requested", IP: meta.IP, UserAgent: meta.UserAgent}
+	ev := Event{UserID: u.ID, Kind: "password_reset_requested", IP: meta.IP, UserAgent: meta.UserAgent}
 	if err := s.store.RecordEvent(ctx, ev); err != nil {
 		s.log.ErrorContext(ctx, "record event", "err", err)
 	}
@@ -57,13 +56,13 @@ func (s *Service) ResetPassword(ctx context.Context, in ResetInput) error {
 	if err != nil {
 		return err
 	}
-	codeID, err := s.checkCode(ctx, u, store.PurposeReset, code)
+	codeID, err := s.checkCode(ctx, u, PurposeReset, code)
 	if err != nil {
 		return err
 	}
-	if u.Status != store.StatusActive {
+	if !u.Active() {
 		// A code issued before an operator disabled the account must not reopen it.
-		return newError(CodeAccountDisabled, "This account is disabled.")
+		return errDisabled()
 	}
 	return s.setPassword(ctx, *u, codeID, "", in.NewPassword, "password_reset", in.Meta)
 }
@@ -92,19 +91,19 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 	return s.setPassword(ctx, *u, "", p.Claims.SessionID, next, "password_changed", meta)
 }
 
-func (s *Service) setPassword(ctx context.Context, u store.User, codeID, keepSession, plain, event string, meta Meta) error {
+func (s *Service) setPassword(ctx context.Context, u User, codeID, keepSession, plain, event string, meta Meta) error {
 	hash, err := s.hasher.Hash(ctx, plain)
 	if err != nil {
 		return hashErr("hash password", err)
 	}
 	now := s.Now()
-	err = s.store.UpdatePassword(ctx, store.PasswordUpdate{
+	err = s.store.UpdatePassword(ctx, PasswordUpdate{
 		CodeID: codeID, UserID: u.ID, Hash: hash, KeepSessionID: keepSession, Reason: event,
-		Mail: store.Mail{To: u.Email, Template: mail.PasswordChanged, ExpiresAt: now.Add(24 * time.Hour),
+		Mail: Email{To: u.Email, Template: mail.PasswordChanged, ExpiresAt: now.Add(24 * time.Hour),
 			Data: mailData(mail.Data{Email: u.Email, Time: now})},
-		Event: store.Event{UserID: u.ID, Kind: event, IP: meta.IP, UserAgent: meta.UserAgent},
+		Event: Event{UserID: u.ID, Kind: event, IP: meta.IP, UserAgent: meta.UserAgent},
 	})
-	if errors.Is(err, store.ErrCodeDead) {
+	if errors.Is(err, ErrCodeDead) {
 		return invalidCode(nil)
 	}
 	if err != nil {

@@ -14,11 +14,9 @@ import (
 	"time"
 
 	"github.com/latch-auth/latch/internal/password"
-	"github.com/latch-auth/latch/internal/store"
-	"github.com/latch-auth/latch/internal/token"
 )
 
-// Config holds the service's rules; cmd/latch fills it from the configuration file.
+// Config holds the service's rules; the wiring fills it from the configuration file.
 type Config struct {
 	CodeTTL         time.Duration
 	CodeMaxAttempts int
@@ -45,10 +43,9 @@ type Meta struct {
 // Service is the auth service. It is safe for concurrent use.
 type Service struct {
 	cfg    Config
-	store  *store.Store
-	tokens *token.Issuer
-	keys   *Keys
-	hasher *password.Hasher
+	store  Store
+	signer Signer
+	hasher Hasher
 	secret Secrets
 	log    *slog.Logger
 
@@ -60,12 +57,13 @@ type Service struct {
 	wake   []func()
 }
 
-// New wires the service. keys owns the token issuer and reloads it when other instances rotate.
-func New(cfg Config, st *store.Store, keys *Keys, hasher *password.Hasher, secrets Secrets, log *slog.Logger) *Service {
+// New wires the service to its ports. signer is usually *Keys, which reloads the signing keys when
+// another instance rotates them.
+func New(cfg Config, st Store, signer Signer, hasher Hasher, secrets Secrets, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	return &Service{cfg: cfg, store: st, keys: keys, tokens: keys.Issuer(), hasher: hasher, secret: secrets, log: log,
+	return &Service{cfg: cfg, store: st, signer: signer, hasher: hasher, secret: secrets, log: log,
 		Now: time.Now, Random: rand.Reader}
 }
 
@@ -85,12 +83,6 @@ func (s *Service) mailQueued() {
 		f()
 	}
 }
-
-// Tokens exposes the access-token issuer (JWKS, verification by other components).
-func (s *Service) Tokens() *token.Issuer { return s.tokens }
-
-// Hasher exposes the password hasher (metrics).
-func (s *Service) Hasher() *password.Hasher { return s.hasher }
 
 // internal wraps an unexpected failure; httpapi answers 500 and logs the cause.
 func internal(op string, err error) error { return fmt.Errorf("auth: %s: %w", op, err) }

@@ -3,8 +3,6 @@ package auth
 import (
 	"context"
 	"time"
-
-	"github.com/latch-auth/latch/internal/store"
 )
 
 // ThrottleConfig is the password-failure backoff (NIST SP 800-63B 5.2.2): the first FreeFailures
@@ -29,14 +27,14 @@ func (c ThrottleConfig) backoff(failures, free int) time.Duration {
 	return min(d, c.MaxDelay)
 }
 
-func (c ThrottleConfig) waits(n store.FailureCounts) (perIP, total time.Duration) {
+func (c ThrottleConfig) waits(n FailureCounts) (perIP, total time.Duration) {
 	return c.backoff(n.PerIP, c.FreeFailures), c.backoff(n.Total, c.Ceiling)
 }
 
 // loginSubject keys throttling by tenant and email, so unknown emails are throttled like known ones.
 func loginSubject(tenantID, email string) string { return tenantID + ":" + email }
 
-func (s *Service) checkThrottle(ctx context.Context, subject, ip string, ev store.Event) error {
+func (s *Service) checkThrottle(ctx context.Context, subject, ip string, ev Event) error {
 	wait, err := s.store.LockedUntil(ctx, subject, ip)
 	if err != nil {
 		return internal("check throttle", err)
@@ -51,7 +49,7 @@ func (s *Service) checkThrottle(ctx context.Context, subject, ip string, ev stor
 	return &Error{Code: CodeLoginThrottled, Detail: "Too many failed attempts; wait before trying again.", RetryAfter: roundUp(wait)}
 }
 
-func (s *Service) recordFailure(ctx context.Context, subject, ip string, ev store.Event) {
+func (s *Service) recordFailure(ctx context.Context, subject, ip string, ev Event) {
 	if _, err := s.store.RecordFailure(ctx, subject, ip, s.cfg.Throttle.waits); err != nil {
 		s.log.Error("record login failure", "err", err)
 	}

@@ -5,8 +5,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/latch-auth/latch/internal/store"
 )
 
 // The spec's defaults: five free failures, then 30 s doubling to 15 min; the account-wide wait starts
@@ -29,7 +27,7 @@ func TestThrottlePerIPBackoffTable(t *testing.T) {
 	}
 	got := map[int]time.Duration{}
 	for n := range want {
-		got[n], _ = specThrottle.waits(store.FailureCounts{PerIP: n})
+		got[n], _ = specThrottle.waits(FailureCounts{PerIP: n})
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("per-IP wait by failure count (-want +got):\n%s", diff)
@@ -49,7 +47,7 @@ func TestThrottleAccountCeiling(t *testing.T) {
 	got := map[int]time.Duration{}
 	for n := range want {
 		// Spread across IPs: no single IP is past its free failures.
-		perIP, total := c.waits(store.FailureCounts{PerIP: 1, Total: n})
+		perIP, total := c.waits(FailureCounts{PerIP: 1, Total: n})
 		if perIP != 0 {
 			t.Errorf("total %d: per-IP wait %v for a single failure from that IP", n, perIP)
 		}
@@ -62,7 +60,7 @@ func TestThrottleAccountCeiling(t *testing.T) {
 
 func TestThrottleNeverMoreThanHundredFreeFailures(t *testing.T) {
 	// NIST SP 800-63B: at most 100 consecutive failures without a wait, with the default ceiling.
-	_, total := specThrottle.waits(store.FailureCounts{PerIP: 1, Total: 101})
+	_, total := specThrottle.waits(FailureCounts{PerIP: 1, Total: 101})
 	if total <= 0 {
 		t.Errorf("101 failures across IPs: account-wide wait %v, want > 0", total)
 	}
@@ -70,7 +68,7 @@ func TestThrottleNeverMoreThanHundredFreeFailures(t *testing.T) {
 
 func TestThrottleZeroBaseDelayDisables(t *testing.T) {
 	c := ThrottleConfig{FreeFailures: 0, BaseDelay: 0, MaxDelay: 0, Ceiling: 0}
-	perIP, total := c.waits(store.FailureCounts{PerIP: 1000, Total: 1000})
+	perIP, total := c.waits(FailureCounts{PerIP: 1000, Total: 1000})
 	if diff := cmp.Diff([2]time.Duration{0, 0}, [2]time.Duration{perIP, total}); diff != "" {
 		t.Errorf("waits with base_delay 0 (-want +got):\n%s", diff)
 	}

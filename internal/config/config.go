@@ -11,9 +11,6 @@ import (
 	"time"
 )
 
-// Duration is an alias so callers may name the field type without importing time.
-type Duration = time.Duration
-
 // Config is the whole configuration. Each field's yaml tag is its key; the environment variable for a
 // key is derived from the same tags, so the two cannot drift. Fields tagged secret:"true" are kept out
 // of logs and error messages.
@@ -36,6 +33,9 @@ type Server struct {
 	TrustedProxies  []string      `yaml:"trusted_proxies"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	PprofAddr       string        `yaml:"pprof_addr"`
+	// InternalAddr, when set, is a second listener for what operators and their tools use (/metrics);
+	// those routes then leave the public listener.
+	InternalAddr string `yaml:"internal_addr"`
 }
 
 type Database struct {
@@ -128,6 +128,8 @@ type RateLimit struct {
 
 type Sandbox struct {
 	Enabled bool `yaml:"enabled"`
+	// AllowRemote lets clients other than loopback read the inbox; off, it answers only this machine.
+	AllowRemote bool `yaml:"allow_remote"`
 }
 
 // Default returns the built-in configuration; config.yaml at the repository root mirrors it.
@@ -138,6 +140,7 @@ func Default() Config {
 			TrustedProxies:  []string{},
 			ShutdownTimeout: 15 * time.Second,
 			PprofAddr:       "",
+			InternalAddr:    "",
 		},
 		Database: Database{
 			URL:             "sqlite://latch.db",

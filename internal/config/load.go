@@ -334,3 +334,36 @@ func setScalar(target reflect.Value, raw string, secret bool) error {
 	}
 	return nil
 }
+
+// NearestEnv is the known variable a mistyped LATCH_ name most likely meant: the one fewest edits
+// away, if that is at most two.
+func NearestEnv(name string) (string, bool) {
+	best, bestDist := "", 3
+	for _, l := range leafFields() {
+		if d := editDistance(name, l.env); d < bestDist {
+			best, bestDist = l.env, d
+		}
+	}
+	return best, best != ""
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -38,6 +38,14 @@ func (c Config) Validate() error {
 		}
 	}
 
+	if c.Server.InternalAddr != "" {
+		if err := checkListenAddr(c.Server.InternalAddr); err != nil {
+			p.add("server.internal_addr", "%v", err)
+		} else if c.Server.InternalAddr == c.Server.Addr {
+			p.add("server.internal_addr", "must differ from server.addr")
+		}
+	}
+
 	if err := checkDatabaseURL(c.Database.URL); err != nil {
 		p.add("database.url", "%v", err)
 	}

@@ -27,7 +27,7 @@ func echoDecoded[T any](c echo.Context) error {
 // routes that decode into each request shape and stop there, so no service is needed.
 func decodeServer() http.Handler {
 	s := New(Config{}, nil, slog.New(slog.DiscardHandler))
-	e := s.Echo()
+	e := s.echo
 	e.POST("/decode/credentials", echoDecoded[credentialsRequest])
 	e.POST("/decode/code", echoDecoded[codeRequest])
 	e.POST("/decode/logout", echoDecoded[logoutRequest])

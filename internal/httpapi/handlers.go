@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -101,7 +102,7 @@ func (s *Server) readyz(c echo.Context) error {
 
 func (s *Server) jwks(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "public, max-age=300")
-	return c.Blob(http.StatusOK, "application/jwk-set+json", s.svc.Tokens().JWKS())
+	return c.Blob(http.StatusOK, "application/jwk-set+json", s.cfg.JWKS())
 }
 
 func (s *Server) register(c echo.Context) error {
@@ -274,11 +275,7 @@ func (s *Server) sessions(c echo.Context) error {
 	}
 	out := make([]sessionResponse, 0, len(list))
 	for _, x := range list {
-		end := x.ExpiresAt
-		if x.IdleExpiresAt.Before(end) {
-			end = x.IdleExpiresAt
-		}
-		out = append(out, sessionResponse{ID: x.ID, CreatedAt: x.CreatedAt, LastUsedAt: x.LastUsedAt, ExpiresAt: end,
+		out = append(out, sessionResponse{ID: x.ID, CreatedAt: x.CreatedAt, LastUsedAt: x.LastUsedAt, ExpiresAt: x.Ends(),
 			IP: x.IP, UserAgent: x.UserAgent, Current: x.ID == p.Claims.SessionID})
 	}
 	return c.JSON(http.StatusOK, out)
@@ -303,6 +300,10 @@ type sandboxEmail struct {
 }
 
 func (s *Server) sandboxEmails(c echo.Context) error {
+	if !s.cfg.SandboxAllowRemote && !loopbackClient(c.RealIP()) {
+		// The inbox shows live codes: off this machine it does not exist unless the operator says so.
+		return echo.ErrNotFound
+	}
 	to := c.QueryParam("to")
 	if to == "" {
 		var v auth.Validation
@@ -371,4 +372,12 @@ func (s *Server) changePassword(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, messageResponse{"Your password was changed; your other sessions were signed out."})
+}
+
+// loopbackClient reports whether the client is this machine. ip is the client address as the IP
+// extractor found it: the peer, or X-Forwarded-For only when the peer is a trusted proxy, so a proxy
+// on this machine does not make every client local.
+func loopbackClient(ip string) bool {
+	addr, err := netip.ParseAddr(ip)
+	return err == nil && addr.Unmap().IsLoopback()
 }

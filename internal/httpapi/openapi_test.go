@@ -19,6 +19,7 @@ import (
 
 	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/mail"
+	"github.com/latch-auth/latch/internal/metrics"
 	"github.com/latch-auth/latch/internal/token"
 )
 
@@ -48,7 +49,7 @@ func TestOpenAPIIsValid31(t *testing.T) {
 // allRoutesServer is a Server with every optional route on. Building the router touches neither the
 // service nor the inbox, so neither needs to work.
 func allRoutesServer() *Server {
-	cfg := Config{Sandbox: mail.NewInbox(nil, 1), Metrics: NewMetrics(nil, nil)}
+	cfg := Config{Sandbox: mail.NewInbox(nil, 1), Metrics: metrics.New(nil, nil)}
 	return New(cfg, nil, slog.New(slog.DiscardHandler))
 }
 
@@ -57,7 +58,7 @@ var echoParam = regexp.MustCompile(`:([A-Za-z0-9_]+)`)
 func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 	doc := loadOpenAPI(t)
 	var routes []string
-	for _, r := range allRoutesServer().Echo().Routes() {
+	for _, r := range allRoutesServer().echo.Routes() {
 		routes = append(routes, r.Method+" "+echoParam.ReplaceAllString(r.Path, "{$1}"))
 	}
 	var documented []string

@@ -123,6 +123,14 @@ func problemFor(err error) (Problem, time.Duration, bool) {
 	return Problem{}, 0, false
 }
 
+// statusOf is the status and catalogue code an error is answered with.
+func statusOf(err error) (int, string) {
+	if p, _, ok := problemFor(err); ok {
+		return p.Status, p.Code
+	}
+	return http.StatusInternalServerError, codeInternal
+}
+
 // errorHandler renders every error as problem+json. Anything not in the catalogue is a 500 whose
 // cause is logged with the request id and never shown to the client.
 func (s *Server) errorHandler(err error, c echo.Context) {

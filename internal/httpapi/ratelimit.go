@@ -61,7 +61,7 @@ func (s *Server) throttle(next echo.HandlerFunc) echo.HandlerFunc {
 		if s.ips != nil {
 			if ok, wait := s.ips.allow(c.RealIP(), time.Now()); !ok {
 				if s.cfg.Metrics != nil {
-					s.cfg.Metrics.Throttled.WithLabelValues("ip").Inc()
+					s.cfg.Metrics.Throttled("ip")
 				}
 				return &httpError{code: codeRateLimited, detail: "Too many requests from this address; slow down.", retryAfter: wait}
 			}

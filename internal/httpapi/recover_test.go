@@ -18,7 +18,7 @@ import (
 func TestPanicBecomesOpaque500(t *testing.T) {
 	var logs bytes.Buffer
 	s := New(Config{}, nil, logging.New(&logs, "json", "debug"))
-	s.Echo().GET("/boom", func(echo.Context) error { panic("secret internal detail") })
+	s.echo.GET("/boom", func(echo.Context) error { panic("secret internal detail") })
 
 	rec := httptest.NewRecorder()
 	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/boom", nil))

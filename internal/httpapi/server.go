@@ -18,6 +18,7 @@ import (
 	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/logging"
 	"github.com/latch-auth/latch/internal/mail"
+	"github.com/latch-auth/latch/internal/metrics"
 )
 
 // Config is what the HTTP layer needs beyond the service.
@@ -28,8 +29,13 @@ type Config struct {
 	IPPerMinute     int // 0 disables the per-IP bucket
 	IPBurst         int
 	Sandbox         *mail.Inbox // non-nil serves GET /v2/sandbox/emails
-	Ready           func(ctx context.Context) error
-	Metrics         *Metrics // nil: no /metrics
+	// SandboxAllowRemote lets non-loopback peers read the sandbox inbox.
+	SandboxAllowRemote bool
+	// InternalListener moves /metrics off the public router to InternalHandler.
+	InternalListener bool
+	Ready            func(ctx context.Context) error
+	JWKS             func() []byte    // the public signing keys, for /.well-known/jwks.json
+	Metrics          *metrics.Metrics // nil: no /metrics
 }
 
 // Server holds the Echo instance and what handlers need.
@@ -53,8 +59,10 @@ func New(cfg Config, svc *auth.Service, log *slog.Logger) *Server {
 	}
 	e.Use(s.requestID, s.accessLog)
 	if cfg.Metrics != nil {
-		e.Use(cfg.Metrics.middleware)
-		e.GET("/metrics", echo.WrapHandler(cfg.Metrics.Handler()))
+		e.Use(s.observe)
+		if !cfg.InternalListener {
+			e.GET("/metrics", echo.WrapHandler(cfg.Metrics.Handler()))
+		}
 	}
 	e.Use(s.recoverPanic, secureHeaders, limitBody)
 	s.routes()
@@ -64,8 +72,19 @@ func New(cfg Config, svc *auth.Service, log *slog.Logger) *Server {
 // Handler is the http.Handler to serve.
 func (s *Server) Handler() http.Handler { return s.echo }
 
-// Echo exposes the router (route listing in tests).
-func (s *Server) Echo() *echo.Echo { return s.echo }
+// InternalHandler serves what operators' tools read on the internal listener: /metrics and
+// /healthz. Nothing there is meant for clients.
+func (s *Server) InternalHandler() http.Handler {
+	mux := http.NewServeMux()
+	if s.cfg.Metrics != nil {
+		mux.Handle("GET /metrics", s.cfg.Metrics.Handler())
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	return mux
+}
 
 func (s *Server) routes() {
 	e := s.echo

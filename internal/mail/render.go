@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	texttemplate "text/template"
 	"time"
@@ -46,9 +45,6 @@ const (
 )
 
 var names = []string{SignupCode, LoginCode, ResetCode, AlreadyRegistered, PasswordChanged}
-
-// Names lists every message a Renderer can render.
-func Names() []string { return slices.Clone(names) }
 
 // ErrUnknownTemplate is returned by Render for a name outside Names().
 var ErrUnknownTemplate = errors.New("mail: unknown template")

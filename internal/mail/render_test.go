@@ -24,13 +24,6 @@ func newRenderer(t *testing.T, dir string) *mail.Renderer {
 	return r
 }
 
-func TestNames(t *testing.T) {
-	want := []string{"signup_code", "login_code", "reset_code", "already_registered", "password_changed"}
-	if diff := cmp.Diff(want, mail.Names()); diff != "" {
-		t.Errorf("Names() mismatch (-want +got):\n%s", diff)
-	}
-}
-
 func TestRenderCodeMessages(t *testing.T) {
 	r := newRenderer(t, "")
 	subjects := map[string]string{

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/store"
 	"github.com/latch-auth/latch/internal/store/storetest"
 )
@@ -20,7 +21,7 @@ func chainHash(chain string, n int) []byte {
 
 // benchSession opens a session whose first refresh token is link 0 of chain.
 func benchSession(s *store.Store, userID, chain string) error {
-	_, err := s.OpenSession(context.Background(), store.NewSession{UserID: userID, TenantID: store.DefaultTenantID, AMR: "pwd otp",
+	_, err := s.OpenSession(context.Background(), auth.NewSession{UserID: userID, TenantID: auth.DefaultTenantID, AMR: "pwd otp",
 		IdleTTL: 24 * time.Hour, MaxAge: 30 * 24 * time.Hour, RefreshHash: chainHash(chain, 0)})
 	return err
 }
@@ -30,8 +31,8 @@ func benchSession(s *store.Store, userID, chain string) error {
 func benchRotate(b *testing.B, d store.Dialect) {
 	s := storetest.Open(b, d)
 	ctx := context.Background()
-	u := store.User{Email: "bench@example.test", PasswordHash: "x"}
-	if err := s.CreateUser(ctx, &u); err != nil {
+	u := auth.User{Email: "bench@example.test"}
+	if err := s.CreateUser(ctx, &u, "x"); err != nil {
 		b.Fatal(err)
 	}
 

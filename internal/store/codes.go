@@ -2,25 +2,16 @@ package store
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
+
+	"github.com/latch-auth/latch/internal/auth"
 )
 
-// Code purposes. A code is good for exactly one.
-const (
-	PurposeSignup = "signup"
-	PurposeLogin  = "login"
-	PurposeReset  = "reset"
-	// PurposeNotice marks mail that carries no code (e.g. "password changed"); it counts against no limit.
-	PurposeNotice = "notice"
-)
-
-// Code is an emailed one-time code; only its HMAC is kept.
-type Code struct {
+// codeRow is a row of email_codes.
+type codeRow struct {
 	ID       string
 	UserID   string
 	Purpose  string
@@ -34,70 +25,24 @@ type Code struct {
 	CreatedAt           time.Time
 }
 
-// TableName maps Code to its table.
-func (Code) TableName() string { return "email_codes" }
-
-// LimitError says a code email was refused by the resend cooldown or the hourly cap.
-type LimitError struct {
-	Cooldown   bool // true: per-purpose cooldown; false: hourly cap across purposes
-	RetryAfter time.Duration
-}
-
-func (e *LimitError) Error() string {
-	if e.Cooldown {
-		return fmt.Sprintf("store: code sent recently, retry after %s", e.RetryAfter)
-	}
-	return fmt.Sprintf("store: hourly code email cap reached, retry after %s", e.RetryAfter)
-}
-
-// Mail is what a code issue or notice puts in the outbox.
-type Mail struct {
-	To       string
-	Template string
-	// Data renders the template's data; replaced tells whether this code killed a live one.
-	Data func(replaced bool) (string, error)
-	// ExpiresAt is when retrying stops being useful (the code's expiry for code mail).
-	ExpiresAt time.Time
-}
-
-// IssueCode is a request to email a code (or, with CodeHash nil, a notice counted as a code email of
-// Purpose, like the "already registered" notice).
-type IssueCode struct {
-	UserID   string
-	Purpose  string
-	CodeHash []byte
-	// PendingPasswordHash is set on signup codes: see Code.PendingPasswordHash.
-	PendingPasswordHash string
-	TTL                 time.Duration
-	MaxAttempts         int
-	Cooldown            time.Duration
-	MaxPerHour          int
-	Mail                Mail
-}
-
-// Issued describes what IssueCode wrote.
-type Issued struct {
-	CodeID   string
-	OutboxID string
-	Replaced bool
-}
+func (codeRow) TableName() string { return "email_codes" }
 
 // codePurposes are the purposes that count toward the hourly cap.
-var codePurposes = []string{PurposeSignup, PurposeLogin, PurposeReset}
+var codePurposes = []string{auth.PurposeSignup, auth.PurposeLogin, auth.PurposeReset}
 
 // IssueCode enforces the resend cooldown and the hourly cap, replaces any live code of the same
 // purpose, stores the new code and queues its email, all in one transaction under a lock on the user
 // row, so concurrent requests on any instance cannot both pass the limits.
-func (s *Store) IssueCode(ctx context.Context, p IssueCode) (Issued, error) {
+func (s *Store) IssueCode(ctx context.Context, p auth.IssueCode) (auth.Issued, error) {
 	now := s.now()
-	var out Issued
+	var out auth.Issued
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		var locked []string
 		if err := tx.Raw("SELECT id FROM users WHERE id = ?"+s.lockClause(), p.UserID).Scan(&locked).Error; err != nil {
 			return err
 		}
 		if len(locked) == 0 {
-			return ErrNotFound
+			return auth.ErrNotFound
 		}
 		// SQLite returns aggregates over datetime columns as text, so read the rows themselves.
 		var last []time.Time
@@ -106,7 +51,7 @@ func (s *Store) IssueCode(ctx context.Context, p IssueCode) (Issued, error) {
 			return err
 		}
 		if len(last) == 1 && now.Before(last[0].Add(p.Cooldown)) {
-			return &LimitError{Cooldown: true, RetryAfter: last[0].Add(p.Cooldown).Sub(now)}
+			return &auth.LimitError{Cooldown: true, RetryAfter: last[0].Add(p.Cooldown).Sub(now)}
 		}
 		var window []time.Time
 		if err := tx.Raw(`SELECT created_at FROM outbox WHERE user_id = ? AND purpose IN ? AND created_at > ?
@@ -115,7 +60,7 @@ func (s *Store) IssueCode(ctx context.Context, p IssueCode) (Issued, error) {
 		}
 		if len(window) >= p.MaxPerHour {
 			// The cap frees a slot when the oldest email that keeps it full leaves the window.
-			return &LimitError{RetryAfter: window[len(window)-p.MaxPerHour].Add(time.Hour).Sub(now)}
+			return &auth.LimitError{RetryAfter: window[len(window)-p.MaxPerHour].Add(time.Hour).Sub(now)}
 		}
 		if p.CodeHash != nil {
 			res := tx.Exec(`UPDATE email_codes SET used_at = ? WHERE user_id = ? AND purpose = ? AND used_at IS NULL`, now, p.UserID, p.Purpose)
@@ -123,7 +68,7 @@ func (s *Store) IssueCode(ctx context.Context, p IssueCode) (Issued, error) {
 				return res.Error
 			}
 			out.Replaced = res.RowsAffected > 0
-			c := Code{ID: uuid.NewString(), UserID: p.UserID, Purpose: p.Purpose, CodeHash: p.CodeHash,
+			c := codeRow{ID: uuid.NewString(), UserID: p.UserID, Purpose: p.Purpose, CodeHash: p.CodeHash,
 				MaxAttempts: p.MaxAttempts, ExpiresAt: now.Add(p.TTL), CreatedAt: now}
 			if p.PendingPasswordHash != "" {
 				c.PendingPasswordHash = &p.PendingPasswordHash
@@ -141,14 +86,14 @@ func (s *Store) IssueCode(ctx context.Context, p IssueCode) (Issued, error) {
 }
 
 // LiveCode returns the user's unused code of a purpose, which may have expired.
-func (s *Store) LiveCode(ctx context.Context, userID, purpose string) (Code, error) {
-	var c Code
-	err := s.db.WithContext(ctx).Where("user_id = ? AND purpose = ? AND used_at IS NULL", userID, purpose).Take(&c).Error
-	return c, notFound(err)
+func (s *Store) LiveCode(ctx context.Context, userID, purpose string) (auth.EmailCode, error) {
+	var c codeRow
+	if err := s.db.WithContext(ctx).Where("user_id = ? AND purpose = ? AND used_at IS NULL", userID, purpose).Take(&c).Error; err != nil {
+		return auth.EmailCode{}, notFound(err)
+	}
+	return auth.EmailCode{ID: c.ID, UserID: c.UserID, Purpose: c.Purpose, Hash: c.CodeHash, Attempts: c.Attempts,
+		MaxAttempts: c.MaxAttempts, ExpiresAt: c.ExpiresAt}, nil
 }
-
-// ErrCodeDead means the code can take no more tries: used, replaced, expired or out of attempts.
-var ErrCodeDead = errors.New("store: code is used, expired or out of attempts")
 
 // CountCodeAttempt spends one try of a live code before its value is compared, so concurrent
 // guesses cannot exceed MaxAttempts. It returns the tries used including this one.
@@ -161,19 +106,19 @@ func (s *Store) CountCodeAttempt(ctx context.Context, codeID string) (int, error
 		return 0, err
 	}
 	if len(attempts) == 0 {
-		return 0, ErrCodeDead
+		return 0, auth.ErrCodeDead
 	}
 	return attempts[0], nil
 }
 
-// consumeCode marks a code used exactly once; a second caller gets ErrCodeDead.
+// consumeCode marks a code used exactly once; a second caller gets auth.ErrCodeDead.
 func consumeCode(tx *gorm.DB, codeID string, now time.Time) error {
 	res := tx.Exec(`UPDATE email_codes SET used_at = ? WHERE id = ? AND used_at IS NULL AND expires_at > ?`, now, codeID, now)
 	if res.Error != nil {
 		return res.Error
 	}
 	if res.RowsAffected != 1 {
-		return ErrCodeDead
+		return auth.ErrCodeDead
 	}
 	// A signup code carries the password of the registration that asked for it.
 	return tx.Exec(`UPDATE users SET password_hash = (SELECT pending_password_hash FROM email_codes WHERE id = ?), updated_at = ?

@@ -5,13 +5,9 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-)
 
-// FailureCounts are the consecutive failures of a login subject from one IP and from all IPs.
-type FailureCounts struct {
-	PerIP int
-	Total int
-}
+	"github.com/latch-auth/latch/internal/auth"
+)
 
 // LockedUntil returns how long the subject must wait before another password check from ip: the
 // later of its per-IP lock and its subject-wide lock.
@@ -31,9 +27,9 @@ func (s *Store) LockedUntil(ctx context.Context, subject, ip string) (time.Durat
 
 // RecordFailure counts a failed check for subject from ip and applies the waits that lock returns
 // for the new counts: lock(counts) gives (per-IP wait, subject-wide wait); zero means none.
-func (s *Store) RecordFailure(ctx context.Context, subject, ip string, lock func(FailureCounts) (time.Duration, time.Duration)) (FailureCounts, error) {
+func (s *Store) RecordFailure(ctx context.Context, subject, ip string, lock func(auth.FailureCounts) (time.Duration, time.Duration)) (auth.FailureCounts, error) {
 	now := s.now()
-	var c FailureCounts
+	var c auth.FailureCounts
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		bump := func(ip string) (int, error) {
 			var n []int

@@ -6,10 +6,12 @@ import (
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+
+	"github.com/latch-auth/latch/internal/auth"
 )
 
-// SigningKey is a stored JWT signing key (PKCS#8 PEM, or raw bytes for HS256).
-type SigningKey struct {
+// signingKeyRow is a stored JWT signing key (PKCS#8 PEM, or raw bytes for HS256).
+type signingKeyRow struct {
 	ID         string
 	Alg        string
 	PrivateKey []byte
@@ -17,60 +19,70 @@ type SigningKey struct {
 	RetiredAt  *time.Time
 }
 
-// TableName maps SigningKey to its table.
-func (SigningKey) TableName() string { return "signing_keys" }
+func (signingKeyRow) TableName() string { return "signing_keys" }
 
 // SigningKeys lists keys that are active or were retired after since, oldest first.
-func (s *Store) SigningKeys(ctx context.Context, since time.Time) ([]SigningKey, error) {
-	var keys []SigningKey
-	err := s.db.WithContext(ctx).Where("retired_at IS NULL OR retired_at > ?", since.UTC()).Order("created_at, id").Find(&keys).Error
+func (s *Store) SigningKeys(ctx context.Context, since time.Time) ([]auth.StoredKey, error) {
+	var rows []signingKeyRow
+	err := s.db.WithContext(ctx).Where("retired_at IS NULL OR retired_at > ?", since.UTC()).Order("created_at, id").Find(&rows).Error
+	keys := make([]auth.StoredKey, 0, len(rows))
+	for _, r := range rows {
+		keys = append(keys, auth.StoredKey{ID: r.ID, Alg: r.Alg, PrivateKey: r.PrivateKey, CreatedAt: r.CreatedAt, RetiredAt: r.RetiredAt})
+	}
 	return keys, err
 }
 
 // AddSigningKey stores a new key; when retireOthers is set, every active key of the same algorithm
 // is retired in the same transaction, which is what `latch keys rotate` does.
-func (s *Store) AddSigningKey(ctx context.Context, k SigningKey, retireOthers bool) error {
+func (s *Store) AddSigningKey(ctx context.Context, k auth.StoredKey, retireOthers bool) error {
 	now := s.now()
-	k.CreatedAt = now
+	row := signingKeyRow{ID: k.ID, Alg: k.Alg, PrivateKey: k.PrivateKey, CreatedAt: now}
 	return s.tx(ctx, func(tx *gorm.DB) error {
 		if retireOthers {
 			if err := tx.Exec(`UPDATE signing_keys SET retired_at = ? WHERE alg = ? AND retired_at IS NULL`, now, k.Alg).Error; err != nil {
 				return err
 			}
 		}
-		return tx.Create(&k).Error
+		return tx.Create(&row).Error
 	})
 }
 
-// Secret is one version of a named server secret.
-type Secret struct {
+// secretRow is one version of a named server secret.
+type secretRow struct {
 	Name      string
 	Version   int
 	Value     []byte
 	CreatedAt time.Time
 }
 
-// TableName maps Secret to its table.
-func (Secret) TableName() string { return "server_secrets" }
+func (secretRow) TableName() string { return "server_secrets" }
 
 // Secrets returns every version of a named secret, newest first; it creates version 1 from gen when
 // none exists. Instances racing at first start all end up with the one that was inserted first.
-func (s *Store) Secrets(ctx context.Context, name string, gen func() ([]byte, error)) ([]Secret, error) {
-	var out []Secret
-	if err := s.db.WithContext(ctx).Where("name = ?", name).Order("version DESC").Find(&out).Error; err != nil {
+func (s *Store) Secrets(ctx context.Context, name string, gen func() ([]byte, error)) ([][]byte, error) {
+	var rows []secretRow
+	if err := s.db.WithContext(ctx).Where("name = ?", name).Order("version DESC").Find(&rows).Error; err != nil {
 		return nil, err
 	}
-	if len(out) > 0 {
-		return out, nil
+	if len(rows) > 0 {
+		return secretValues(rows), nil
 	}
 	v, err := gen()
 	if err != nil {
 		return nil, err
 	}
-	row := Secret{Name: name, Version: 1, Value: v, CreatedAt: s.now()}
+	row := secretRow{Name: name, Version: 1, Value: v, CreatedAt: s.now()}
 	if err := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&row).Error; err != nil {
 		return nil, err
 	}
-	err = s.db.WithContext(ctx).Where("name = ?", name).Order("version DESC").Find(&out).Error
-	return out, err
+	err = s.db.WithContext(ctx).Where("name = ?", name).Order("version DESC").Find(&rows).Error
+	return secretValues(rows), err
+}
+
+func secretValues(rows []secretRow) [][]byte {
+	out := make([][]byte, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, r.Value)
+	}
+	return out
 }

@@ -6,11 +6,14 @@ import (
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
+
+	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/mail"
 )
 
-// OutboxMessage is an email waiting to be sent, written in the same transaction as the change that
+// outboxRow is an email waiting to be sent, written in the same transaction as the change that
 // caused it so a crash between commit and send loses nothing.
-type OutboxMessage struct {
+type outboxRow struct {
 	ID            string
 	UserID        *string
 	Purpose       string
@@ -26,15 +29,14 @@ type OutboxMessage struct {
 	LastError     *string
 }
 
-// TableName maps OutboxMessage to its table.
-func (OutboxMessage) TableName() string { return "outbox" }
+func (outboxRow) TableName() string { return "outbox" }
 
-func enqueue(tx *gorm.DB, userID, purpose string, m Mail, replaced bool, now time.Time) (string, error) {
+func enqueue(tx *gorm.DB, userID, purpose string, m auth.Email, replaced bool, now time.Time) (string, error) {
 	data, err := m.Data(replaced)
 	if err != nil {
 		return "", err
 	}
-	msg := OutboxMessage{ID: uuid.NewString(), Purpose: purpose, Template: m.Template, ToAddr: m.To,
+	msg := outboxRow{ID: uuid.NewString(), Purpose: purpose, Template: m.Template, ToAddr: m.To,
 		Data: &data, CreatedAt: now, NextAttemptAt: now, ExpiresAt: m.ExpiresAt}
 	if userID != "" {
 		msg.UserID = &userID
@@ -44,19 +46,23 @@ func enqueue(tx *gorm.DB, userID, purpose string, m Mail, replaced bool, now tim
 
 // ClaimOutbox leases up to limit due messages to this worker for lease. Several workers on one
 // Postgres skip each other's rows; a lease that runs out (the worker crashed) makes the row due again.
-func (s *Store) ClaimOutbox(ctx context.Context, lease time.Duration, limit int) ([]OutboxMessage, error) {
+func (s *Store) ClaimOutbox(ctx context.Context, lease time.Duration, limit int) ([]mail.Queued, error) {
 	now := s.now()
 	skip := ""
 	if s.dialect == Postgres {
 		skip = " FOR UPDATE SKIP LOCKED"
 	}
-	var msgs []OutboxMessage
+	var rows []outboxRow
 	err := s.db.WithContext(ctx).Raw(`UPDATE outbox SET locked_until = ?, attempts = attempts + 1
 		WHERE id IN (SELECT id FROM outbox
 			WHERE sent_at IS NULL AND next_attempt_at <= ? AND expires_at > ?
 			  AND (locked_until IS NULL OR locked_until <= ?)
 			ORDER BY next_attempt_at LIMIT ?`+skip+`)
-		RETURNING *`, now.Add(lease), now, now, now, limit).Scan(&msgs).Error
+		RETURNING *`, now.Add(lease), now, now, now, limit).Scan(&rows).Error
+	msgs := make([]mail.Queued, 0, len(rows))
+	for _, r := range rows {
+		msgs = append(msgs, mail.Queued{ID: r.ID, Template: r.Template, To: r.ToAddr, Data: r.Data, Attempts: r.Attempts, CreatedAt: r.CreatedAt})
+	}
 	return msgs, err
 }
 
@@ -85,12 +91,12 @@ type OutboxStats struct {
 func (s *Store) OutboxStats(ctx context.Context) (OutboxStats, error) {
 	var st OutboxStats
 	now := s.now()
-	q := s.db.WithContext(ctx).Model(&OutboxMessage{}).Where("sent_at IS NULL AND expires_at > ?", now)
+	q := s.db.WithContext(ctx).Model(&outboxRow{}).Where("sent_at IS NULL AND expires_at > ?", now)
 	if err := q.Count(&st.Pending).Error; err != nil || st.Pending == 0 {
 		return st, err
 	}
 	var oldest []time.Time
-	err := s.db.WithContext(ctx).Model(&OutboxMessage{}).Where("sent_at IS NULL AND expires_at > ?", now).
+	err := s.db.WithContext(ctx).Model(&outboxRow{}).Where("sent_at IS NULL AND expires_at > ?", now).
 		Order("created_at").Limit(1).Pluck("created_at", &oldest).Error
 	if len(oldest) == 1 {
 		st.Oldest = &oldest[0]

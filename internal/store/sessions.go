@@ -8,10 +8,12 @@ import (
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
+
+	"github.com/latch-auth/latch/internal/auth"
 )
 
-// Session is one login: the sid claim of its access tokens and the owner of a refresh-token chain.
-type Session struct {
+// sessionRow is a row of sessions.
+type sessionRow struct {
 	ID            string
 	UserID        string
 	TenantID      string
@@ -26,8 +28,15 @@ type Session struct {
 	RevokeReason  *string
 }
 
-// RefreshToken is one link of a session's chain, stored as the SHA-256 of the token.
-type RefreshToken struct {
+func (sessionRow) TableName() string { return "sessions" }
+
+func (r sessionRow) session() auth.Session {
+	return auth.Session{ID: r.ID, UserID: r.UserID, TenantID: r.TenantID, AMR: r.AMR, IP: r.IP, UserAgent: r.UserAgent,
+		CreatedAt: r.CreatedAt, LastUsedAt: r.LastUsedAt, IdleExpiresAt: r.IdleExpiresAt, ExpiresAt: r.ExpiresAt, RevokedAt: r.RevokedAt}
+}
+
+// refreshTokenRow is one link of a session's chain, stored as the SHA-256 of the token.
+type refreshTokenRow struct {
 	ID        int64
 	SessionID string
 	ParentID  *int64
@@ -36,17 +45,9 @@ type RefreshToken struct {
 	UsedAt    *time.Time
 }
 
-// Event is a row of the security event log, written in the transaction of the change it records.
-type Event struct {
-	UserID    string
-	SessionID string
-	Kind      string
-	IP        string
-	UserAgent string
-	Detail    string
-}
+func (refreshTokenRow) TableName() string { return "refresh_tokens" }
 
-type securityEvent struct {
+type eventRow struct {
 	ID        int64
 	UserID    *string
 	SessionID *string
@@ -57,13 +58,13 @@ type securityEvent struct {
 	CreatedAt time.Time
 }
 
-func (securityEvent) TableName() string { return "security_events" }
+func (eventRow) TableName() string { return "security_events" }
 
-func insertEvent(tx *gorm.DB, ev Event, now time.Time) error {
+func insertEvent(tx *gorm.DB, ev auth.Event, now time.Time) error {
 	if ev.Kind == "" {
 		return nil
 	}
-	row := securityEvent{Kind: ev.Kind, IP: ev.IP, UserAgent: ev.UserAgent, Detail: ev.Detail, CreatedAt: now}
+	row := eventRow{Kind: ev.Kind, IP: ev.IP, UserAgent: ev.UserAgent, Detail: ev.Detail, CreatedAt: now}
 	if ev.UserID != "" {
 		row.UserID = &ev.UserID
 	}
@@ -74,51 +75,17 @@ func insertEvent(tx *gorm.DB, ev Event, now time.Time) error {
 }
 
 // RecordEvent writes an event on its own (for things that change no other row, like a failed login).
-func (s *Store) RecordEvent(ctx context.Context, ev Event) error {
+func (s *Store) RecordEvent(ctx context.Context, ev auth.Event) error {
 	return insertEvent(s.db.WithContext(ctx), ev, s.now())
-}
-
-// Events lists a user's security events, oldest first.
-func (s *Store) Events(ctx context.Context, userID string) ([]Event, error) {
-	var rows []securityEvent
-	if err := s.db.WithContext(ctx).Where("user_id = ?", userID).Order("id").Find(&rows).Error; err != nil {
-		return nil, err
-	}
-	out := make([]Event, 0, len(rows))
-	for _, r := range rows {
-		ev := Event{UserID: userID, Kind: r.Kind, IP: r.IP, UserAgent: r.UserAgent, Detail: r.Detail}
-		if r.SessionID != nil {
-			ev.SessionID = *r.SessionID
-		}
-		out = append(out, ev)
-	}
-	return out, nil
-}
-
-// NewSession opens a session, optionally consuming the email code that proved the login.
-type NewSession struct {
-	CodeID       string // consumed in the same transaction; "" when no code is involved
-	UserID       string
-	TenantID     string
-	MarkVerified bool
-	AMR          string
-	IP           string
-	UserAgent    string
-	IdleTTL      time.Duration
-	MaxAge       time.Duration
-	RefreshHash  []byte
-	Event        Event
 }
 
 // OpenSession consumes the code (exactly one caller wins), marks the email verified when asked,
 // and creates the session with its first refresh token.
-func (s *Store) OpenSession(ctx context.Context, p NewSession) (Session, error) {
+func (s *Store) OpenSession(ctx context.Context, p auth.NewSession) (auth.Session, error) {
 	now := s.now()
-	sess := Session{ID: uuid.NewString(), UserID: p.UserID, TenantID: p.TenantID, AMR: p.AMR, IP: p.IP,
-		UserAgent: p.UserAgent, CreatedAt: now, LastUsedAt: now, IdleExpiresAt: now.Add(p.IdleTTL), ExpiresAt: now.Add(p.MaxAge)}
-	if sess.IdleExpiresAt.After(sess.ExpiresAt) {
-		sess.IdleExpiresAt = sess.ExpiresAt
-	}
+	sess := sessionRow{ID: uuid.NewString(), UserID: p.UserID, TenantID: p.TenantID, AMR: p.AMR, IP: p.IP,
+		UserAgent: p.UserAgent, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(p.MaxAge)}
+	sess.IdleExpiresAt = auth.SessionEnd(now, sess.ExpiresAt, p.IdleTTL)
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		if p.CodeID != "" {
 			if err := consumeCode(tx, p.CodeID, now); err != nil {
@@ -134,37 +101,27 @@ func (s *Store) OpenSession(ctx context.Context, p NewSession) (Session, error) 
 		if err := tx.Create(&sess).Error; err != nil {
 			return err
 		}
-		if err := tx.Create(&RefreshToken{SessionID: sess.ID, TokenHash: p.RefreshHash, CreatedAt: now}).Error; err != nil {
+		if err := tx.Create(&refreshTokenRow{SessionID: sess.ID, TokenHash: p.RefreshHash, CreatedAt: now}).Error; err != nil {
 			return err
 		}
 		ev := p.Event
 		ev.SessionID = sess.ID
 		return insertEvent(tx, ev, now)
 	})
-	return sess, err
+	return sess.session(), err
 }
 
-// Rotated is what a successful rotation hands back for the new access token.
-type Rotated struct {
-	SessionID     string
-	UserID        string
-	TenantID      string
-	Email         string
-	AMR           string
-	IdleExpiresAt time.Time
-	ExpiresAt     time.Time
-}
-
-// Rotate marks the token with hash oldHash used and stores its successor, if and only if the token is
-// unused, its session live and its user active. It answers ErrNotFound otherwise; the caller then
-// inspects the token to tell grace, reuse, expiry and revocation apart. On Postgres it is a single
-// statement, one round trip; the row lock taken by the UPDATE makes concurrent callers wait and then
-// see used_at set, so exactly one wins.
-func (s *Store) Rotate(ctx context.Context, oldHash, newHash []byte, idleTTL time.Duration) (Rotated, error) {
+// Rotate marks the token with hash oldHash used and stores its successor, if and only if
+// auth.ClassifyRefresh says auth.RefreshRotate for it: the token is unused and younger than the idle
+// TTL, its session neither revoked nor past its absolute end, its user active. It answers
+// auth.ErrNotFound otherwise; the caller then reads the token's state to learn why. On Postgres it is
+// a single statement, one round trip; the row lock taken by the UPDATE makes concurrent callers wait
+// and then see used_at set, so exactly one wins.
+func (s *Store) Rotate(ctx context.Context, oldHash, newHash []byte, idleTTL time.Duration) (auth.Rotated, error) {
 	now := s.now()
 	idle := now.Add(idleTTL)
 	idleFloor, touchFloor := now.Add(-idleTTL), now.Add(-sessionTouchEvery)
-	var r Rotated
+	var r auth.Rotated
 	if s.dialect == Postgres {
 		// The hot path goes straight to database/sql: one prepared statement (pgx caches it per
 		// connection), no ORM statement building or reflection per refresh.
@@ -176,14 +133,14 @@ func (s *Store) Rotate(ctx context.Context, oldHash, newHash []byte, idleTTL tim
 			Scan(&r.SessionID, &r.UserID, &r.TenantID, &r.Email, &r.AMR, &r.ExpiresAt)
 		release()
 		if errors.Is(err, sql.ErrNoRows) {
-			return r, ErrNotFound
+			return r, auth.ErrNotFound
 		}
 		if err != nil {
 			return r, err
 		}
 	} else {
 		err := s.tx(ctx, func(tx *gorm.DB) error {
-			var old []RefreshToken
+			var old []refreshTokenRow
 			// Correlated, so SQLite checks the token's own session by key instead of building the
 			// set of every live session on each refresh.
 			err := tx.Raw(`UPDATE refresh_tokens SET used_at = ?
@@ -195,9 +152,9 @@ func (s *Store) Rotate(ctx context.Context, oldHash, newHash []byte, idleTTL tim
 				return err
 			}
 			if len(old) == 0 {
-				return ErrNotFound
+				return auth.ErrNotFound
 			}
-			if err := tx.Create(&RefreshToken{SessionID: old[0].SessionID, ParentID: &old[0].ID, TokenHash: newHash, CreatedAt: now}).Error; err != nil {
+			if err := tx.Create(&refreshTokenRow{SessionID: old[0].SessionID, ParentID: &old[0].ID, TokenHash: newHash, CreatedAt: now}).Error; err != nil {
 				return err
 			}
 			if err := tx.Exec(`UPDATE sessions SET last_used_at = ?, idle_expires_at = min(?, expires_at) WHERE id = ? AND last_used_at < ?`,
@@ -210,10 +167,6 @@ func (s *Store) Rotate(ctx context.Context, oldHash, newHash []byte, idleTTL tim
 		if err != nil {
 			return r, err
 		}
-	}
-	r.IdleExpiresAt = idle
-	if r.IdleExpiresAt.After(r.ExpiresAt) {
-		r.IdleExpiresAt = r.ExpiresAt
 	}
 	return r, nil
 }
@@ -252,60 +205,65 @@ const rotatePostgres = `WITH consumed AS (
 SELECT s.id::text, s.user_id::text, s.tenant_id::text, u.email, s.amr, s.expires_at
 FROM consumed c JOIN sessions s ON s.id = c.session_id JOIN users u ON u.id = s.user_id`
 
-// RefreshState is everything known about a presented refresh token, for the slow path of a refresh.
-type RefreshState struct {
-	TokenID        int64
-	TokenCreatedAt time.Time
-	UsedAt         *time.Time
-	SessionID      string
-	UserID         string
-	TenantID       string
-	Email          string
-	AMR            string
-	UserStatus     string
-	RevokedAt      *time.Time
-	IdleExpiresAt  time.Time
-	ExpiresAt      time.Time
-	SuccessorHash  []byte
-	SuccessorUsed  *time.Time
-	SuccessorFound bool
+// refreshStateRow is a presented token with its session, user, successor and the session's tip: a
+// chain has exactly one unspent token, its newest (revocation ends the session, not the tokens).
+type refreshStateRow struct {
+	TokenCreatedAt  time.Time
+	UsedAt          *time.Time
+	SessionID       string
+	UserID          string
+	TenantID        string
+	Email           string
+	AMR             string
+	UserStatus      string
+	RevokedAt       *time.Time
+	ExpiresAt       time.Time
+	NewestTokenAt   time.Time
+	SuccessorHash   []byte
+	SuccessorUsedAt *time.Time
 }
 
-// InspectRefresh looks a refresh token up by hash with its session, user and successor.
-func (s *Store) InspectRefresh(ctx context.Context, hash []byte) (RefreshState, error) {
-	var rows []RefreshState
-	err := s.db.WithContext(ctx).Raw(`SELECT rt.id AS token_id, rt.created_at AS token_created_at, rt.used_at, s.id AS session_id, s.user_id, s.tenant_id,
-			u.email, s.amr, u.status AS user_status, s.revoked_at, s.idle_expires_at, s.expires_at,
-			c.token_hash AS successor_hash, c.used_at AS successor_used, c.id IS NOT NULL AS successor_found
+// RefreshState looks a refresh token up by hash with its session, user and successor: everything
+// auth.ClassifyRefresh reads. It is the slow path, taken only when Rotate refused.
+func (s *Store) RefreshState(ctx context.Context, hash []byte) (auth.RefreshState, error) {
+	var rows []refreshStateRow
+	err := s.db.WithContext(ctx).Raw(`SELECT rt.created_at AS token_created_at, rt.used_at, s.id AS session_id, s.user_id, s.tenant_id,
+			u.email, s.amr, u.status AS user_status, s.revoked_at, s.expires_at,
+			tip.created_at AS newest_token_at, c.token_hash AS successor_hash, c.used_at AS successor_used_at
 		FROM refresh_tokens rt
 		JOIN sessions s ON s.id = rt.session_id
 		JOIN users u ON u.id = s.user_id
 		LEFT JOIN refresh_tokens c ON c.parent_id = rt.id
+		LEFT JOIN refresh_tokens tip ON tip.session_id = s.id AND tip.used_at IS NULL
 		WHERE rt.token_hash = ?`, hash).Scan(&rows).Error
 	if err != nil {
-		return RefreshState{}, err
+		return auth.RefreshState{}, err
 	}
 	if len(rows) == 0 {
-		return RefreshState{}, ErrNotFound
+		return auth.RefreshState{}, auth.ErrNotFound
 	}
-	return rows[0], nil
+	r := rows[0]
+	return auth.RefreshState{TokenCreatedAt: r.TokenCreatedAt, UsedAt: r.UsedAt, SessionID: r.SessionID, UserID: r.UserID,
+		TenantID: r.TenantID, Email: r.Email, AMR: r.AMR, UserStatus: r.UserStatus, RevokedAt: r.RevokedAt,
+		ExpiresAt: r.ExpiresAt, NewestTokenAt: r.NewestTokenAt, SuccessorHash: r.SuccessorHash, SuccessorUsedAt: r.SuccessorUsedAt}, nil
 }
 
 // SessionForRefresh finds the session a refresh token belongs to, whatever its state.
-func (s *Store) SessionForRefresh(ctx context.Context, hash []byte) (Session, error) {
-	var sess Session
+func (s *Store) SessionForRefresh(ctx context.Context, hash []byte) (auth.Session, error) {
+	var sess sessionRow
 	err := s.db.WithContext(ctx).Raw(`SELECT s.* FROM sessions s JOIN refresh_tokens rt ON rt.session_id = s.id
 		WHERE rt.token_hash = ?`, hash).Scan(&sess).Error
 	if err == nil && sess.ID == "" {
-		err = ErrNotFound
+		err = auth.ErrNotFound
 	}
-	return sess, err
+	return sess.session(), err
 }
 
-// RevokeSession ends one live session of a user. ErrNotFound when it is not the user's, or not live.
-func (s *Store) RevokeSession(ctx context.Context, userID, sessionID, reason string, ev Event) error {
+// RevokeSession ends one live session of a user; auth.ErrNotFound when it is not the user's, or not
+// live.
+func (s *Store) RevokeSession(ctx context.Context, userID, sessionID, reason string, ev auth.Event) error {
 	if _, err := uuid.Parse(sessionID); err != nil {
-		return ErrNotFound
+		return auth.ErrNotFound
 	}
 	now := s.now()
 	return s.tx(ctx, func(tx *gorm.DB) error {
@@ -320,7 +278,7 @@ func (s *Store) RevokeSession(ctx context.Context, userID, sessionID, reason str
 }
 
 // RevokeUserSessions ends every live session of a user except exceptSessionID ("" for none).
-func (s *Store) RevokeUserSessions(ctx context.Context, userID, exceptSessionID, reason string, ev Event) error {
+func (s *Store) RevokeUserSessions(ctx context.Context, userID, exceptSessionID, reason string, ev auth.Event) error {
 	now := s.now()
 	return s.tx(ctx, func(tx *gorm.DB) error {
 		if err := revokeUserSessions(tx, userID, exceptSessionID, reason, now); err != nil {
@@ -341,22 +299,26 @@ func revokeUserSessions(tx *gorm.DB, userID, exceptSessionID, reason string, now
 }
 
 // LiveSession returns a session that is neither revoked nor expired.
-func (s *Store) LiveSession(ctx context.Context, sessionID string) (Session, error) {
-	var sess Session
+func (s *Store) LiveSession(ctx context.Context, sessionID string) (auth.Session, error) {
+	var sess sessionRow
 	if _, err := uuid.Parse(sessionID); err != nil {
-		return sess, ErrNotFound
+		return auth.Session{}, auth.ErrNotFound
 	}
 	now := s.now()
 	err := s.db.WithContext(ctx).Where("id = ? AND revoked_at IS NULL AND expires_at > ? AND idle_expires_at > ?", sessionID, now, now).
 		Take(&sess).Error
-	return sess, notFound(err)
+	return sess.session(), notFound(err)
 }
 
 // ListSessions returns a user's live sessions, newest first.
-func (s *Store) ListSessions(ctx context.Context, userID string) ([]Session, error) {
+func (s *Store) ListSessions(ctx context.Context, userID string) ([]auth.Session, error) {
 	now := s.now()
-	var out []Session
+	var rows []sessionRow
 	err := s.db.WithContext(ctx).Where("user_id = ? AND revoked_at IS NULL AND expires_at > ? AND idle_expires_at > ?", userID, now, now).
-		Order("created_at DESC").Find(&out).Error
+		Order("created_at DESC").Find(&rows).Error
+	out := make([]auth.Session, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, r.session())
+	}
 	return out, err
 }

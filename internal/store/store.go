@@ -1,7 +1,8 @@
-// Package store keeps Latch's state in Postgres or SQLite through GORM: users, email codes, the mail
-// outbox, sessions and their refresh-token chains, keys and secrets. Every state change that must hold
-// across instances is a conditional UPDATE whose rows-affected count is checked, never a
-// read-then-write.
+// Package store keeps Latch's state in Postgres or SQLite through GORM: it implements auth's storage
+// ports (users, email codes, sessions and their refresh-token chains, throttling, events, keys and
+// secrets) and mail's outbox port. Every state change that must hold across instances is a
+// conditional UPDATE whose rows-affected count is checked, never a read-then-write. Rows are this
+// package's own types; callers only ever see auth's and mail's.
 package store
 
 import (
@@ -9,7 +10,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -23,16 +27,6 @@ import (
 	"gorm.io/gorm/logger"
 
 	"github.com/latch-auth/latch/migrations"
-)
-
-// DefaultTenantID is the tenant every user belongs to unless told otherwise.
-const DefaultTenantID = "00000000-0000-0000-0000-000000000000"
-
-var (
-	// ErrNotFound means the row asked for does not exist (or is not visible to the caller).
-	ErrNotFound = errors.New("store: not found")
-	// ErrConflict means a unique constraint refused the write.
-	ErrConflict = errors.New("store: conflict")
 )
 
 // Dialect names the SQL database behind a Store.
@@ -102,6 +96,36 @@ func hasQueryParam(rawURL, key string) bool {
 	return err == nil && u.Query().Has(key)
 }
 
+// checkSQLitePath names the problem with a database file's directory before SQLite does: it reports
+// a missing or unwritable directory as "out of memory (14)" (SQLITE_CANTOPEN).
+func checkSQLitePath(dsn string) error {
+	path, _, _ := strings.Cut(dsn, "?")
+	path = strings.TrimPrefix(path, "file:")
+	if path == ":memory:" {
+		return nil
+	}
+	dir := filepath.Dir(path)
+	info, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("database url: the directory of the SQLite file does not exist (create it or choose another path): %w", err)
+	case err != nil:
+		return fmt.Errorf("database url: the directory of the SQLite file: %w", err)
+	case !info.IsDir():
+		return fmt.Errorf("database url: %s is not a directory", dir)
+	}
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	// A new file: SQLite must be able to create it and its -wal and -shm companions here.
+	probe, err := os.CreateTemp(dir, ".latch-write-check-*")
+	if err != nil {
+		return fmt.Errorf("database url: cannot create the SQLite file in %s: %w", dir, err)
+	}
+	probe.Close()
+	return os.Remove(probe.Name())
+}
+
 // keepBackendHeap runs once on every new Postgres connection, so that the server process behind it
 // stops handing memory back to the kernel after every statement.
 //
@@ -155,6 +179,9 @@ func Open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 		}
 		dialector = postgres.New(postgres.Config{Conn: stdlib.OpenDB(*pgcfg, dbOpts...)})
 	case SQLite:
+		if err := checkSQLitePath(dsn); err != nil {
+			return nil, err
+		}
 		// WAL lets readers proceed beside the writer; one connection serialises writers so a
 		// deferred transaction never fails with SQLITE_BUSY half way through.
 		sep := "?"

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"testing"
@@ -10,6 +11,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/auth/authtest"
 	"github.com/latch-auth/latch/internal/store"
 	"github.com/latch-auth/latch/internal/store/storetest"
 )
@@ -84,14 +87,14 @@ func TestPgBouncerModePreparesNothingByName(t *testing.T) {
 			t.Fatal(err)
 		}
 		usr := newUser(t, s, "bouncer@example.test")
-		if _, err := s.UserByEmail(ctx, store.DefaultTenantID, "bouncer@example.test"); err != nil {
+		if _, err := s.UserByEmail(ctx, usr.TenantID, "bouncer@example.test"); err != nil {
 			t.Fatal(err)
 		}
 		openSession(t, s, usr, "b0")
-		if _, err := s.Rotate(ctx, hash("b0"), hash("b1"), time.Hour); err != nil {
+		if _, err := s.Rotate(ctx, authtest.Hash("b0"), authtest.Hash("b1"), time.Hour); err != nil {
 			t.Fatalf("pgbouncer=%v: rotate: %v", pgbouncer, err)
 		}
-		if _, err := s.Rotate(ctx, hash("b0"), hash("b2"), time.Hour); err != store.ErrNotFound {
+		if _, err := s.Rotate(ctx, authtest.Hash("b0"), authtest.Hash("b2"), time.Hour); !errors.Is(err, auth.ErrNotFound) {
 			t.Fatalf("pgbouncer=%v: second rotation of the same token = %v, want ErrNotFound", pgbouncer, err)
 		}
 		var named int

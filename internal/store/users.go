@@ -8,16 +8,12 @@ import (
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
+
+	"github.com/latch-auth/latch/internal/auth"
 )
 
-// User statuses.
-const (
-	StatusActive   = "active"
-	StatusDisabled = "disabled"
-)
-
-// User is an account. Email is kept as the user typed it after trimming and lower-casing.
-type User struct {
+// userRow is a row of users.
+type userRow struct {
 	ID              string
 	TenantID        string
 	Email           string
@@ -28,38 +24,51 @@ type User struct {
 	UpdatedAt       time.Time
 }
 
-// CreateUser inserts u, filling ID and timestamps when empty. A taken email answers ErrConflict.
-func (s *Store) CreateUser(ctx context.Context, u *User) error {
+func (userRow) TableName() string { return "users" }
+
+func (r userRow) user() auth.User {
+	return auth.User{ID: r.ID, TenantID: r.TenantID, Email: r.Email, EmailVerifiedAt: r.EmailVerifiedAt,
+		Status: r.Status, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+}
+
+// CreateUser inserts u, filling ID, tenant, status and timestamps when empty. A taken email answers
+// auth.ErrConflict.
+func (s *Store) CreateUser(ctx context.Context, u *auth.User, passwordHash string) error {
 	now := s.now()
 	if u.ID == "" {
 		u.ID = uuid.NewString()
 	}
 	if u.TenantID == "" {
-		u.TenantID = DefaultTenantID
+		u.TenantID = auth.DefaultTenantID
 	}
 	if u.Status == "" {
-		u.Status = StatusActive
+		u.Status = auth.StatusActive
 	}
 	u.CreatedAt, u.UpdatedAt = now, now
-	err := s.db.WithContext(ctx).Create(u).Error
+	row := userRow{ID: u.ID, TenantID: u.TenantID, Email: u.Email, PasswordHash: passwordHash,
+		EmailVerifiedAt: u.EmailVerifiedAt, Status: u.Status, CreatedAt: now, UpdatedAt: now}
+	err := s.db.WithContext(ctx).Create(&row).Error
 	if isUniqueViolation(err) {
-		return ErrConflict
+		return auth.ErrConflict
 	}
 	return err
 }
 
-// UserByEmail finds a user of a tenant by email, case-insensitively.
-func (s *Store) UserByEmail(ctx context.Context, tenantID, email string) (User, error) {
-	var u User
-	err := s.db.WithContext(ctx).Where("tenant_id = ? AND lower(email) = lower(?)", tenantID, email).Take(&u).Error
-	return u, notFound(err)
+// UserByEmail finds a user of a tenant by email, case-insensitively, with its password hash.
+func (s *Store) UserByEmail(ctx context.Context, tenantID, email string) (auth.Credential, error) {
+	var r userRow
+	err := s.db.WithContext(ctx).Where("tenant_id = ? AND lower(email) = lower(?)", tenantID, email).Take(&r).Error
+	if err != nil {
+		return auth.Credential{}, notFound(err)
+	}
+	return auth.Credential{User: r.user(), PasswordHash: r.PasswordHash}, nil
 }
 
 // UserByID finds a user by id. It serves GET /v2/auth/me, so on Postgres it skips the ORM.
-func (s *Store) UserByID(ctx context.Context, id string) (User, error) {
-	var u User
+func (s *Store) UserByID(ctx context.Context, id string) (auth.User, error) {
+	var u auth.User
 	if _, err := uuid.Parse(id); err != nil {
-		return u, ErrNotFound
+		return u, auth.ErrNotFound
 	}
 	if s.dialect == Postgres {
 		release, err := s.admit(ctx)
@@ -67,35 +76,38 @@ func (s *Store) UserByID(ctx context.Context, id string) (User, error) {
 			return u, err
 		}
 		defer release()
-		err = s.sqlDB.QueryRowContext(ctx, `SELECT id::text, tenant_id::text, email, password_hash, email_verified_at, status,
+		err = s.sqlDB.QueryRowContext(ctx, `SELECT id::text, tenant_id::text, email, email_verified_at, status,
 			created_at, updated_at FROM users WHERE id = $1`, id).
-			Scan(&u.ID, &u.TenantID, &u.Email, &u.PasswordHash, &u.EmailVerifiedAt, &u.Status, &u.CreatedAt, &u.UpdatedAt)
+			Scan(&u.ID, &u.TenantID, &u.Email, &u.EmailVerifiedAt, &u.Status, &u.CreatedAt, &u.UpdatedAt)
 		if errors.Is(err, sql.ErrNoRows) {
-			return u, ErrNotFound
+			return u, auth.ErrNotFound
 		}
 		return u, err
 	}
-	err := s.db.WithContext(ctx).Where("id = ?", id).Take(&u).Error
-	return u, notFound(err)
+	var r userRow
+	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&r).Error; err != nil {
+		return u, notFound(err)
+	}
+	return r.user(), nil
 }
 
 // SetPasswordHash replaces a user's password hash.
 func (s *Store) SetPasswordHash(ctx context.Context, userID, hash string) error {
-	res := s.db.WithContext(ctx).Model(&User{}).Where("id = ?", userID).
+	res := s.db.WithContext(ctx).Model(&userRow{}).Where("id = ?", userID).
 		Updates(map[string]any{"password_hash": hash, "updated_at": s.now()})
 	return affectedOne(res)
 }
 
 // SetUserStatus enables or disables an account; disabling revokes every live session of the user in
 // the same transaction so a disabled user cannot refresh.
-func (s *Store) SetUserStatus(ctx context.Context, userID, status string, ev Event) error {
+func (s *Store) SetUserStatus(ctx context.Context, userID, status string, ev auth.Event) error {
 	now := s.now()
 	return s.tx(ctx, func(tx *gorm.DB) error {
-		res := tx.Model(&User{}).Where("id = ?", userID).Updates(map[string]any{"status": status, "updated_at": now})
+		res := tx.Model(&userRow{}).Where("id = ?", userID).Updates(map[string]any{"status": status, "updated_at": now})
 		if err := affectedOne(res); err != nil {
 			return err
 		}
-		if status == StatusDisabled {
+		if status == auth.StatusDisabled {
 			if err := revokeUserSessions(tx, userID, "", "disabled", now); err != nil {
 				return err
 			}
@@ -106,7 +118,7 @@ func (s *Store) SetUserStatus(ctx context.Context, userID, status string, ev Eve
 
 func notFound(err error) error {
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return ErrNotFound
+		return auth.ErrNotFound
 	}
 	return err
 }
@@ -116,7 +128,7 @@ func affectedOne(res *gorm.DB) error {
 		return res.Error
 	}
 	if res.RowsAffected == 0 {
-		return ErrNotFound
+		return auth.ErrNotFound
 	}
 	return nil
 }
@@ -131,22 +143,11 @@ func (s *Store) TenantExists(ctx context.Context, id string) (bool, error) {
 	return n > 0, err
 }
 
-// PasswordUpdate sets a new password hash and ends sessions, in one transaction with its notice
-// email and event.
-type PasswordUpdate struct {
-	CodeID        string // a reset code consumed by the same transaction; "" for a change
-	UserID        string
-	Hash          string
-	KeepSessionID string // the session that made the change survives it; "" revokes all
-	Reason        string
-	Mail          Mail
-	Event         Event
-}
-
-// UpdatePassword applies a PasswordUpdate. A reset code already used answers ErrCodeDead.
-func (s *Store) UpdatePassword(ctx context.Context, p PasswordUpdate) error {
+// UpdatePassword sets a new password hash and ends sessions in one transaction with its notice email
+// and event. A reset code already used answers auth.ErrCodeDead.
+func (s *Store) UpdatePassword(ctx context.Context, p auth.PasswordUpdate) error {
 	now := s.now()
-	err := s.tx(ctx, func(tx *gorm.DB) error {
+	return s.tx(ctx, func(tx *gorm.DB) error {
 		if p.CodeID != "" {
 			if err := consumeCode(tx, p.CodeID, now); err != nil {
 				return err
@@ -159,10 +160,9 @@ func (s *Store) UpdatePassword(ctx context.Context, p PasswordUpdate) error {
 		if err := revokeUserSessions(tx, p.UserID, p.KeepSessionID, p.Reason, now); err != nil {
 			return err
 		}
-		if _, err := enqueue(tx, p.UserID, PurposeNotice, p.Mail, false, now); err != nil {
+		if _, err := enqueue(tx, p.UserID, auth.PurposeNotice, p.Mail, false, now); err != nil {
 			return err
 		}
 		return insertEvent(tx, p.Event, now)
 	})
-	return err
 }

@@ -360,14 +360,3 @@ func isAccessTokenType(typ string) bool {
 func (i *Issuer) JWKS() []byte {
 	return slices.Clone(i.keys.Load().jwks)
 }
-
-// HasKey reports whether kid is in the current key set.
-func (i *Issuer) HasKey(kid string) bool {
-	_, ok := i.keys.Load().verify[kid]
-	return ok
-}
-
-// SigningKeyID is the kid new tokens carry.
-func (i *Issuer) SigningKeyID() string {
-	return i.keys.Load().signingKID
-}

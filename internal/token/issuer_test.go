@@ -228,9 +228,6 @@ func TestKeyRotation(t *testing.T) {
 	if diff := cmp.Diff([]string{newKey.ID, oldKey.ID}, jwksKIDs(t, iss)); diff != "" {
 		t.Errorf("JWKS kids, newest first (-want +got):\n%s", diff)
 	}
-	if !iss.HasKey(oldKey.ID) || !iss.HasKey(newKey.ID) || iss.HasKey("nope") {
-		t.Error("HasKey disagrees with the key set")
-	}
 
 	// Once the old key is dropped its tokens fail, marked so a caller knows a
 	// reload might help.
@@ -252,11 +249,8 @@ func TestSigningKeyChoice(t *testing.T) {
 	newestOtherAlg := mustKey(t, EdDSA, t0)
 
 	iss := mustIssuer(t, testConfig(ES256), []Key{older, newer, newestRetired, newestOtherAlg}, fixedClock(t0))
-	if got := iss.SigningKeyID(); got != newer.ID {
-		t.Errorf("signing kid = %q, want the newest active ES256 key %q", got, newer.ID)
-	}
 	if kid := decodeSegment(t, mustIssue(t, iss), 0)["kid"]; kid != newer.ID {
-		t.Errorf("token kid = %v, want %q", kid, newer.ID)
+		t.Errorf("token kid = %v, want the newest active ES256 key %q", kid, newer.ID)
 	}
 }
 
@@ -292,8 +286,8 @@ func TestSetKeysRejectsBadSetsAndKeepsTheOldOne(t *testing.T) {
 			if err := iss.SetKeys(tc.keys); !errors.Is(err, tc.want) {
 				t.Fatalf("SetKeys err = %v, want %v", err, tc.want)
 			}
-			if got := iss.SigningKeyID(); got != good.ID {
-				t.Errorf("after a failed SetKeys the signing kid is %q, want %q", got, good.ID)
+			if kid := decodeSegment(t, mustIssue(t, iss), 0)["kid"]; kid != good.ID {
+				t.Errorf("after a failed SetKeys the signing kid is %v, want %q", kid, good.ID)
 			}
 			if _, err := iss.Verify(mustIssue(t, iss)); err != nil {
 				t.Errorf("issuer broken after a failed SetKeys: %v", err)

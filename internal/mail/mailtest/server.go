@@ -21,6 +21,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/latch-auth/latch/internal/mail/mimecode"
 )
 
 // Received is one message the server accepted.
@@ -271,12 +273,13 @@ func (ss *session) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	m := Received{From: ss.from, To: append([]string(nil), ss.to...), Data: raw, TLS: ss.tls}
-	if err := decode(&m); err != nil {
+	msg, err := mimecode.Decode(raw)
+	if err != nil {
 		// Tests want to hear about a malformed message, not have it silently dropped.
-		return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "mailtest: " + err.Error()}
+		return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: err.Error()}
 	}
-	ss.s.record(m)
+	ss.s.record(Received{From: ss.from, To: append([]string(nil), ss.to...), Data: raw, TLS: ss.tls,
+		Subject: msg.Subject, Text: msg.Text, HTML: msg.HTML})
 	return nil
 }
 

@@ -1,0 +1,605 @@
+// Package authtest holds what tests of the auth rules need: an in-memory implementation of auth's
+// storage ports, a settable clock, a cheap hasher, and the conformance suite every implementation of
+// the ports (Postgres, SQLite, memory) is held to. It is written for tests; nothing in production
+// imports it.
+package authtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/latch-auth/latch/internal/auth"
+)
+
+// Clock is a settable time source shared by a store and the service under test.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock starts at a fixed instant, so failures reproduce.
+func NewClock() *Clock { return &Clock{now: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)} }
+
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves time forward: how tests reach expiry without sleeping.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// MemStore implements auth.Store and auth.KeyStore in memory. One mutex makes every method atomic,
+// which is the guarantee the database implementations give with conditional writes and row locks.
+type MemStore struct {
+	now func() time.Time
+
+	mu       sync.Mutex
+	tenants  map[string]bool
+	users    map[string]*memUser
+	codes    map[string]*memCode
+	outbox   []*Mail
+	sessions map[string]*memSession
+	tokens   []*memToken
+	events   []auth.Event
+	failures map[[2]string]*memFailure
+	keys     []auth.StoredKey
+	secrets  map[string][][]byte
+}
+
+type memUser struct {
+	auth.User
+	hash string
+}
+
+type memCode struct {
+	auth.EmailCode
+	pendingHash string
+	usedAt      *time.Time
+	createdAt   time.Time
+}
+
+type memSession struct {
+	auth.Session
+	reason string
+}
+
+type memToken struct {
+	id        int
+	sessionID string
+	parent    int // 0: first of its chain
+	hash      string
+	createdAt time.Time
+	usedAt    *time.Time
+}
+
+type memFailure struct {
+	failures    int
+	lockedUntil time.Time
+}
+
+// Mail is a queued email as the in-memory outbox keeps it.
+type Mail struct {
+	ID        string
+	UserID    string
+	Purpose   string
+	Template  string
+	To        string
+	Data      string
+	CreatedAt time.Time
+}
+
+// NewMemStore is an empty store with the default tenant, on the clock now.
+func NewMemStore(now func() time.Time) *MemStore {
+	return &MemStore{now: now, tenants: map[string]bool{auth.DefaultTenantID: true}, users: map[string]*memUser{},
+		codes: map[string]*memCode{}, sessions: map[string]*memSession{}, failures: map[[2]string]*memFailure{},
+		secrets: map[string][][]byte{}}
+}
+
+var (
+	_ auth.Store    = (*MemStore)(nil)
+	_ auth.KeyStore = (*MemStore)(nil)
+)
+
+func newID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// at is the store's clock at the precision both databases keep.
+func (m *MemStore) at() time.Time { return m.now().UTC().Truncate(time.Microsecond) }
+
+// Outbox lists the mail queued so far, oldest first.
+func (m *MemStore) Outbox() []Mail {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]Mail, 0, len(m.outbox))
+	for _, x := range m.outbox {
+		out = append(out, *x)
+	}
+	return out
+}
+
+// Events lists the security events recorded so far, oldest first.
+func (m *MemStore) Events() []auth.Event {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.events)
+}
+
+// AddTenant makes a tenant known.
+func (m *MemStore) AddTenant(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.tenants[id] = true
+}
+
+func (m *MemStore) CreateUser(_ context.Context, u *auth.User, passwordHash string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.at()
+	if u.ID == "" {
+		u.ID = newID()
+	}
+	if u.TenantID == "" {
+		u.TenantID = auth.DefaultTenantID
+	}
+	if u.Status == "" {
+		u.Status = auth.StatusActive
+	}
+	if !m.tenants[u.TenantID] {
+		return errForeignKey
+	}
+	for _, x := range m.users {
+		if x.TenantID == u.TenantID && strings.EqualFold(x.Email, u.Email) {
+			return auth.ErrConflict
+		}
+	}
+	u.CreatedAt, u.UpdatedAt = now, now
+	m.users[u.ID] = &memUser{User: *u, hash: passwordHash}
+	return nil
+}
+
+type memError string
+
+func (e memError) Error() string { return string(e) }
+
+// errForeignKey stands for the database refusing a row whose tenant does not exist.
+const errForeignKey = memError("authtest: no such tenant")
+
+func (m *MemStore) UserByEmail(_ context.Context, tenantID, email string) (auth.Credential, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, x := range m.users {
+		if x.TenantID == tenantID && strings.EqualFold(x.Email, email) {
+			return auth.Credential{User: x.User, PasswordHash: x.hash}, nil
+		}
+	}
+	return auth.Credential{}, auth.ErrNotFound
+}
+
+func (m *MemStore) UserByID(_ context.Context, id string) (auth.User, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if x, ok := m.users[id]; ok {
+		return x.User, nil
+	}
+	return auth.User{}, auth.ErrNotFound
+}
+
+func (m *MemStore) SetPasswordHash(_ context.Context, userID, hash string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	x, ok := m.users[userID]
+	if !ok {
+		return auth.ErrNotFound
+	}
+	x.hash, x.UpdatedAt = hash, m.at()
+	return nil
+}
+
+func (m *MemStore) SetUserStatus(_ context.Context, userID, status string, ev auth.Event) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	x, ok := m.users[userID]
+	if !ok {
+		return auth.ErrNotFound
+	}
+	now := m.at()
+	x.Status, x.UpdatedAt = status, now
+	if status == auth.StatusDisabled {
+		m.revokeUserSessions(userID, "", "disabled", now)
+	}
+	m.event(ev)
+	return nil
+}
+
+func (m *MemStore) TenantExists(_ context.Context, id string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.tenants[id], nil
+}
+
+func (m *MemStore) UpdatePassword(_ context.Context, p auth.PasswordUpdate) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.at()
+	if p.CodeID != "" {
+		if err := m.consumeCode(p.CodeID, now); err != nil {
+			return err
+		}
+	}
+	x, ok := m.users[p.UserID]
+	if !ok {
+		return auth.ErrNotFound
+	}
+	x.hash, x.UpdatedAt = p.Hash, now
+	m.revokeUserSessions(p.UserID, p.KeepSessionID, p.Reason, now)
+	if err := m.enqueue(p.UserID, auth.PurposeNotice, p.Mail, false, now); err != nil {
+		return err
+	}
+	m.event(p.Event)
+	return nil
+}
+
+var codePurposes = []string{auth.PurposeSignup, auth.PurposeLogin, auth.PurposeReset}
+
+func (m *MemStore) IssueCode(_ context.Context, p auth.IssueCode) (auth.Issued, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.at()
+	if _, ok := m.users[p.UserID]; !ok {
+		return auth.Issued{}, auth.ErrNotFound
+	}
+	var last *time.Time
+	var window []time.Time
+	for _, x := range m.outbox {
+		if x.UserID != p.UserID {
+			continue
+		}
+		if x.Purpose == p.Purpose && (last == nil || x.CreatedAt.After(*last)) {
+			last = &x.CreatedAt
+		}
+		if slices.Contains(codePurposes, x.Purpose) && x.CreatedAt.After(now.Add(-time.Hour)) {
+			window = append(window, x.CreatedAt)
+		}
+	}
+	if last != nil && now.Before(last.Add(p.Cooldown)) {
+		return auth.Issued{}, &auth.LimitError{Cooldown: true, RetryAfter: last.Add(p.Cooldown).Sub(now)}
+	}
+	if len(window) >= p.MaxPerHour {
+		slices.SortFunc(window, time.Time.Compare)
+		return auth.Issued{}, &auth.LimitError{RetryAfter: window[len(window)-p.MaxPerHour].Add(time.Hour).Sub(now)}
+	}
+	var out auth.Issued
+	if p.CodeHash != nil {
+		for _, c := range m.codes {
+			if c.UserID == p.UserID && c.Purpose == p.Purpose && c.usedAt == nil {
+				c.usedAt = &now
+				out.Replaced = true
+			}
+		}
+		c := &memCode{EmailCode: auth.EmailCode{ID: newID(), UserID: p.UserID, Purpose: p.Purpose, Hash: slices.Clone(p.CodeHash),
+			MaxAttempts: p.MaxAttempts, ExpiresAt: now.Add(p.TTL)}, pendingHash: p.PendingPasswordHash, createdAt: now}
+		m.codes[c.ID] = c
+		out.CodeID = c.ID
+	}
+	if err := m.enqueue(p.UserID, p.Purpose, p.Mail, out.Replaced, now); err != nil {
+		return auth.Issued{}, err
+	}
+	out.OutboxID = m.outbox[len(m.outbox)-1].ID
+	return out, nil
+}
+
+func (m *MemStore) enqueue(userID, purpose string, e auth.Email, replaced bool, now time.Time) error {
+	data, err := e.Data(replaced)
+	if err != nil {
+		return err
+	}
+	m.outbox = append(m.outbox, &Mail{ID: newID(), UserID: userID, Purpose: purpose, Template: e.Template, To: e.To, Data: data, CreatedAt: now})
+	return nil
+}
+
+func (m *MemStore) LiveCode(_ context.Context, userID, purpose string) (auth.EmailCode, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, c := range m.codes {
+		if c.UserID == userID && c.Purpose == purpose && c.usedAt == nil {
+			return c.EmailCode, nil
+		}
+	}
+	return auth.EmailCode{}, auth.ErrNotFound
+}
+
+func (m *MemStore) CountCodeAttempt(_ context.Context, codeID string) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.codes[codeID]
+	if !ok || c.usedAt != nil || !m.at().Before(c.ExpiresAt) || c.Attempts >= c.MaxAttempts {
+		return 0, auth.ErrCodeDead
+	}
+	c.Attempts++
+	return c.Attempts, nil
+}
+
+// consumeCode marks a code used exactly once; a signup code's pending password takes effect.
+func (m *MemStore) consumeCode(codeID string, now time.Time) error {
+	c, ok := m.codes[codeID]
+	if !ok || c.usedAt != nil || !now.Before(c.ExpiresAt) {
+		return auth.ErrCodeDead
+	}
+	c.usedAt = &now
+	if c.pendingHash != "" {
+		if u, ok := m.users[c.UserID]; ok {
+			u.hash, u.UpdatedAt = c.pendingHash, now
+		}
+	}
+	return nil
+}
+
+func (m *MemStore) OpenSession(_ context.Context, p auth.NewSession) (auth.Session, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.at()
+	if p.CodeID != "" {
+		if err := m.consumeCode(p.CodeID, now); err != nil {
+			return auth.Session{}, err
+		}
+	}
+	u, ok := m.users[p.UserID]
+	if !ok {
+		return auth.Session{}, auth.ErrNotFound
+	}
+	if p.MarkVerified && u.EmailVerifiedAt == nil {
+		u.EmailVerifiedAt, u.UpdatedAt = &now, now
+	}
+	s := auth.Session{ID: newID(), UserID: p.UserID, TenantID: p.TenantID, AMR: p.AMR, IP: p.IP, UserAgent: p.UserAgent,
+		CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(p.MaxAge)}
+	s.IdleExpiresAt = auth.SessionEnd(now, s.ExpiresAt, p.IdleTTL)
+	m.sessions[s.ID] = &memSession{Session: s}
+	m.tokens = append(m.tokens, &memToken{id: len(m.tokens) + 1, sessionID: s.ID, hash: string(p.RefreshHash), createdAt: now})
+	ev := p.Event
+	ev.SessionID = s.ID
+	m.event(ev)
+	return s, nil
+}
+
+func (m *MemStore) token(hash []byte) *memToken {
+	for _, t := range m.tokens {
+		if t.hash == string(hash) {
+			return t
+		}
+	}
+	return nil
+}
+
+// Rotate follows auth.ClassifyRefresh literally: it rotates exactly when the verdict is rotate.
+func (m *MemStore) Rotate(_ context.Context, oldHash, newHash []byte, idleTTL time.Duration) (auth.Rotated, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.at()
+	st, ok := m.state(oldHash)
+	if !ok || auth.ClassifyRefresh(&st, now, auth.RefreshRules{IdleTTL: idleTTL}) != auth.RefreshRotate {
+		return auth.Rotated{}, auth.ErrNotFound
+	}
+	old := m.token(oldHash)
+	old.usedAt = &now
+	m.tokens = append(m.tokens, &memToken{id: len(m.tokens) + 1, sessionID: old.sessionID, parent: old.id, hash: string(newHash), createdAt: now})
+	s := m.sessions[old.sessionID]
+	s.LastUsedAt = now
+	s.IdleExpiresAt = auth.SessionEnd(now, s.ExpiresAt, idleTTL)
+	return auth.Rotated{SessionID: s.ID, UserID: s.UserID, TenantID: s.TenantID, Email: m.users[s.UserID].Email, AMR: s.AMR, ExpiresAt: s.ExpiresAt}, nil
+}
+
+func (m *MemStore) RefreshState(_ context.Context, hash []byte) (auth.RefreshState, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st, ok := m.state(hash)
+	if !ok {
+		return st, auth.ErrNotFound
+	}
+	return st, nil
+}
+
+func (m *MemStore) state(hash []byte) (auth.RefreshState, bool) {
+	t := m.token(hash)
+	if t == nil {
+		return auth.RefreshState{}, false
+	}
+	s := m.sessions[t.sessionID]
+	u := m.users[s.UserID]
+	st := auth.RefreshState{TokenCreatedAt: t.createdAt, UsedAt: t.usedAt, SessionID: s.ID, UserID: s.UserID, TenantID: s.TenantID,
+		Email: u.Email, AMR: s.AMR, UserStatus: u.Status, RevokedAt: s.RevokedAt, ExpiresAt: s.ExpiresAt}
+	for _, x := range m.tokens {
+		if x.sessionID == s.ID && x.usedAt == nil {
+			st.NewestTokenAt = x.createdAt
+		}
+		if x.parent == t.id {
+			st.SuccessorHash, st.SuccessorUsedAt = []byte(x.hash), x.usedAt
+		}
+	}
+	return st, true
+}
+
+func (m *MemStore) SessionForRefresh(_ context.Context, hash []byte) (auth.Session, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t := m.token(hash); t != nil {
+		return m.sessions[t.sessionID].Session, nil
+	}
+	return auth.Session{}, auth.ErrNotFound
+}
+
+func (m *MemStore) RevokeSession(_ context.Context, userID, sessionID, reason string, ev auth.Event) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.sessions[sessionID]
+	if !ok || s.UserID != userID || s.RevokedAt != nil {
+		return auth.ErrNotFound
+	}
+	now := m.at()
+	s.RevokedAt, s.reason = &now, reason
+	ev.SessionID = sessionID
+	m.event(ev)
+	return nil
+}
+
+func (m *MemStore) RevokeUserSessions(_ context.Context, userID, exceptSessionID, reason string, ev auth.Event) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.revokeUserSessions(userID, exceptSessionID, reason, m.at())
+	m.event(ev)
+	return nil
+}
+
+func (m *MemStore) revokeUserSessions(userID, exceptSessionID, reason string, now time.Time) {
+	for _, s := range m.sessions {
+		if s.UserID == userID && s.RevokedAt == nil && s.ID != exceptSessionID {
+			s.RevokedAt, s.reason = &now, reason
+		}
+	}
+}
+
+func (m *MemStore) live(s *memSession, now time.Time) bool {
+	return s.RevokedAt == nil && now.Before(s.ExpiresAt) && now.Before(s.IdleExpiresAt)
+}
+
+func (m *MemStore) LiveSession(_ context.Context, sessionID string) (auth.Session, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s, ok := m.sessions[sessionID]; ok && m.live(s, m.at()) {
+		return s.Session, nil
+	}
+	return auth.Session{}, auth.ErrNotFound
+}
+
+func (m *MemStore) ListSessions(_ context.Context, userID string) ([]auth.Session, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.at()
+	var out []auth.Session
+	for _, s := range m.sessions {
+		if s.UserID == userID && m.live(s, now) {
+			out = append(out, s.Session)
+		}
+	}
+	slices.SortFunc(out, func(a, b auth.Session) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	return out, nil
+}
+
+func (m *MemStore) LockedUntil(_ context.Context, subject, ip string) (time.Duration, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.at()
+	var wait time.Duration
+	for _, key := range [][2]string{{subject, ip}, {subject, ""}} {
+		if f, ok := m.failures[key]; ok && f.lockedUntil.After(now) {
+			wait = max(wait, f.lockedUntil.Sub(now))
+		}
+	}
+	return wait, nil
+}
+
+func (m *MemStore) RecordFailure(_ context.Context, subject, ip string, lock func(auth.FailureCounts) (time.Duration, time.Duration)) (auth.FailureCounts, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.at()
+	bump := func(ip string) *memFailure {
+		f, ok := m.failures[[2]string{subject, ip}]
+		if !ok {
+			f = &memFailure{}
+			m.failures[[2]string{subject, ip}] = f
+		}
+		f.failures++
+		return f
+	}
+	perIP, total := bump(ip), bump("")
+	c := auth.FailureCounts{PerIP: perIP.failures, Total: total.failures}
+	ipWait, totalWait := lock(c)
+	if ipWait > 0 {
+		perIP.lockedUntil = now.Add(ipWait)
+	}
+	if totalWait > 0 {
+		total.lockedUntil = now.Add(totalWait)
+	}
+	return c, nil
+}
+
+func (m *MemStore) ResetFailures(_ context.Context, subject string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k := range m.failures {
+		if k[0] == subject {
+			delete(m.failures, k)
+		}
+	}
+	return nil
+}
+
+func (m *MemStore) RecordEvent(_ context.Context, ev auth.Event) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.event(ev)
+	return nil
+}
+
+func (m *MemStore) event(ev auth.Event) {
+	if ev.Kind != "" {
+		m.events = append(m.events, ev)
+	}
+}
+
+func (m *MemStore) SigningKeys(_ context.Context, since time.Time) ([]auth.StoredKey, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []auth.StoredKey
+	for _, k := range m.keys {
+		if k.RetiredAt == nil || k.RetiredAt.After(since) {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
+
+func (m *MemStore) AddSigningKey(_ context.Context, k auth.StoredKey, retireOthers bool) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.at()
+	if retireOthers {
+		for i := range m.keys {
+			if m.keys[i].Alg == k.Alg && m.keys[i].RetiredAt == nil {
+				m.keys[i].RetiredAt = &now
+			}
+		}
+	}
+	k.CreatedAt = now
+	m.keys = append(m.keys, k)
+	return nil
+}
+
+func (m *MemStore) Secrets(_ context.Context, name string, gen func() ([]byte, error)) ([][]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if v, ok := m.secrets[name]; ok {
+		return v, nil
+	}
+	v, err := gen()
+	if err != nil {
+		return nil, err
+	}
+	m.secrets[name] = [][]byte{v}
+	return m.secrets[name], nil
+}

@@ -1,0 +1,484 @@
+package authtest
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/latch-auth/latch/internal/auth"
+)
+
+// Opener makes a fresh, empty store on the given clock for one test.
+type Opener func(t *testing.T, now func() time.Time) auth.Store
+
+// StoreSuite holds an implementation of auth's storage ports to the behaviour the service relies on.
+// Every implementation runs it: the databases in package store, the in-memory one here.
+func StoreSuite(t *testing.T, open Opener) {
+	for name, test := range map[string]func(*testing.T, Opener){
+		"UsersUniquePerTenantCaseInsensitive": suiteUsersUnique,
+		"IssueCodeLimitsAndReplacement":       suiteIssueCodeLimits,
+		"CodeAttemptsAreBounded":              suiteCodeAttempts,
+		"CodeConsumedOnce":                    suiteCodeConsumedOnce,
+		"RotateExactlyOnce":                   suiteRotateExactlyOnce,
+		"RotateAgreesWithTheClassifier":       suiteRotateAgreesWithClassifier,
+		"RevocationAndDisabling":              suiteRevocation,
+		"ThrottleCountsAndLocks":              suiteThrottle,
+	} {
+		t.Run(name, func(t *testing.T) { test(t, open) })
+	}
+}
+
+// Hash is the stored hash of a test token: the store only ever sees hashes.
+func Hash(token string) []byte { h := sha256.Sum256([]byte(token)); return h[:] }
+
+func mustUser(t *testing.T, s auth.Store, email string) auth.User {
+	t.Helper()
+	u := auth.User{Email: email}
+	if err := s.CreateUser(context.Background(), &u, "hash-of-"+email); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// Rules are the rotation settings the suite runs under.
+var Rules = auth.RefreshRules{IdleTTL: time.Hour, Grace: 10 * time.Second}
+
+func mustSession(t *testing.T, s auth.Store, u auth.User, refresh string, maxAge time.Duration) auth.Session {
+	t.Helper()
+	sess, err := s.OpenSession(context.Background(), auth.NewSession{UserID: u.ID, TenantID: u.TenantID, AMR: "pwd otp",
+		IdleTTL: Rules.IdleTTL, MaxAge: maxAge, RefreshHash: Hash(refresh), Event: auth.Event{UserID: u.ID, Kind: "login"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sess
+}
+
+func issue(s auth.Store, now time.Time, userID, purpose string, codeHash []byte) (auth.Issued, error) {
+	return s.IssueCode(context.Background(), auth.IssueCode{
+		UserID: userID, Purpose: purpose, CodeHash: codeHash, TTL: 10 * time.Minute, MaxAttempts: 5,
+		Cooldown: time.Minute, MaxPerHour: 3,
+		Mail: auth.Email{To: "a@example.test", Template: purpose + "_code", ExpiresAt: now.Add(10 * time.Minute),
+			Data: func(replaced bool) (string, error) { return fmt.Sprintf(`{"replaced":%v}`, replaced), nil }},
+	})
+}
+
+func suiteUsersUnique(t *testing.T, open Opener) {
+	s := open(t, NewClock().Now)
+	ctx := context.Background()
+	u := mustUser(t, s, "ann@example.test")
+	err := s.CreateUser(ctx, &auth.User{Email: "ANN@example.test"}, "y")
+	if !errors.Is(err, auth.ErrConflict) {
+		t.Fatalf("duplicate email: got %v, want ErrConflict", err)
+	}
+	got, err := s.UserByEmail(ctx, auth.DefaultTenantID, "Ann@Example.Test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(auth.Credential{User: u, PasswordHash: "hash-of-ann@example.test"}, got); diff != "" {
+		t.Errorf("UserByEmail (-want +got):\n%s", diff)
+	}
+	if _, err := s.UserByID(ctx, "not-a-uuid"); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("UserByID(bad) = %v, want ErrNotFound", err)
+	}
+	if ok, err := s.TenantExists(ctx, auth.DefaultTenantID); err != nil || !ok {
+		t.Errorf("TenantExists(default) = %v, %v; want true", ok, err)
+	}
+}
+
+func suiteIssueCodeLimits(t *testing.T, open Opener) {
+	clk := NewClock()
+	s := open(t, clk.Now)
+	ctx := context.Background()
+	u := mustUser(t, s, "codes@example.test")
+
+	first, err := issue(s, clk.Now(), u.ID, auth.PurposeLogin, []byte("h1"))
+	if err != nil || first.Replaced {
+		t.Fatalf("first issue = %+v, %v", first, err)
+	}
+	_, err = issue(s, clk.Now(), u.ID, auth.PurposeLogin, []byte("h2"))
+	var lim *auth.LimitError
+	if !errors.As(err, &lim) || !lim.Cooldown || lim.RetryAfter != time.Minute {
+		t.Fatalf("issue within cooldown = %v, want cooldown LimitError of 1m", err)
+	}
+	clk.Advance(61 * time.Second)
+	second, err := issue(s, clk.Now(), u.ID, auth.PurposeLogin, []byte("h2"))
+	if err != nil || !second.Replaced {
+		t.Fatalf("second issue = %+v, %v; want Replaced", second, err)
+	}
+	live, err := s.LiveCode(ctx, u.ID, auth.PurposeLogin)
+	if err != nil || live.ID != second.CodeID || string(live.Hash) != "h2" {
+		t.Fatalf("live code = %+v, %v; want %s with hash h2", live, err, second.CodeID)
+	}
+	// A different purpose has its own cooldown but shares the hourly cap (3 here).
+	if _, err := issue(s, clk.Now(), u.ID, auth.PurposeReset, []byte("h3")); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(61 * time.Second)
+	_, err = issue(s, clk.Now(), u.ID, auth.PurposeLogin, []byte("h4"))
+	if !errors.As(err, &lim) || lim.Cooldown {
+		t.Fatalf("fourth code email in an hour = %v, want hourly LimitError", err)
+	}
+	if want := time.Hour - 122*time.Second; lim.RetryAfter != want {
+		t.Errorf("hourly RetryAfter = %s, want %s", lim.RetryAfter, want)
+	}
+}
+
+func suiteCodeAttempts(t *testing.T, open Opener) {
+	clk := NewClock()
+	s := open(t, clk.Now)
+	ctx := context.Background()
+	u := mustUser(t, s, "tries@example.test")
+	iss, err := issue(s, clk.Now(), u.ID, auth.PurposeLogin, []byte("h"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok, dead := 0, 0
+	for range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.CountCodeAttempt(ctx, iss.CodeID)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, auth.ErrCodeDead):
+				dead++
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if diff := cmp.Diff([2]int{5, 7}, [2]int{ok, dead}); diff != "" {
+		t.Errorf("attempts (ok, dead) mismatch (-want +got):\n%s", diff)
+	}
+
+	// An expired code takes no tries at all.
+	u2 := mustUser(t, s, "late@example.test")
+	late, err := issue(s, clk.Now(), u2.ID, auth.PurposeLogin, []byte("h"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(10 * time.Minute)
+	if _, err := s.CountCodeAttempt(ctx, late.CodeID); !errors.Is(err, auth.ErrCodeDead) {
+		t.Errorf("a try on an expired code = %v, want ErrCodeDead", err)
+	}
+}
+
+func suiteCodeConsumedOnce(t *testing.T, open Opener) {
+	clk := NewClock()
+	s := open(t, clk.Now)
+	ctx := context.Background()
+	u := mustUser(t, s, "once@example.test")
+	iss, err := issue(s, clk.Now(), u.ID, auth.PurposeLogin, []byte("h"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 10
+	var wg sync.WaitGroup
+	results := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.OpenSession(ctx, auth.NewSession{CodeID: iss.CodeID, UserID: u.ID, TenantID: u.TenantID, MarkVerified: true,
+				AMR: "pwd otp", IdleTTL: time.Hour, MaxAge: 24 * time.Hour, RefreshHash: Hash(fmt.Sprintf("once-%d", i))})
+			results <- err
+		}()
+	}
+	wg.Wait()
+	close(results)
+	won, dead := 0, 0
+	for err := range results {
+		switch {
+		case err == nil:
+			won++
+		case errors.Is(err, auth.ErrCodeDead):
+			dead++
+		default:
+			t.Error(err)
+		}
+	}
+	if diff := cmp.Diff([2]int{1, n - 1}, [2]int{won, dead}); diff != "" {
+		t.Errorf("sessions opened with one code (won, refused) (-want +got):\n%s", diff)
+	}
+	got, err := s.UserByID(ctx, u.ID)
+	if err != nil || got.EmailVerifiedAt == nil {
+		t.Errorf("after validating a code the email is not verified: %+v, %v", got, err)
+	}
+}
+
+func suiteRotateExactlyOnce(t *testing.T, open Opener) {
+	s := open(t, NewClock().Now)
+	ctx := context.Background()
+	u := mustUser(t, s, "rot@example.test")
+	sess := mustSession(t, s, u, "r0", 24*time.Hour)
+	const n = 20
+	var wg sync.WaitGroup
+	wins := make(chan auth.Rotated, n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := s.Rotate(ctx, Hash("r0"), Hash("r1"), Rules.IdleTTL)
+			if err == nil {
+				wins <- r
+			} else if !errors.Is(err, auth.ErrNotFound) {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(wins)
+	if len(wins) != 1 {
+		t.Fatalf("%d rotations won, want exactly 1", len(wins))
+	}
+	want := auth.Rotated{SessionID: sess.ID, UserID: u.ID, TenantID: u.TenantID, Email: u.Email, AMR: "pwd otp", ExpiresAt: sess.ExpiresAt}
+	if diff := cmp.Diff(want, <-wins); diff != "" {
+		t.Errorf("rotated (-want +got):\n%s", diff)
+	}
+	st, err := s.RefreshState(ctx, Hash("r0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.UsedAt == nil || string(st.SuccessorHash) != string(Hash("r1")) || st.SuccessorUsedAt != nil {
+		t.Errorf("state after rotation = %+v", st)
+	}
+}
+
+// suiteRotateAgreesWithTheClassifier puts tokens in every state the rule tells apart, then checks two
+// things for each: the state read back classifies as expected, and Rotate succeeds exactly when the
+// verdict is rotate (and changes nothing otherwise).
+func suiteRotateAgreesWithClassifier(t *testing.T, open Opener) {
+	const long = 30 * 24 * time.Hour
+	for _, c := range []struct {
+		name string
+		// setup brings a session to its state and returns the token to present.
+		setup func(t *testing.T, s auth.Store, clk *Clock, u auth.User) string
+		want  auth.RefreshVerdict
+	}{
+		{"fresh", func(t *testing.T, s auth.Store, clk *Clock, u auth.User) string {
+			mustSession(t, s, u, "a", long)
+			return "a"
+		}, auth.RefreshRotate},
+		{"one microsecond inside the idle window", func(t *testing.T, s auth.Store, clk *Clock, u auth.User) string {
+			mustSession(t, s, u, "a", long)
+			clk.Advance(Rules.IdleTTL - time.Microsecond)
+			return "a"
+		}, auth.RefreshRotate},
+		{"idle for exactly the idle TTL", func(t *testing.T, s auth.Store, clk *Clock, u auth.User) string {
+			mustSession(t, s, u, "a", long)
+			clk.Advance(Rules.IdleTTL)
+			return "a"
+		}, auth.RefreshExpired},
+		{"past the absolute end though active", func(t *testing.T, s auth.Store, clk *Clock, u auth.User) string {
+			mustSession(t, s, u, "t0", 2*time.Hour)
+			for i := range 2 {
+				clk.Advance(50 * time.Minute)
+				mustRotate(t, s, fmt.Sprintf("t%d", i), fmt.Sprintf("t%d", i+1))
+			}
+			clk.Advance(20 * time.Minute)
+			return "t2"
+		}, auth.RefreshExpired},
+		{"revoked session", func(t *testing.T, s auth.Store, clk *Clock, u auth.User) string {
+			sess := mustSession(t, s, u, "a", long)
+			if err := s.RevokeSession(context.Background(), u.ID, sess.ID, "logout", auth.Event{}); err != nil {
+				t.Fatal(err)
+			}
+			return "a"
+		}, auth.RefreshRevoked},
+		{"disabled user", func(t *testing.T, s auth.Store, clk *Clock, u auth.User) string {
+			mustSession(t, s, u, "a", long)
+			if err := s.SetUserStatus(context.Background(), u.ID, auth.StatusDisabled, auth.Event{}); err != nil {
+				t.Fatal(err)
+			}
+			return "a"
+		}, auth.RefreshDisabled},
+		{"spent, replayed within the grace", func(t *testing.T, s auth.Store, clk *Clock, u auth.User) string {
+			mustSession(t, s, u, "a", long)
+			mustRotate(t, s, "a", "b")
+			clk.Advance(Rules.Grace)
+			return "a"
+		}, auth.RefreshGrace},
+		{"spent, replayed after the grace", func(t *testing.T, s auth.Store, clk *Clock, u auth.User) string {
+			mustSession(t, s, u, "a", long)
+			mustRotate(t, s, "a", "b")
+			clk.Advance(Rules.Grace + time.Microsecond)
+			return "a"
+		}, auth.RefreshReused},
+		{"spent, its successor spent too", func(t *testing.T, s auth.Store, clk *Clock, u auth.User) string {
+			mustSession(t, s, u, "a", long)
+			mustRotate(t, s, "a", "b")
+			mustRotate(t, s, "b", "c")
+			return "a"
+		}, auth.RefreshReused},
+		{"spent long ago on a session still in use", func(t *testing.T, s auth.Store, clk *Clock, u auth.User) string {
+			mustSession(t, s, u, "t0", long)
+			for i := range 3 {
+				clk.Advance(50 * time.Minute)
+				mustRotate(t, s, fmt.Sprintf("t%d", i), fmt.Sprintf("t%d", i+1))
+			}
+			return "t0"
+		}, auth.RefreshReused},
+		{"spent on a session idle since", func(t *testing.T, s auth.Store, clk *Clock, u auth.User) string {
+			mustSession(t, s, u, "a", long)
+			mustRotate(t, s, "a", "b")
+			clk.Advance(Rules.IdleTTL)
+			return "a"
+		}, auth.RefreshExpired},
+		{"unknown token", func(t *testing.T, s auth.Store, clk *Clock, u auth.User) string {
+			mustSession(t, s, u, "a", long)
+			return "never issued"
+		}, auth.RefreshUnknown},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			clk := NewClock()
+			s := open(t, clk.Now)
+			ctx := context.Background()
+			u := mustUser(t, s, "rule@example.test")
+			presented := c.setup(t, s, clk, u)
+
+			st, err := s.RefreshState(ctx, Hash(presented))
+			var state *auth.RefreshState
+			switch {
+			case err == nil:
+				state = &st
+			case !errors.Is(err, auth.ErrNotFound):
+				t.Fatal(err)
+			}
+			verdict := auth.ClassifyRefresh(state, clk.Now(), Rules)
+			if verdict != c.want {
+				t.Errorf("verdict %v, want %v (state %+v)", verdict, c.want, st)
+			}
+			_, err = s.Rotate(ctx, Hash(presented), Hash(presented+"'"), Rules.IdleTTL)
+			if rotated := err == nil; rotated != (verdict == auth.RefreshRotate) {
+				t.Errorf("Rotate error %v on a token classified %v", err, verdict)
+			}
+			if err != nil && !errors.Is(err, auth.ErrNotFound) {
+				t.Errorf("Rotate refused with %v, want ErrNotFound", err)
+			}
+			if verdict == auth.RefreshRotate {
+				return
+			}
+			after, err := s.RefreshState(ctx, Hash(presented))
+			if state != nil && (err != nil || !cmp.Equal(st, after)) {
+				t.Errorf("a refused rotation changed the token: before %+v, after %+v (%v)", st, after, err)
+			}
+		})
+	}
+}
+
+func mustRotate(t *testing.T, s auth.Store, from, to string) {
+	t.Helper()
+	if _, err := s.Rotate(context.Background(), Hash(from), Hash(to), Rules.IdleTTL); err != nil {
+		t.Fatalf("rotate %s -> %s: %v", from, to, err)
+	}
+}
+
+func suiteRevocation(t *testing.T, open Opener) {
+	s := open(t, NewClock().Now)
+	ctx := context.Background()
+	u := mustUser(t, s, "rev@example.test")
+	other := mustUser(t, s, "other@example.test")
+	keep := mustSession(t, s, u, "keep", time.Hour*24)
+	gone := mustSession(t, s, u, "gone", time.Hour*24)
+	theirs := mustSession(t, s, other, "theirs", time.Hour*24)
+
+	if err := s.RevokeSession(ctx, other.ID, keep.ID, "x", auth.Event{}); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("revoking another user's session = %v, want ErrNotFound", err)
+	}
+	if err := s.RevokeUserSessions(ctx, u.ID, keep.ID, "logout", auth.Event{UserID: u.ID, Kind: "logout_all"}); err != nil {
+		t.Fatal(err)
+	}
+	live := func(userID string) []string {
+		list, err := s.ListSessions(ctx, userID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, x := range list {
+			ids = append(ids, x.ID)
+		}
+		return ids
+	}
+	if diff := cmp.Diff([]string{keep.ID}, live(u.ID)); diff != "" {
+		t.Errorf("live sessions after revoking all but one (-want +got):\n%s", diff)
+	}
+	if _, err := s.LiveSession(ctx, gone.ID); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("LiveSession(revoked) = %v, want ErrNotFound", err)
+	}
+	if err := s.RevokeSession(ctx, u.ID, gone.ID, "x", auth.Event{}); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("revoking an ended session = %v, want ErrNotFound", err)
+	}
+	sess, err := s.SessionForRefresh(ctx, Hash("gone"))
+	if err != nil || sess.ID != gone.ID || sess.RevokedAt == nil {
+		t.Errorf("SessionForRefresh(revoked) = %+v, %v; want the revoked session", sess, err)
+	}
+	if err := s.SetUserStatus(ctx, u.ID, auth.StatusDisabled, auth.Event{UserID: u.ID, Kind: "user_disabled"}); err != nil {
+		t.Fatal(err)
+	}
+	if ids := live(u.ID); len(ids) != 0 {
+		t.Errorf("disabling left %d sessions live", len(ids))
+	}
+	if diff := cmp.Diff([]string{theirs.ID}, live(other.ID)); diff != "" {
+		t.Errorf("another user's sessions (-want +got):\n%s", diff)
+	}
+}
+
+func suiteThrottle(t *testing.T, open Opener) {
+	clk := NewClock()
+	s := open(t, clk.Now)
+	ctx := context.Background()
+	lock := func(c auth.FailureCounts) (time.Duration, time.Duration) {
+		perIP, total := time.Duration(0), time.Duration(0)
+		if c.PerIP >= 2 {
+			perIP = time.Minute
+		}
+		if c.Total >= 3 {
+			total = time.Hour
+		}
+		return perIP, total
+	}
+	var got []auth.FailureCounts
+	for _, ip := range []string{"10.0.0.1", "10.0.0.1", "10.0.0.2"} {
+		c, err := s.RecordFailure(ctx, "t:ann@example.test", ip, lock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, c)
+	}
+	want := []auth.FailureCounts{{PerIP: 1, Total: 1}, {PerIP: 2, Total: 2}, {PerIP: 1, Total: 3}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("failure counts (-want +got):\n%s", diff)
+	}
+	waits := func() [3]time.Duration {
+		var out [3]time.Duration
+		for i, ip := range []string{"10.0.0.1", "10.0.0.2", "10.0.0.3"} {
+			w, err := s.LockedUntil(ctx, "t:ann@example.test", ip)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[i] = w
+		}
+		return out
+	}
+	if diff := cmp.Diff([3]time.Duration{time.Hour, time.Hour, time.Hour}, waits()); diff != "" {
+		t.Errorf("waits with the subject-wide lock (-want +got):\n%s", diff)
+	}
+	if err := s.ResetFailures(ctx, "t:ann@example.test"); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([3]time.Duration{}, waits()); diff != "" {
+		t.Errorf("waits after a reset (-want +got):\n%s", diff)
+	}
+}

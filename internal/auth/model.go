@@ -1,0 +1,128 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// DefaultTenantID is the tenant every user belongs to unless told otherwise.
+const DefaultTenantID = "00000000-0000-0000-0000-000000000000"
+
+// User statuses.
+const (
+	StatusActive   = "active"
+	StatusDisabled = "disabled"
+)
+
+// User is an account as the service hands it out: it never carries the password hash.
+type User struct {
+	ID              string
+	TenantID        string
+	Email           string // trimmed and lower-cased
+	EmailVerifiedAt *time.Time
+	Status          string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// Active reports whether the account may log in and refresh.
+func (u User) Active() bool { return u.Status == StatusActive }
+
+// Credential is a user with the password hash, as the password check needs it. It is kept apart from
+// User so the hash cannot travel past the check by accident.
+type Credential struct {
+	User         User
+	PasswordHash string
+}
+
+// Code purposes. A code is good for exactly one.
+const (
+	PurposeSignup = "signup"
+	PurposeLogin  = "login"
+	PurposeReset  = "reset"
+	// PurposeNotice marks mail that carries no code (e.g. "password changed"); it counts against no limit.
+	PurposeNotice = "notice"
+)
+
+// EmailCode is an emailed one-time code; only its HMAC is kept.
+type EmailCode struct {
+	ID          string
+	UserID      string
+	Purpose     string
+	Hash        []byte
+	Attempts    int
+	MaxAttempts int
+	ExpiresAt   time.Time
+}
+
+// Session is one login: the sid claim of its access tokens and the owner of a refresh-token chain.
+type Session struct {
+	ID         string
+	UserID     string
+	TenantID   string
+	AMR        string
+	IP         string
+	UserAgent  string
+	CreatedAt  time.Time
+	LastUsedAt time.Time
+	// IdleExpiresAt is kept to within sessionTouchEvery of the exact idle end (see SessionEnd); the
+	// exact one is judged on the newest refresh token when it matters.
+	IdleExpiresAt time.Time
+	ExpiresAt     time.Time
+	RevokedAt     *time.Time
+}
+
+// Ends is when the session stops being usable if nothing happens before: the earlier of its idle end
+// and its absolute end.
+func (s Session) Ends() time.Time { return earlier(s.IdleExpiresAt, s.ExpiresAt) }
+
+// Event is a row of the security event log, written in the transaction of the change it records.
+type Event struct {
+	UserID    string
+	SessionID string
+	Kind      string
+	IP        string
+	UserAgent string
+	Detail    string
+}
+
+// Email is a message queued in the outbox in the transaction of the change that caused it.
+type Email struct {
+	To       string
+	Template string
+	// Data renders the template data; replaced tells whether the code in it killed a live one.
+	Data func(replaced bool) (string, error)
+	// ExpiresAt is when retrying stops being useful (the code's expiry for code mail).
+	ExpiresAt time.Time
+}
+
+// Errors the ports return; the service turns them into catalogue errors.
+var (
+	// ErrNotFound means the row asked for does not exist, or is not in the state the change needs.
+	ErrNotFound = errors.New("auth: not found")
+	// ErrConflict means a unique constraint refused the write.
+	ErrConflict = errors.New("auth: conflict")
+	// ErrCodeDead means the code can take no more tries: used, replaced, expired or out of attempts.
+	ErrCodeDead = errors.New("auth: code is used, expired or out of attempts")
+)
+
+// LimitError says a code email was refused by the resend cooldown or the hourly cap.
+type LimitError struct {
+	Cooldown   bool // true: per-purpose cooldown; false: hourly cap across purposes
+	RetryAfter time.Duration
+}
+
+func (e *LimitError) Error() string {
+	if e.Cooldown {
+		return fmt.Sprintf("auth: code sent recently, retry after %s", e.RetryAfter)
+	}
+	return fmt.Sprintf("auth: hourly code email cap reached, retry after %s", e.RetryAfter)
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,193 @@
+package auth
+
+import (
+	"context"
+	"time"
+
+	"github.com/latch-auth/latch/internal/token"
+)
+
+// The ports below are what the service needs from the outside world. Package store implements the
+// storage ports on Postgres and SQLite; authtest implements them in memory for the fast tests of
+// the rules. Every state change that must hold across instances is the port's job to make atomic.
+
+// Users stores accounts.
+type Users interface {
+	// CreateUser inserts u with its password hash, filling ID, TenantID, Status and the timestamps
+	// when empty. A taken email in the tenant answers ErrConflict.
+	CreateUser(ctx context.Context, u *User, passwordHash string) error
+	// UserByEmail finds a user of a tenant by email, case-insensitively.
+	UserByEmail(ctx context.Context, tenantID, email string) (Credential, error)
+	UserByID(ctx context.Context, id string) (User, error)
+	SetPasswordHash(ctx context.Context, userID, hash string) error
+	// SetUserStatus enables or disables an account; disabling revokes every live session of the user
+	// in the same transaction.
+	SetUserStatus(ctx context.Context, userID, status string, ev Event) error
+	TenantExists(ctx context.Context, id string) (bool, error)
+	// UpdatePassword applies a PasswordUpdate in one transaction. A reset code already used answers
+	// ErrCodeDead.
+	UpdatePassword(ctx context.Context, p PasswordUpdate) error
+}
+
+// PasswordUpdate sets a new password hash and ends sessions, in one transaction with its notice
+// email and event.
+type PasswordUpdate struct {
+	CodeID        string // a reset code consumed by the same transaction; "" for a change
+	UserID        string
+	Hash          string
+	KeepSessionID string // the session that made the change survives it; "" revokes all
+	Reason        string
+	Mail          Email
+	Event         Event
+}
+
+// Codes stores emailed one-time codes and queues their mail.
+type Codes interface {
+	// IssueCode enforces the resend cooldown and the hourly cap (answering *LimitError), replaces any
+	// live code of the same purpose, stores the new code and queues its email, atomically across
+	// instances.
+	IssueCode(ctx context.Context, p IssueCode) (Issued, error)
+	// LiveCode returns the user's unused code of a purpose, which may have expired.
+	LiveCode(ctx context.Context, userID, purpose string) (EmailCode, error)
+	// CountCodeAttempt spends one try of a live code before its value is compared, so concurrent
+	// guesses cannot exceed MaxAttempts. It returns the tries used including this one, or ErrCodeDead.
+	CountCodeAttempt(ctx context.Context, codeID string) (int, error)
+}
+
+// IssueCode is a request to email a code (or, with CodeHash nil, a notice counted as a code email of
+// Purpose, like the "already registered" notice).
+type IssueCode struct {
+	UserID   string
+	Purpose  string
+	CodeHash []byte
+	// PendingPasswordHash, on a signup code, becomes the user's password when the code is validated,
+	// so the password that takes effect is the one whose registrant proved the address.
+	PendingPasswordHash string
+	TTL                 time.Duration
+	MaxAttempts         int
+	Cooldown            time.Duration
+	MaxPerHour          int
+	Mail                Email
+}
+
+// Issued describes what IssueCode wrote.
+type Issued struct {
+	CodeID   string
+	OutboxID string
+	Replaced bool
+}
+
+// Sessions stores sessions and their refresh-token chains.
+type Sessions interface {
+	// OpenSession consumes the code (exactly one caller wins; ErrCodeDead for the others), marks the
+	// email verified when asked, and creates the session with its first refresh token.
+	OpenSession(ctx context.Context, p NewSession) (Session, error)
+	// Rotate spends the token whose hash is oldHash and stores newHash as its successor, if and only
+	// if ClassifyRefresh would say RefreshRotate for it now; ErrNotFound otherwise. Exactly one of
+	// concurrent callers on any instance wins.
+	Rotate(ctx context.Context, oldHash, newHash []byte, idleTTL time.Duration) (Rotated, error)
+	// RefreshState is everything ClassifyRefresh needs about a token; ErrNotFound when unknown.
+	RefreshState(ctx context.Context, hash []byte) (RefreshState, error)
+	// SessionForRefresh finds the session a refresh token belongs to, whatever its state.
+	SessionForRefresh(ctx context.Context, hash []byte) (Session, error)
+	// RevokeSession ends one live session of a user; ErrNotFound when it is not the user's, or not live.
+	RevokeSession(ctx context.Context, userID, sessionID, reason string, ev Event) error
+	// RevokeUserSessions ends every live session of a user except exceptSessionID ("" for none).
+	RevokeUserSessions(ctx context.Context, userID, exceptSessionID, reason string, ev Event) error
+	// LiveSession returns a session that is neither revoked nor expired.
+	LiveSession(ctx context.Context, sessionID string) (Session, error)
+	// ListSessions returns a user's live sessions, newest first.
+	ListSessions(ctx context.Context, userID string) ([]Session, error)
+}
+
+// NewSession opens a session, optionally consuming the email code that proved the login.
+type NewSession struct {
+	CodeID       string // consumed in the same transaction; "" when no code is involved
+	UserID       string
+	TenantID     string
+	MarkVerified bool
+	AMR          string
+	IP           string
+	UserAgent    string
+	IdleTTL      time.Duration
+	MaxAge       time.Duration
+	RefreshHash  []byte
+	Event        Event
+}
+
+// Rotated is what a successful rotation hands back for the new access token.
+type Rotated struct {
+	SessionID string
+	UserID    string
+	TenantID  string
+	Email     string
+	AMR       string
+	ExpiresAt time.Time // the session's absolute end
+}
+
+// Throttle counts failed password checks per login subject and client IP.
+type Throttle interface {
+	// LockedUntil returns how long the subject must wait before another password check from ip.
+	LockedUntil(ctx context.Context, subject, ip string) (time.Duration, error)
+	// RecordFailure counts a failure and applies the waits lock returns for the new counts (per-IP
+	// wait, subject-wide wait; zero means none).
+	RecordFailure(ctx context.Context, subject, ip string, lock func(FailureCounts) (time.Duration, time.Duration)) (FailureCounts, error)
+	// ResetFailures forgets a subject's failures after a success.
+	ResetFailures(ctx context.Context, subject string) error
+}
+
+// FailureCounts are the consecutive failures of a login subject from one IP and from all IPs.
+type FailureCounts struct {
+	PerIP int
+	Total int
+}
+
+// EventLog records security events that change no other row (a failed login, a throttle).
+type EventLog interface {
+	RecordEvent(ctx context.Context, ev Event) error
+}
+
+// Store is every storage port the service uses.
+type Store interface {
+	Users
+	Codes
+	Sessions
+	Throttle
+	EventLog
+}
+
+// KeyStore keeps generated signing keys and server secrets, so every instance and restart agree.
+type KeyStore interface {
+	// SigningKeys lists keys that are active or were retired after since, oldest first.
+	SigningKeys(ctx context.Context, since time.Time) ([]StoredKey, error)
+	// AddSigningKey stores a key; retireOthers retires every active key of the same algorithm in the
+	// same transaction.
+	AddSigningKey(ctx context.Context, k StoredKey, retireOthers bool) error
+	// Secrets returns every version of a named secret, newest first, creating version 1 from gen when
+	// none exists (instances racing at first start all end up with the same one).
+	Secrets(ctx context.Context, name string, gen func() ([]byte, error)) ([][]byte, error)
+}
+
+// StoredKey is a signing key as stored: PKCS#8 PEM, or raw bytes for HS256.
+type StoredKey struct {
+	ID         string
+	Alg        string
+	PrivateKey []byte
+	CreatedAt  time.Time
+	RetiredAt  *time.Time
+}
+
+// Signer signs and verifies access tokens.
+type Signer interface {
+	Issue(c token.Claims) (raw string, expiresAt time.Time, err error)
+	Verify(raw string) (token.Claims, error)
+}
+
+// Hasher hashes and checks passwords under a bounded number of slots; it answers
+// password.ErrOverloaded when no slot frees up in time.
+type Hasher interface {
+	Hash(ctx context.Context, plain string) (string, error)
+	Verify(ctx context.Context, encoded, plain string) (ok, needsRehash bool, err error)
+	// VerifyDummy spends the work of a check against no account, so timing does not reveal one.
+	VerifyDummy(ctx context.Context, plain string) error
+}
