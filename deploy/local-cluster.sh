@@ -119,7 +119,8 @@ install_missing() {
 	((EUID == 0)) || die "missing ${pkgs[*]}: install them (apt-get install ${pkgs[*]}) or run this as root"
 	log "installing ${pkgs[*]}"
 	# The packages' own services (a default Postgres cluster, pgbouncer and haproxy on their default
-	# ports) must not start: this script runs its own. policy-rc.d answering 101 tells invoke-rc.d so;
+	# ports) must not start: this script runs its own. (postgresql-N still creates its default
+	# cluster's files; it stays stopped.) policy-rc.d answering 101 tells invoke-rc.d so;
 	# put one in place only for the install, and only where the machine has none.
 	local policy=/usr/sbin/policy-rc.d added=""
 	if [[ ! -e $policy ]]; then
