@@ -36,7 +36,7 @@ func cmdKeys(ctx context.Context, args []string, load func() (config.Config, err
 	}
 	defer st.Close()
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	keys, err := app.LoadKeys(ctx, cfg, st, time.Now, log)
+	keys, err := app.LoadKeys(ctx, cfg, st, nil, time.Now, log)
 	if err != nil {
 		return err
 	}

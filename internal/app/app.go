@@ -4,12 +4,16 @@ package app
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"runtime"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/config"
@@ -27,6 +31,7 @@ type App struct {
 	Config  config.Config
 	Log     *slog.Logger
 	Store   *store.Store
+	Tenants *auth.Directory
 	Keys    *auth.Keys
 	Service *auth.Service
 	Hasher  *password.Hasher
@@ -53,9 +58,48 @@ func OpenStore(ctx context.Context, cfg config.Config, now func() time.Time, mig
 	return st, nil
 }
 
-// TokenConfig is the token issuer's part of the configuration.
-func TokenConfig(cfg config.Config) token.Config {
-	return token.Config{Issuer: cfg.Tokens.Issuer, Audience: cfg.Tokens.Audience, AccessTTL: cfg.Tokens.AccessTTL, Alg: cfg.Tokens.Algorithm}
+// TokenConfig is the token issuer's part of the configuration. With tenants set, a token's iss must be
+// the issuer of the tenant it names; without, tokens.issuer is the only one (a command that only signs
+// keys needs no tenants).
+func TokenConfig(cfg config.Config, tenants *auth.Directory) token.Config {
+	c := token.Config{Issuer: cfg.Tokens.Issuer, Audience: cfg.Tokens.Audience, AccessTTL: cfg.Tokens.AccessTTL, Alg: cfg.Tokens.Algorithm}
+	if tenants != nil {
+		c.IssuerOf = tenants.IssuerOf
+	}
+	return c
+}
+
+// NewDirectory resolves tenants for the service and the token verifier. The default tenant's
+// settings come from the configuration and follow the same rules as every tenant's; a problem is
+// reported under its configuration key.
+func NewDirectory(cfg config.Config, st *store.Store, now func() time.Time) (*auth.Directory, error) {
+	dt := cfg.DefaultTenant
+	d, err := auth.NewDirectory(st, auth.TenantConfig{Issuer: cfg.Tokens.Issuer, CacheFor: auth.DefaultTenantCacheFor,
+		Default: auth.TenantSettings{SecondStep: dt.SecondStep, RefreshRotation: dt.RefreshRotation, AppName: dt.AppName,
+			MailFrom: dt.MailFrom, Locale: dt.Locale, AllowedOrigins: dt.AllowedOrigins, Routes: json.RawMessage(dt.Routes),
+			Issuer: dt.Issuer}}, now)
+	var ae *auth.Error
+	if errors.As(err, &ae) {
+		var problems []error
+		for _, f := range ae.Fields {
+			problems = append(problems, &config.KeyError{Key: "default_tenant." + snakeCase(f.Field), Err: errors.New(f.Message)})
+		}
+		return nil, errors.Join(problems...)
+	}
+	return d, err
+}
+
+// snakeCase turns a setting's API name (allowedOrigins) into its configuration key (allowed_origins).
+func snakeCase(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsUpper(r) {
+			b.WriteByte('_')
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // NewHasher builds the bounded password hasher the configuration describes.
@@ -81,7 +125,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	if err != nil {
 		return fail(err)
 	}
-	if a.Keys, err = LoadKeys(ctx, cfg, a.Store, now, log); err != nil {
+	if a.Tenants, err = NewDirectory(cfg, a.Store, now); err != nil {
+		return fail(err)
+	}
+	if a.Keys, err = LoadKeys(ctx, cfg, a.Store, a.Tenants, now, log); err != nil {
 		return fail(err)
 	}
 	hasher, err := NewHasher(cfg)
@@ -95,7 +142,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		PasswordMinLength: cfg.Password.MinLength, PasswordMaxLength: cfg.Password.MaxLength,
 		Throttle: auth.ThrottleConfig{FreeFailures: cfg.RateLimit.FreeFailures, BaseDelay: cfg.RateLimit.BaseDelay,
 			MaxDelay: cfg.RateLimit.MaxDelay, Ceiling: cfg.RateLimit.AccountCeiling},
-	}, a.Store, a.Keys, hasher, secrets, log)
+	}, a.Store, a.Tenants, a.Keys, hasher, secrets, log)
 	a.Service.Now = now
 
 	renderer, err := mail.NewRenderer(cfg.Mail.TemplatesDir)
@@ -187,8 +234,9 @@ func loadSecrets(ctx context.Context, cfg config.Config, st *store.Store, log *s
 	return secrets, err
 }
 
-// LoadKeys loads the signing keys: the configured key file, or the keys kept in the database.
-func LoadKeys(ctx context.Context, cfg config.Config, st *store.Store, now func() time.Time, log *slog.Logger) (*auth.Keys, error) {
+// LoadKeys loads the signing keys: the configured key file, or the keys kept in the database. tenants
+// may be nil where no token is verified.
+func LoadKeys(ctx context.Context, cfg config.Config, st *store.Store, tenants *auth.Directory, now func() time.Time, log *slog.Logger) (*auth.Keys, error) {
 	var configured []byte
 	if f := cfg.Tokens.SigningKeyFile; f != "" {
 		var err error
@@ -198,7 +246,7 @@ func LoadKeys(ctx context.Context, cfg config.Config, st *store.Store, now func(
 	} else {
 		log.Warn("no signing key configured; using the keys stored in the database (production should set tokens.signing_key_file)")
 	}
-	keys, err := auth.LoadKeys(ctx, st, TokenConfig(cfg), configured, now, log)
+	keys, err := auth.LoadKeys(ctx, st, TokenConfig(cfg, tenants), configured, now, log)
 	if err != nil && configured != nil {
 		return nil, fmt.Errorf("tokens.signing_key_file: %w", err)
 	}

@@ -53,9 +53,15 @@ func mailData(d mail.Data) func(replaced bool) (string, error) {
 	}
 }
 
+// brandedEmail is an email of the tenant: its sender, its product name and its language.
+func brandedEmail(t Tenant, to, template string, expires time.Time, d mail.Data) Email {
+	d.AppName, d.Locale = t.Settings.AppName, t.Settings.Locale
+	return Email{To: to, From: t.Settings.MailFrom, Template: template, ExpiresAt: expires, Data: mailData(d)}
+}
+
 // sendCode creates a code for the user and purpose and queues its email. pendingHash, for a signup
 // code, is the password that takes effect when the code is validated.
-func (s *Service) sendCode(ctx context.Context, u User, purpose, pendingHash string) error {
+func (s *Service) sendCode(ctx context.Context, u User, tenant Tenant, purpose, pendingHash string) error {
 	code, err := newCode(s.Random)
 	if err != nil {
 		return internal("draw code", err)
@@ -64,20 +70,19 @@ func (s *Service) sendCode(ctx context.Context, u User, purpose, pendingHash str
 	_, err = s.store.IssueCode(ctx, IssueCode{
 		UserID: u.ID, Purpose: purpose, CodeHash: codeHash(s.secret.Code[0], u.ID, purpose, code), PendingPasswordHash: pendingHash,
 		TTL: s.cfg.CodeTTL, MaxAttempts: s.cfg.CodeMaxAttempts, Cooldown: s.cfg.ResendCooldown, MaxPerHour: s.cfg.CodesPerHour,
-		Mail: Email{To: u.Email, Template: templateFor(purpose), ExpiresAt: now.Add(s.cfg.CodeTTL),
-			Data: mailData(mail.Data{Email: u.Email, Code: code, ValidMinutes: int(s.cfg.CodeTTL / time.Minute), Time: now})},
+		Mail: brandedEmail(tenant, u.Email, templateFor(purpose), now.Add(s.cfg.CodeTTL),
+			mail.Data{Email: u.Email, Code: code, ValidMinutes: int(s.cfg.CodeTTL / time.Minute), Time: now}),
 	})
 	return s.afterIssue(err)
 }
 
 // sendNotice queues a code-less email that still counts as a code email of purpose (the "already
 // registered" notice counts as a signup email).
-func (s *Service) sendNotice(ctx context.Context, u User, purpose, template string) error {
+func (s *Service) sendNotice(ctx context.Context, u User, tenant Tenant, purpose, template string) error {
 	now := s.Now()
 	_, err := s.store.IssueCode(ctx, IssueCode{
 		UserID: u.ID, Purpose: purpose, Cooldown: s.cfg.ResendCooldown, MaxPerHour: s.cfg.CodesPerHour,
-		Mail: Email{To: u.Email, Template: template, ExpiresAt: now.Add(time.Hour),
-			Data: mailData(mail.Data{Email: u.Email, Time: now})},
+		Mail: brandedEmail(tenant, u.Email, template, now.Add(time.Hour), mail.Data{Email: u.Email, Time: now}),
 	})
 	return s.afterIssue(err)
 }

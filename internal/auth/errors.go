@@ -27,6 +27,9 @@ const (
 	CodeEmailTaken         = "email_taken"
 	CodeOTPRequired        = "otp_required"
 	CodeOverloaded         = "overloaded"
+	// Operator codes, answered by the service's tenant methods (the command line, the admin API).
+	CodeTenantExists   = "tenant_exists"
+	CodeTenantHasUsers = "tenant_has_users"
 )
 
 // FieldError names one invalid input field.

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/latch-auth/latch/internal/token"
@@ -24,35 +25,33 @@ type CodeInput struct {
 	Meta     Meta
 }
 
-// TokenPair is what a successful validate or refresh returns.
+// TokenPair is what a successful validate or refresh returns, with who it is for so surfaces can
+// answer in their own shapes without decoding the access token.
 type TokenPair struct {
 	AccessToken      string
 	RefreshToken     string
 	ExpiresIn        int64 // seconds
 	RefreshExpiresIn int64 // seconds until the session's idle or absolute end, whichever is first
 	SessionID        string
+	UserID           string
+	TenantID         string
+	Email            string
+	Role             string
 }
 
-// LoginResult tells the client how long the emailed code lives.
+// LoginResult is the answer to the password step: how long the emailed code lives or, for a tenant
+// whose second step is off, the tokens themselves.
 type LoginResult struct {
 	ExpiresIn int64
+	Tokens    *TokenPair
 }
 
-// AMR records how a session's user proved themselves: a password, then an emailed one-time code.
-var amr = []string{"pwd", "otp"}
-
-const amrStored = "pwd otp"
-
-func (s *Service) tenant(ctx context.Context, v *Validation, id string) string {
-	if id == "" {
-		return DefaultTenantID
-	}
-	ok, err := s.store.TenantExists(ctx, id)
-	if err != nil || !ok {
-		v.Add("tenantId", "is not a known tenant")
-	}
-	return id
-}
+// How a session's user proved themselves, as stored and as the amr claim lists it: a password, then
+// (unless the tenant turned the second step off) an emailed one-time code.
+const (
+	amrPasswordAndCode = "pwd otp"
+	amrPasswordOnly    = "pwd"
+)
 
 // lookup finds the user of an email, or nil when there is none.
 func (s *Service) lookup(ctx context.Context, tenantID, email string) (*User, error) {
@@ -81,7 +80,10 @@ func (s *Service) Register(ctx context.Context, in Credentials) error {
 	var v Validation
 	email := normalizeEmail(&v, "email", in.Email)
 	s.checkNewPassword(&v, "password", in.Password)
-	tenant := s.tenant(ctx, &v, in.TenantID)
+	tenant, err := s.requestTenant(ctx, &v, in.TenantID)
+	if err != nil {
+		return err
+	}
 	if err := v.Err(); err != nil {
 		return err
 	}
@@ -90,16 +92,16 @@ func (s *Service) Register(ctx context.Context, in Credentials) error {
 	if err != nil {
 		return hashErr("hash password", err)
 	}
-	u, err := s.lookup(ctx, tenant, email)
+	u, err := s.lookup(ctx, tenant.ID, email)
 	if err != nil {
 		return err
 	}
 	if u == nil {
-		nu := User{TenantID: tenant, Email: email}
+		nu := User{TenantID: tenant.ID, Email: email}
 		err := s.store.CreateUser(ctx, &nu, hash)
 		switch {
 		case errors.Is(err, ErrConflict): // a concurrent registration won
-			if u, err = s.lookup(ctx, tenant, email); err != nil || u == nil {
+			if u, err = s.lookup(ctx, tenant.ID, email); err != nil || u == nil {
 				return internal("find user after conflict", err)
 			}
 		case err != nil:
@@ -109,12 +111,12 @@ func (s *Service) Register(ctx context.Context, in Credentials) error {
 		}
 	}
 	if u.EmailVerifiedAt != nil {
-		return s.sendNotice(ctx, *u, PurposeSignup, "already_registered")
+		return s.sendNotice(ctx, *u, tenant, PurposeSignup, "already_registered")
 	}
 	// Not verified yet: a fresh code that carries this registration's password. Whoever validates a
 	// code proves the address, so the password that takes effect is the one registered with that code;
 	// someone squatting an address they cannot read gets nothing.
-	return s.sendCode(ctx, *u, PurposeSignup, hash)
+	return s.sendCode(ctx, *u, tenant, PurposeSignup, hash)
 }
 
 // ValidateRegister exchanges a signup code for a session and marks the address verified.
@@ -131,11 +133,14 @@ func (s *Service) validate(ctx context.Context, in CodeInput, purpose, event str
 	var v Validation
 	email := normalizeEmail(&v, "email", in.Email)
 	code := checkCode(&v, "emailToken", in.Code)
-	tenant := s.tenant(ctx, &v, in.TenantID)
+	tenant, err := s.requestTenant(ctx, &v, in.TenantID)
+	if err != nil {
+		return TokenPair{}, err
+	}
 	if err := v.Err(); err != nil {
 		return TokenPair{}, err
 	}
-	u, err := s.lookup(ctx, tenant, email)
+	u, err := s.lookup(ctx, tenant.ID, email)
 	if err != nil {
 		return TokenPair{}, err
 	}
@@ -146,24 +151,35 @@ func (s *Service) validate(ctx context.Context, in CodeInput, purpose, event str
 	if !u.Active() {
 		return TokenPair{}, errDisabled()
 	}
-	return s.openSession(ctx, *u, codeID, in.Meta, event)
+	return s.openSession(ctx, *u, tenant, codeID, amrPasswordAndCode, in.Meta, event)
 }
 
 // Login checks the password and emails a login code. It works for accounts whose address is not
-// verified yet: the code proves the address.
+// verified yet: the code proves the address. For a tenant whose second step is off it answers the
+// tokens at once.
 func (s *Service) Login(ctx context.Context, in Credentials) (LoginResult, error) {
 	var v Validation
 	email := normalizeEmail(&v, "email", in.Email)
 	s.checkPresentedPassword(&v, "password", in.Password)
-	tenant := s.tenant(ctx, &v, in.TenantID)
-	if err := v.Err(); err != nil {
-		return LoginResult{}, err
-	}
-	u, err := s.checkPassword(ctx, tenant, email, in.Password, in.Meta)
+	tenant, err := s.requestTenant(ctx, &v, in.TenantID)
 	if err != nil {
 		return LoginResult{}, err
 	}
-	if err := s.sendCode(ctx, *u, PurposeLogin, ""); err != nil {
+	if err := v.Err(); err != nil {
+		return LoginResult{}, err
+	}
+	u, err := s.checkPassword(ctx, tenant.ID, email, in.Password, in.Meta)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	if tenant.Settings.SecondStep == SecondStepOff {
+		pair, err := s.openSession(ctx, *u, tenant, "", amrPasswordOnly, in.Meta, "login")
+		if err != nil {
+			return LoginResult{}, err
+		}
+		return LoginResult{Tokens: &pair}, nil
+	}
+	if err := s.sendCode(ctx, *u, tenant, PurposeLogin, ""); err != nil {
 		return LoginResult{}, err
 	}
 	return LoginResult{ExpiresIn: int64(s.cfg.CodeTTL / time.Second)}, nil
@@ -182,25 +198,32 @@ type SignInInput struct {
 // SignIn is the two steps of a login as two calls of one operation, for the surfaces whose clients
 // cannot make two different calls (Directus, GraphQL, Devii). Without OTP it checks the password,
 // emails a login code and answers otp_required; with OTP it checks the password again and exchanges
-// the code for tokens, under the same rules as Login and ValidateLogin.
+// the code for tokens, under the same rules as Login and ValidateLogin. For a tenant whose second step
+// is off the first call answers tokens, and an OTP sent along is not looked at.
 func (s *Service) SignIn(ctx context.Context, in SignInInput) (TokenPair, error) {
 	var v Validation
 	email := normalizeEmail(&v, "email", in.Email)
 	s.checkPresentedPassword(&v, "password", in.Password)
-	code := ""
-	if in.OTP != "" {
-		code = checkCode(&v, "otp", in.OTP)
-	}
-	tenant := s.tenant(ctx, &v, in.TenantID)
-	if err := v.Err(); err != nil {
-		return TokenPair{}, err
-	}
-	u, err := s.checkPassword(ctx, tenant, email, in.Password, in.Meta)
+	tenant, err := s.requestTenant(ctx, &v, in.TenantID)
 	if err != nil {
 		return TokenPair{}, err
 	}
+	code := ""
+	if in.OTP != "" && tenant.Settings.SecondStep != SecondStepOff {
+		code = checkCode(&v, "otp", in.OTP)
+	}
+	if err := v.Err(); err != nil {
+		return TokenPair{}, err
+	}
+	u, err := s.checkPassword(ctx, tenant.ID, email, in.Password, in.Meta)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	if tenant.Settings.SecondStep == SecondStepOff {
+		return s.openSession(ctx, *u, tenant, "", amrPasswordOnly, in.Meta, "login")
+	}
 	if code == "" {
-		if err := s.sendCode(ctx, *u, PurposeLogin, ""); err != nil {
+		if err := s.sendCode(ctx, *u, tenant, PurposeLogin, ""); err != nil {
 			return TokenPair{}, err
 		}
 		return TokenPair{}, newError(CodeOTPRequired, "A one-time code was emailed; send it as otp with the same credentials.")
@@ -209,9 +232,8 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (TokenPair, error)
 	if err != nil {
 		return TokenPair{}, err
 	}
-	return s.openSession(ctx, *u, codeID, in.Meta, "login")
+	return s.openSession(ctx, *u, tenant, codeID, amrPasswordAndCode, in.Meta, "login")
 }
-
 // checkPassword is the throttled password check shared by login and password change.
 func (s *Service) checkPassword(ctx context.Context, tenant, email, plain string, meta Meta) (*User, error) {
 	subject := loginSubject(tenant, email)
@@ -258,16 +280,17 @@ func (s *Service) checkPassword(ctx context.Context, tenant, email, plain string
 	return u, nil
 }
 
-// openSession consumes the code and creates the session in one transaction, then signs the access
-// token.
-func (s *Service) openSession(ctx context.Context, u User, codeID string, meta Meta, event string) (TokenPair, error) {
+// openSession consumes the code (if any) and creates the session in one transaction, then signs the
+// access token. Only a code proves the address; a password alone (second step off) does not.
+func (s *Service) openSession(ctx context.Context, u User, tenant Tenant, codeID, amr string, meta Meta, event string) (TokenPair, error) {
 	refresh, err := token.NewRefreshToken(s.Random)
 	if err != nil {
 		return TokenPair{}, internal("refresh token", err)
 	}
 	sess, err := s.store.OpenSession(ctx, NewSession{
-		CodeID: codeID, UserID: u.ID, TenantID: u.TenantID, MarkVerified: true, AMR: amrStored,
-		IP: meta.IP, UserAgent: meta.UserAgent, IdleTTL: s.cfg.RefreshIdleTTL, MaxAge: s.cfg.SessionMaxAge,
+		CodeID: codeID, UserID: u.ID, TenantID: u.TenantID, MarkVerified: codeID != "", AMR: amr,
+		RefreshRotation: tenant.Settings.RefreshRotation,
+		IP:              meta.IP, UserAgent: meta.UserAgent, IdleTTL: s.cfg.RefreshIdleTTL, MaxAge: s.cfg.SessionMaxAge,
 		RefreshHash: token.HashRefreshToken(refresh),
 		Event:       Event{UserID: u.ID, Kind: event, IP: meta.IP, UserAgent: meta.UserAgent},
 	})
@@ -277,15 +300,33 @@ func (s *Service) openSession(ctx context.Context, u User, codeID string, meta M
 	if err != nil {
 		return TokenPair{}, internal("open session", err)
 	}
-	return s.pair(u.ID, u.TenantID, u.Email, sess.ID, refresh, sess.Ends())
+	g := grant{userID: u.ID, tenantID: u.TenantID, email: u.Email, role: u.Role, sessionID: sess.ID, amr: amr}
+	return s.pair(ctx, g, refresh, sess.Ends())
 }
 
-func (s *Service) pair(userID, tenantID, email, sessionID, refresh string, refreshEnd time.Time) (TokenPair, error) {
-	access, exp, err := s.signer.Issue(token.Claims{Subject: userID, SessionID: sessionID, TenantID: tenantID, Email: email, AMR: amr})
+// grant is whom an access token is for and how they proved it.
+type grant struct {
+	userID, tenantID, email, role, sessionID string
+	amr                                      string // as stored: space separated
+}
+
+// pair signs an access token for g, with the issuer of g's tenant, beside the refresh token.
+func (s *Service) pair(ctx context.Context, g grant, refresh string, refreshEnd time.Time) (TokenPair, error) {
+	tenant, err := s.userTenant(ctx, g.tenantID)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	role := g.role
+	if role == "" {
+		role = DefaultRole
+	}
+	access, exp, err := s.signer.Issue(token.Claims{Issuer: s.tenants.Issuer(tenant), Subject: g.userID, SessionID: g.sessionID,
+		TenantID: g.tenantID, Email: g.email, Role: role, AMR: strings.Fields(g.amr)})
 	if err != nil {
 		return TokenPair{}, internal("sign access token", err)
 	}
 	now := s.Now()
-	return TokenPair{AccessToken: access, RefreshToken: refresh, SessionID: sessionID,
+	return TokenPair{AccessToken: access, RefreshToken: refresh, SessionID: g.sessionID,
+		UserID: g.userID, TenantID: g.tenantID, Email: g.email, Role: role,
 		ExpiresIn: int64(exp.Sub(now).Round(time.Second) / time.Second), RefreshExpiresIn: int64(refreshEnd.Sub(now) / time.Second)}, nil
 }

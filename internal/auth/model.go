@@ -1,13 +1,18 @@
 package auth
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 )
 
-// DefaultTenantID is the tenant every user belongs to unless told otherwise.
-const DefaultTenantID = "00000000-0000-0000-0000-000000000000"
+// DefaultTenantID is the tenant every user belongs to unless told otherwise. Its settings come from
+// the configuration (default_tenant), not from its row.
+const DefaultTenantID = "default"
+
+// DefaultRole is the role of a user no admin has given another.
+const DefaultRole = "user"
 
 // User statuses.
 const (
@@ -22,8 +27,12 @@ type User struct {
 	Email           string // trimmed and lower-cased
 	EmailVerifiedAt *time.Time
 	Status          string
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	// Role and Metadata are set only by an admin. Role is a claim of the access token; Metadata is
+	// a JSON object of at most MaxMetadataBytes.
+	Role      string
+	Metadata  json.RawMessage
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Active reports whether the account may log in and refresh.
@@ -56,12 +65,21 @@ type EmailCode struct {
 	ExpiresAt   time.Time
 }
 
+// UserChanges are what an admin may change on a user; nil leaves a field as it is.
+type UserChanges struct {
+	Role     *string
+	Metadata json.RawMessage // a compact JSON object
+}
+
 // Session is one login: the sid claim of its access tokens and the owner of a refresh-token chain.
 type Session struct {
 	ID         string
 	UserID     string
 	TenantID   string
 	AMR        string
+	// RefreshRotation is the tenant's setting when the session opened; it holds for the session's
+	// life, so a tenant that starts rotating never turns a client's kept token into a "reused" one.
+	RefreshRotation bool
 	IP         string
 	UserAgent  string
 	CreatedAt  time.Time
@@ -89,7 +107,9 @@ type Event struct {
 
 // Email is a message queued in the outbox in the transaction of the change that caused it.
 type Email struct {
-	To       string
+	To string
+	// From is the tenant's sender ("Name <address>"); "" sends from the configured mail.from.
+	From     string
 	Template string
 	// Data renders the template data; replaced tells whether the code in it killed a live one.
 	Data func(replaced bool) (string, error)

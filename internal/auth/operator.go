@@ -20,7 +20,10 @@ func (s *Service) CreateAccount(ctx context.Context, in NewAccount) (User, error
 	var v Validation
 	email := normalizeEmail(&v, "email", in.Email)
 	s.checkNewPassword(&v, "password", in.Password)
-	tenant := s.tenant(ctx, &v, in.TenantID)
+	tenant, err := s.requestTenant(ctx, &v, in.TenantID)
+	if err != nil {
+		return User{}, err
+	}
 	if err := v.Err(); err != nil {
 		return User{}, err
 	}
@@ -29,7 +32,7 @@ func (s *Service) CreateAccount(ctx context.Context, in NewAccount) (User, error
 		return User{}, hashErr("hash password", err)
 	}
 	verified := s.Now().UTC()
-	u := User{TenantID: tenant, Email: email, EmailVerifiedAt: &verified}
+	u := User{TenantID: tenant.ID, Email: email, EmailVerifiedAt: &verified}
 	err = s.store.CreateUser(ctx, &u, hash)
 	if errors.Is(err, ErrConflict) {
 		return User{}, newError(CodeEmailTaken, "An account with this email already exists in this tenant.")
@@ -49,11 +52,14 @@ func (s *Service) CreateAccount(ctx context.Context, in NewAccount) (User, error
 func (s *Service) DisableAccount(ctx context.Context, tenantID, email, actor string) (User, error) {
 	var v Validation
 	email = normalizeEmail(&v, "email", email)
-	tenant := s.tenant(ctx, &v, tenantID)
+	tenant, err := s.requestTenant(ctx, &v, tenantID)
+	if err != nil {
+		return User{}, err
+	}
 	if err := v.Err(); err != nil {
 		return User{}, err
 	}
-	u, err := s.lookup(ctx, tenant, email)
+	u, err := s.lookup(ctx, tenant.ID, email)
 	if err != nil {
 		return User{}, err
 	}

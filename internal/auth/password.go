@@ -13,15 +13,18 @@ import (
 func (s *Service) ForgotPassword(ctx context.Context, email, tenantID string, meta Meta) error {
 	var v Validation
 	email = normalizeEmail(&v, "email", email)
-	tenant := s.tenant(ctx, &v, tenantID)
+	tenant, err := s.requestTenant(ctx, &v, tenantID)
+	if err != nil {
+		return err
+	}
 	if err := v.Err(); err != nil {
 		return err
 	}
-	u, err := s.lookup(ctx, tenant, email)
+	u, err := s.lookup(ctx, tenant.ID, email)
 	if err != nil || u == nil || !u.Active() {
 		return err
 	}
-	err = s.sendCode(ctx, *u, PurposeReset, "")
+	err = s.sendCode(ctx, *u, tenant, PurposeReset, "")
 	if ErrorCode(err) == CodeRecentlySent || ErrorCode(err) == CodeTooManyCodes {
 		s.log.InfoContext(ctx, "reset code not sent", "reason", ErrorCode(err))
 		return nil
@@ -48,11 +51,14 @@ func (s *Service) ResetPassword(ctx context.Context, in ResetInput) error {
 	email := normalizeEmail(&v, "email", in.Email)
 	code := checkCode(&v, "emailToken", in.Code)
 	s.checkNewPassword(&v, "newPassword", in.NewPassword)
-	tenant := s.tenant(ctx, &v, in.TenantID)
+	tenant, err := s.requestTenant(ctx, &v, in.TenantID)
+	if err != nil {
+		return err
+	}
 	if err := v.Err(); err != nil {
 		return err
 	}
-	u, err := s.lookup(ctx, tenant, email)
+	u, err := s.lookup(ctx, tenant.ID, email)
 	if err != nil {
 		return err
 	}
@@ -92,6 +98,10 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 }
 
 func (s *Service) setPassword(ctx context.Context, u User, codeID, keepSession, plain, event string, meta Meta) error {
+	tenant, err := s.userTenant(ctx, u.TenantID)
+	if err != nil {
+		return err
+	}
 	hash, err := s.hasher.Hash(ctx, plain)
 	if err != nil {
 		return hashErr("hash password", err)
@@ -99,8 +109,7 @@ func (s *Service) setPassword(ctx context.Context, u User, codeID, keepSession, 
 	now := s.Now()
 	err = s.store.UpdatePassword(ctx, PasswordUpdate{
 		CodeID: codeID, UserID: u.ID, Hash: hash, KeepSessionID: keepSession, Reason: event,
-		Mail: Email{To: u.Email, Template: mail.PasswordChanged, ExpiresAt: now.Add(24 * time.Hour),
-			Data: mailData(mail.Data{Email: u.Email, Time: now})},
+		Mail: brandedEmail(tenant, u.Email, mail.PasswordChanged, now.Add(24*time.Hour), mail.Data{Email: u.Email, Time: now}),
 		Event: Event{UserID: u.ID, Kind: event, IP: meta.IP, UserAgent: meta.UserAgent},
 	})
 	if errors.Is(err, ErrCodeDead) {

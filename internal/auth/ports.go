@@ -23,10 +23,31 @@ type Users interface {
 	// SetUserStatus enables or disables an account; disabling revokes every live session of the user
 	// in the same transaction.
 	SetUserStatus(ctx context.Context, userID, status string, ev Event) error
-	TenantExists(ctx context.Context, id string) (bool, error)
+	// UpdateUser applies an admin's changes to a user with their event, and returns the user as it now
+	// is; ErrNotFound for an unknown user.
+	UpdateUser(ctx context.Context, userID string, ch UserChanges, ev Event) (User, error)
 	// UpdatePassword applies a PasswordUpdate in one transaction. A reset code already used answers
 	// ErrCodeDead.
 	UpdatePassword(ctx context.Context, p PasswordUpdate) error
+}
+
+// TenantStore stores tenants. Every write records its event in the same transaction.
+type TenantStore interface {
+	// CreateTenant inserts t, filling CreatedAt; ErrConflict when its id or name is taken.
+	CreateTenant(ctx context.Context, t *Tenant, ev Event) error
+	// TenantByID returns a tenant as stored; ErrNotFound when unknown.
+	TenantByID(ctx context.Context, id string) (Tenant, error)
+	// ListTenants returns tenants in id order with ids after the one given ("" from the start), at
+	// most limit of them (0 for all).
+	ListTenants(ctx context.Context, after string, limit int) ([]Tenant, error)
+	// UpdateTenant runs apply on the stored tenant and writes the result, in one transaction that no
+	// other change of the tenant can interleave with; apply's error aborts it and is returned.
+	// ErrNotFound when unknown, ErrConflict when the new name is taken.
+	UpdateTenant(ctx context.Context, id string, apply func(*Tenant) error, ev Event) (Tenant, error)
+	// DeleteTenant deletes a tenant; with withUsers it deletes its users (and everything of theirs)
+	// first, otherwise a tenant with users is refused with ErrConflict, atomically. ErrNotFound when
+	// unknown.
+	DeleteTenant(ctx context.Context, id string, withUsers bool, ev Event) error
 }
 
 // PasswordUpdate sets a new password hash and ends sessions, in one transaction with its notice
@@ -83,8 +104,9 @@ type Sessions interface {
 	// email verified when asked, and creates the session with its first refresh token.
 	OpenSession(ctx context.Context, p NewSession) (Session, error)
 	// Rotate spends the token whose hash is oldHash and stores newHash as its successor, if and only
-	// if ClassifyRefresh would say RefreshRotate for it now; ErrNotFound otherwise. Exactly one of
-	// concurrent callers on any instance wins.
+	// if ClassifyRefresh would say RefreshRotate for it now; when it would say RefreshKeep (a session
+	// without rotation) it records the token's use instead and stores nothing new. ErrNotFound
+	// otherwise. Exactly one of concurrent rotating callers on any instance wins.
 	Rotate(ctx context.Context, oldHash, newHash []byte, idleTTL time.Duration) (Rotated, error)
 	// RefreshState is everything ClassifyRefresh needs about a token; ErrNotFound when unknown.
 	RefreshState(ctx context.Context, hash []byte) (RefreshState, error)
@@ -107,6 +129,8 @@ type NewSession struct {
 	TenantID     string
 	MarkVerified bool
 	AMR          string
+	// RefreshRotation is the tenant's setting, kept by the session for its whole life.
+	RefreshRotation bool
 	IP           string
 	UserAgent    string
 	IdleTTL      time.Duration
@@ -121,8 +145,11 @@ type Rotated struct {
 	UserID    string
 	TenantID  string
 	Email     string
+	Role      string
 	AMR       string
 	ExpiresAt time.Time // the session's absolute end
+	// Kept is set when the session does not rotate: the presented token stays the session's token.
+	Kept bool
 }
 
 // Throttle counts failed password checks per login subject and client IP.
@@ -150,6 +177,7 @@ type EventLog interface {
 // Store is every storage port the service uses.
 type Store interface {
 	Users
+	TenantStore
 	Codes
 	Sessions
 	Throttle

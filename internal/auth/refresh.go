@@ -13,17 +13,23 @@ import (
 // its successor. It is everything ClassifyRefresh reads.
 type RefreshState struct {
 	TokenCreatedAt time.Time
-	UsedAt         *time.Time
-	SessionID      string
-	UserID         string
-	TenantID       string
-	Email          string
-	AMR            string
-	UserStatus     string
-	RevokedAt      *time.Time
-	ExpiresAt      time.Time // the session's absolute end
-	// NewestTokenAt is when the newest token of the session's chain was made: the idle window runs
-	// from it.
+	// TokenLastUsedAt is the token's last successful use in a session without rotation (nil before
+	// any): the idle window of such a session runs from it.
+	TokenLastUsedAt *time.Time
+	UsedAt          *time.Time
+	SessionID       string
+	UserID          string
+	TenantID        string
+	Email           string
+	Role            string
+	AMR             string
+	UserStatus      string
+	RevokedAt       *time.Time
+	ExpiresAt       time.Time // the session's absolute end
+	// RefreshRotation is the session's mode: false keeps one token for the session's life.
+	RefreshRotation bool
+	// NewestTokenAt is when the newest token of the session's chain was last active (made, or used
+	// without rotation): the idle window runs from it.
 	NewestTokenAt time.Time
 	// SuccessorHash is the stored hash of the token that replaced this one; nil when none did.
 	SuccessorHash   []byte
@@ -38,6 +44,9 @@ const (
 	RefreshUnknown RefreshVerdict = iota
 	// RefreshRotate: spend it and hand out its successor.
 	RefreshRotate
+	// RefreshKeep: a session without rotation; the token stays valid and its use restarts the idle
+	// window.
+	RefreshKeep
 	// RefreshGrace: spent moments ago and its successor is unspent; hand out the same successor again.
 	RefreshGrace
 	// RefreshReused: spent, and presented again after the grace or after its successor was used:
@@ -51,7 +60,7 @@ const (
 	RefreshDisabled
 )
 
-var verdictNames = [...]string{"unknown", "rotate", "grace", "reused", "expired", "revoked", "disabled"}
+var verdictNames = [...]string{"unknown", "rotate", "keep", "grace", "reused", "expired", "revoked", "disabled"}
 
 func (v RefreshVerdict) String() string {
 	if int(v) < len(verdictNames) {
@@ -66,8 +75,8 @@ type RefreshRules struct {
 	Grace   time.Duration
 }
 
-// SessionEnd is when a session whose newest refresh token was made at newest stops being usable:
-// after IdleTTL without a refresh, and never past its absolute end.
+// SessionEnd is when a session whose newest refresh token was last active at newest stops being
+// usable: after IdleTTL without a refresh, and never past its absolute end.
 func SessionEnd(newest, absoluteEnd time.Time, idleTTL time.Duration) time.Time {
 	return earlier(newest.Add(idleTTL), absoluteEnd)
 }
@@ -84,9 +93,12 @@ func ClassifyRefresh(st *RefreshState, now time.Time, r RefreshRules) RefreshVer
 	case st.RevokedAt != nil:
 		return RefreshRevoked
 	case st.UsedAt == nil:
-		// The unspent token is the tip of its chain, so its own age is the session's idle age.
-		if !now.Before(SessionEnd(st.TokenCreatedAt, st.ExpiresAt, r.IdleTTL)) {
+		// The unspent token is the tip of its chain, so its own last activity is the session's.
+		if !now.Before(SessionEnd(st.tokenActiveAt(), st.ExpiresAt, r.IdleTTL)) {
 			return RefreshExpired
+		}
+		if !st.RefreshRotation {
+			return RefreshKeep
 		}
 		return RefreshRotate
 	case !now.Before(SessionEnd(st.NewestTokenAt, st.ExpiresAt, r.IdleTTL)):
@@ -100,13 +112,22 @@ func ClassifyRefresh(st *RefreshState, now time.Time, r RefreshRules) RefreshVer
 	}
 }
 
+// tokenActiveAt is when the token was made or, in a session without rotation, last used.
+func (st *RefreshState) tokenActiveAt() time.Time {
+	if st.TokenLastUsedAt != nil && st.TokenLastUsedAt.After(st.TokenCreatedAt) {
+		return *st.TokenLastUsedAt
+	}
+	return st.TokenCreatedAt
+}
+
 func (s *Service) refreshRules() RefreshRules {
 	return RefreshRules{IdleTTL: s.cfg.RefreshIdleTTL, Grace: s.cfg.ReuseGrace}
 }
 
 // Refresh rotates a refresh token: the old one is spent and a new pair returned. A replay of the same
 // token within the grace window gets the same successor (parallel tabs, a retry after a lost
-// response); a replay after it, or after the successor was used, is theft: the session ends.
+// response); a replay after it, or after the successor was used, is theft: the session ends. In a
+// session without rotation the same refresh token comes back with a new access token.
 func (s *Service) Refresh(ctx context.Context, refresh string, meta Meta) (TokenPair, error) {
 	if !token.LooksLikeRefreshToken(refresh) {
 		return TokenPair{}, errInvalidRefresh()
@@ -119,8 +140,12 @@ func (s *Service) Refresh(ctx context.Context, refresh string, meta Meta) (Token
 	for range 2 {
 		r, err := s.store.Rotate(ctx, oldHash, token.HashRefreshToken(successor), s.cfg.RefreshIdleTTL)
 		if err == nil {
-			now := s.Now()
-			return s.pair(r.UserID, r.TenantID, r.Email, r.SessionID, successor, SessionEnd(now, r.ExpiresAt, s.cfg.RefreshIdleTTL))
+			g := grant{userID: r.UserID, tenantID: r.TenantID, email: r.Email, role: r.Role, sessionID: r.SessionID, amr: r.AMR}
+			next := successor
+			if r.Kept {
+				next = refresh
+			}
+			return s.pair(ctx, g, next, SessionEnd(s.Now(), r.ExpiresAt, s.cfg.RefreshIdleTTL))
 		}
 		if !errors.Is(err, ErrNotFound) {
 			return TokenPair{}, internal("rotate", err)
@@ -134,7 +159,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string, meta Meta) (Token
 			return TokenPair{}, internal("inspect refresh token", err)
 		}
 		switch ClassifyRefresh(state, s.Now(), s.refreshRules()) {
-		case RefreshRotate:
+		case RefreshRotate, RefreshKeep:
 			continue
 		case RefreshUnknown:
 			return TokenPair{}, errInvalidRefresh()
@@ -146,7 +171,8 @@ func (s *Service) Refresh(ctx context.Context, refresh string, meta Meta) (Token
 			return TokenPair{}, newError(CodeSessionExpired, "The session has expired; log in again.")
 		case RefreshGrace:
 			if succ, ok := s.derivedSuccessor(refresh, st.SuccessorHash); ok {
-				return s.pair(st.UserID, st.TenantID, st.Email, st.SessionID, succ, SessionEnd(st.NewestTokenAt, st.ExpiresAt, s.cfg.RefreshIdleTTL))
+				g := grant{userID: st.UserID, tenantID: st.TenantID, email: st.Email, role: st.Role, sessionID: st.SessionID, amr: st.AMR}
+				return s.pair(ctx, g, succ, SessionEnd(st.NewestTokenAt, st.ExpiresAt, s.cfg.RefreshIdleTTL))
 			}
 			// No version of the refresh secret reproduces the successor: it cannot be handed out again,
 			// and the replay is treated as the reuse it would be without a grace.

@@ -42,8 +42,9 @@ type Meta struct {
 
 // Service is the auth service. It is safe for concurrent use.
 type Service struct {
-	cfg    Config
-	store  Store
+	cfg     Config
+	store   Store
+	tenants *Directory
 	signer Signer
 	hasher Hasher
 	secret Secrets
@@ -57,13 +58,14 @@ type Service struct {
 	wake   []func()
 }
 
-// New wires the service to its ports. signer is usually *Keys, which reloads the signing keys when
-// another instance rotates them.
-func New(cfg Config, st Store, signer Signer, hasher Hasher, secrets Secrets, log *slog.Logger) *Service {
+// New wires the service to its ports. tenants resolves tenant ids (the same directory the signer
+// checks issuers with); signer is usually *Keys, which reloads the signing keys when another instance
+// rotates them.
+func New(cfg Config, st Store, tenants *Directory, signer Signer, hasher Hasher, secrets Secrets, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	return &Service{cfg: cfg, store: st, signer: signer, hasher: hasher, secret: secrets, log: log,
+	return &Service{cfg: cfg, store: st, tenants: tenants, signer: signer, hasher: hasher, secret: secrets, log: log,
 		Now: time.Now, Random: rand.Reader}
 }
 

@@ -33,9 +33,13 @@ type fixture struct {
 	t     *testing.T
 	clk   *authtest.Clock
 	store *authtest.MemStore
+	dir   *auth.Directory
 	svc   *auth.Service
 	meta  auth.Meta
 }
+
+// defaultTenant is the default tenant's configuration in the fixtures: the spec's defaults.
+var defaultTenant = auth.TenantConfig{Default: auth.DefaultTenantSettings(), Issuer: "latch", CacheFor: auth.DefaultTenantCacheFor}
 
 func newFixture(t *testing.T, edit ...func(*auth.Config)) *fixture {
 	t.Helper()
@@ -45,15 +49,20 @@ func newFixture(t *testing.T, edit ...func(*auth.Config)) *fixture {
 	}
 	clk := authtest.NewClock()
 	st := authtest.NewMemStore(clk.Now)
-	return startFixture(t, cfg, clk, st)
+	return startFixture(t, cfg, defaultTenant, clk, st)
 }
 
 // startFixture wires a service on an existing store and clock: a second instance of a deployment.
-func startFixture(t *testing.T, cfg auth.Config, clk *authtest.Clock, st *authtest.MemStore) *fixture {
+func startFixture(t *testing.T, cfg auth.Config, tc auth.TenantConfig, clk *authtest.Clock, st *authtest.MemStore) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
-	keys, err := auth.LoadKeys(ctx, st, token.Config{Issuer: "latch", Audience: "latch", AccessTTL: cfg.AccessTTL, Alg: token.ES256}, nil, clk.Now, log)
+	dir, err := auth.NewDirectory(st, tc, clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := auth.LoadKeys(ctx, st, token.Config{Issuer: tc.Issuer, Audience: "latch", AccessTTL: cfg.AccessTTL, Alg: token.ES256,
+		IssuerOf: dir.IssuerOf}, nil, clk.Now, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,9 +71,9 @@ func startFixture(t *testing.T, cfg auth.Config, clk *authtest.Clock, st *authte
 		t.Fatal(err)
 	}
 	cheap := password.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32}
-	svc := auth.New(cfg, st, keys, password.NewHasher(cheap, 4, time.Second, nil), secrets, log)
+	svc := auth.New(cfg, st, dir, keys, password.NewHasher(cheap, 4, time.Second, nil), secrets, log)
 	svc.Now = clk.Now
-	return &fixture{t: t, clk: clk, store: st, svc: svc, meta: auth.Meta{IP: "192.0.2.1", UserAgent: "test"}}
+	return &fixture{t: t, clk: clk, store: st, dir: dir, svc: svc, meta: auth.Meta{IP: "192.0.2.1", UserAgent: "test"}}
 }
 
 // lastCode is the code in the newest email to the address.
@@ -257,7 +266,7 @@ func TestGraceReplayAfterTheRefreshSecretRotatedIsReuse(t *testing.T) {
 	first := f.signup("ann@example.test")
 	f.mustRefresh(first.RefreshToken)
 	// An instance that no longer holds the secret that derived the successor cannot hand it out again.
-	other := auth.New(specConfig, f.store, mustKeys(t, f), nil, auth.Secrets{Refresh: [][]byte{[]byte("another refresh secret of 32 bytes")}}, nil)
+	other := auth.New(specConfig, f.store, f.dir, mustKeys(t, f), nil, auth.Secrets{Refresh: [][]byte{[]byte("another refresh secret of 32 bytes")}}, nil)
 	other.Now = f.clk.Now
 	_, err := other.Refresh(context.Background(), first.RefreshToken, f.meta)
 	wantCode(t, err, auth.CodeRefreshReused)

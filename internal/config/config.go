@@ -25,6 +25,10 @@ type Config struct {
 	Password  Password  `yaml:"password"`
 	RateLimit RateLimit `yaml:"ratelimit"`
 	Sandbox   Sandbox   `yaml:"sandbox"`
+	// DefaultTenant is the settings of the default tenant, which serves every request that names no
+	// tenant; other tenants keep theirs in the database.
+	DefaultTenant DefaultTenant `yaml:"default_tenant"`
+	Surfaces      Surfaces      `yaml:"surfaces"`
 }
 
 type Server struct {
@@ -132,6 +136,31 @@ type Sandbox struct {
 	AllowRemote bool `yaml:"allow_remote"`
 }
 
+// JSONObject is a JSON object held as its text. In the file it may be written as a YAML mapping or as
+// a string of JSON; in the environment it is JSON.
+type JSONObject string
+
+type DefaultTenant struct {
+	SecondStep      string     `yaml:"second_step"`
+	RefreshRotation bool       `yaml:"refresh_rotation"`
+	AppName         string     `yaml:"app_name"`
+	MailFrom        string     `yaml:"mail_from"`
+	Locale          string     `yaml:"locale"`
+	AllowedOrigins  []string   `yaml:"allowed_origins"`
+	Routes          JSONObject `yaml:"routes"`
+	Issuer          string     `yaml:"issuer"`
+}
+
+// Surfaces are the compatibility APIs served beside v2, each with its switch and path prefix.
+type Surfaces struct {
+	Devii Surface `yaml:"devii"`
+}
+
+type Surface struct {
+	Enabled bool   `yaml:"enabled"`
+	Prefix  string `yaml:"prefix"`
+}
+
 // Default returns the built-in configuration; config.yaml at the repository root mirrors it.
 func Default() Config {
 	return Config{
@@ -193,6 +222,16 @@ func Default() Config {
 			MaxDelay:       15 * time.Minute,
 			AccountCeiling: 100,
 		},
+		DefaultTenant: DefaultTenant{
+			SecondStep:      "email_code",
+			RefreshRotation: true,
+			Locale:          "en",
+			AllowedOrigins:  []string{},
+			Routes:          "{}",
+		},
+		Surfaces: Surfaces{
+			Devii: Surface{Enabled: true, Prefix: "/devii"},
+		},
 	}
 }
 
@@ -202,6 +241,7 @@ const redactedMark = "[redacted]"
 // database.url is masked.
 func (c Config) Redacted() Config {
 	c.Server.TrustedProxies = slices.Clone(c.Server.TrustedProxies)
+	c.DefaultTenant.AllowedOrigins = slices.Clone(c.DefaultTenant.AllowedOrigins)
 	root := reflect.ValueOf(&c).Elem()
 	for _, f := range leafFields() {
 		if !f.secret {

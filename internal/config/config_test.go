@@ -117,20 +117,24 @@ func TestRepoConfigFileEqualsDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	var wantKeys []string
+	leaves := map[string]bool{}
 	for _, f := range leafFields() {
 		wantKeys = append(wantKeys, f.key)
+		leaves[f.key] = true
 	}
-	if diff := cmp.Diff(wantKeys, fileLeafKeys(doc.Content[0], "")); diff != "" {
+	if diff := cmp.Diff(wantKeys, fileLeafKeys(doc.Content[0], "", leaves)); diff != "" {
 		t.Errorf("keys in config.yaml (-want +got):\n%s", diff)
 	}
 }
 
-func fileLeafKeys(n *yaml.Node, prefix string) []string {
+// fileLeafKeys lists the keys a YAML mapping sets; a mapping under a leaf key (a JSON object such as
+// default_tenant.routes) is that key's value.
+func fileLeafKeys(n *yaml.Node, prefix string, leaves map[string]bool) []string {
 	var keys []string
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		key := joinKey(prefix, n.Content[i].Value)
-		if n.Content[i+1].Kind == yaml.MappingNode {
-			keys = append(keys, fileLeafKeys(n.Content[i+1], key)...)
+		if n.Content[i+1].Kind == yaml.MappingNode && !leaves[key] {
+			keys = append(keys, fileLeafKeys(n.Content[i+1], key, leaves)...)
 		} else {
 			keys = append(keys, key)
 		}
@@ -183,6 +187,45 @@ sandbox:
 	want.Sandbox.Enabled = true
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+func TestDefaultTenantRoutesAsMappingOrJSON(t *testing.T) {
+	const want = JSONObject(`{"base":"https://api.example.test/","query":"https://api.example.test/query"}`)
+	path := writeFile(t, `
+default_tenant:
+  second_step: "off"
+  refresh_rotation: false
+  routes:
+    base: https://api.example.test/
+    query: https://api.example.test/query
+`)
+	got, err := Load(path, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCfg := Default()
+	wantCfg.DefaultTenant.SecondStep = "off"
+	wantCfg.DefaultTenant.RefreshRotation = false
+	wantCfg.DefaultTenant.Routes = want
+	if diff := cmp.Diff(wantCfg, got); diff != "" {
+		t.Errorf("routes as a YAML mapping (-want +got):\n%s", diff)
+	}
+	for name, src := range map[string]func() (Config, error){
+		"JSON string in the file": func() (Config, error) {
+			return Load(writeFile(t, "default_tenant:\n  routes: '"+string(want)+"'\n"), true, nil)
+		},
+		"environment": func() (Config, error) {
+			return Load("", false, []string{"LATCH_DEFAULT_TENANT_ROUTES=" + string(want)})
+		},
+	} {
+		got, err := src()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got.DefaultTenant.Routes != want {
+			t.Errorf("%s: routes = %s, want %s", name, got.DefaultTenant.Routes, want)
+		}
 	}
 }
 
@@ -350,6 +393,16 @@ func TestInvalidValuesNameTheirKey(t *testing.T) {
 		{"LATCH_RATELIMIT_MAX_DELAY=10s", "ratelimit.max_delay"},
 		{"LATCH_RATELIMIT_ACCOUNT_CEILING=-1", "ratelimit.account_ceiling"},
 		{"LATCH_SANDBOX_ENABLED=on", "sandbox.enabled"},
+		{"LATCH_DEFAULT_TENANT_SECOND_STEP=sms", "default_tenant.second_step"},
+		{"LATCH_DEFAULT_TENANT_REFRESH_ROTATION=sometimes", "default_tenant.refresh_rotation"},
+		{"LATCH_DEFAULT_TENANT_ROUTES=[]", "default_tenant.routes"},
+		{"LATCH_DEFAULT_TENANT_ROUTES={base", "default_tenant.routes"},
+		{"LATCH_SURFACES_DEVII_ENABLED=yes", "surfaces.devii.enabled"},
+		{"LATCH_SURFACES_DEVII_PREFIX=devii", "surfaces.devii.prefix"},
+		{"LATCH_SURFACES_DEVII_PREFIX=/devii/", "surfaces.devii.prefix"},
+		{"LATCH_SURFACES_DEVII_PREFIX=/v2/devii", "surfaces.devii.prefix"},
+		{"LATCH_SURFACES_DEVII_PREFIX=/t", "surfaces.devii.prefix"},
+		{"LATCH_SURFACES_DEVII_PREFIX=/de vii", "surfaces.devii.prefix"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.env, func(t *testing.T) {

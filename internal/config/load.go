@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,7 +31,10 @@ var leafFields = sync.OnceValue(func() []leaf {
 	return collectLeaves(reflect.TypeFor[Config](), "", nil)
 })
 
-var durationType = reflect.TypeFor[time.Duration]()
+var (
+	durationType   = reflect.TypeFor[time.Duration]()
+	jsonObjectType = reflect.TypeFor[JSONObject]()
+)
 
 func collectLeaves(t reflect.Type, prefix string, index []int) []leaf {
 	var out []leaf
@@ -199,6 +203,18 @@ func (d fileDecoder) mapping(v reflect.Value, n *yaml.Node, prefix string) error
 }
 
 func (d fileDecoder) value(target reflect.Value, n *yaml.Node, secret bool) error {
+	if target.Type() == jsonObjectType && n.Kind == yaml.MappingNode {
+		var v map[string]any
+		if err := n.Decode(&v); err != nil {
+			return fmt.Errorf("want a mapping with string keys: %v", err)
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("cannot be written as JSON: %v", err)
+		}
+		target.SetString(string(b))
+		return nil
+	}
 	if target.Kind() == reflect.Slice {
 		if isNull(n) {
 			target.Set(reflect.MakeSlice(target.Type(), 0, 0))

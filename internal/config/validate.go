@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -123,7 +124,44 @@ func (c Config) Validate() error {
 	}
 	p.atLeast("ratelimit.account_ceiling", c.RateLimit.AccountCeiling, 0)
 
+	// The other default_tenant keys are checked by the same rules as every tenant's, when the service
+	// starts (app.New names the key).
+	p.oneOf("default_tenant.second_step", c.DefaultTenant.SecondStep, "email_code", "off")
+	if !c.DefaultTenant.Routes.isObject() {
+		p.add("default_tenant.routes", "must be a JSON object, such as {} or {\"base\": \"https://api.example.com/\"}")
+	}
+	if err := checkPrefix(c.Surfaces.Devii.Prefix); err != nil {
+		p.add("surfaces.devii.prefix", "%v", err)
+	}
+
 	return errors.Join(p...)
+}
+
+func (j JSONObject) isObject() bool {
+	var m map[string]json.RawMessage
+	return json.Unmarshal([]byte(j), &m) == nil && m != nil
+}
+
+// reservedPrefixes belong to v2 and the tenant prefix; a surface cannot be mounted over them.
+var reservedPrefixes = []string{"/v2", "/t", "/.well-known", "/healthz", "/readyz", "/metrics"}
+
+// checkPrefix accepts a path such as /devii: a leading slash, segments of letters, digits, '-', '_'
+// or '.', no trailing slash.
+func checkPrefix(prefix string) error {
+	if len(prefix) < 2 || prefix[0] != '/' || strings.HasSuffix(prefix, "/") || strings.Contains(prefix, "//") {
+		return fmt.Errorf("%q is not a path such as /devii (a leading slash, no trailing one)", prefix)
+	}
+	for _, r := range prefix {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/-_.", r)) {
+			return fmt.Errorf("%q holds %q; use letters, digits, '-', '_', '.' and '/'", prefix, r)
+		}
+	}
+	for _, r := range reservedPrefixes {
+		if prefix == r || strings.HasPrefix(prefix, r+"/") {
+			return fmt.Errorf("%q is under %s, which Latch serves itself", prefix, r)
+		}
+	}
+	return nil
 }
 
 // TrustedProxyPrefixes parses server.trusted_proxies; a bare address stands for itself alone

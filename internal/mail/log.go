@@ -26,10 +26,12 @@ func NewLog(logger *slog.Logger) *Log {
 
 // Send logs one INFO record with the recipient, subject and text body.
 func (l *Log) Send(ctx context.Context, m Message) error {
-	l.logger.LogAttrs(ctx, slog.LevelInfo, "email (log driver, not sent)",
-		slog.String("to", m.To),
+	attrs := []slog.Attr{slog.String("to", m.To)}
+	if m.From != "" {
+		attrs = append(attrs, slog.String("from", m.From))
+	}
+	l.logger.LogAttrs(ctx, slog.LevelInfo, "email (log driver, not sent)", append(attrs,
 		slog.String("subject", m.Subject),
-		slog.String("text", m.Text),
-	)
+		slog.String("text", m.Text))...)
 	return nil
 }

@@ -26,6 +26,7 @@ type Outbox interface {
 type Queued struct {
 	ID        string
 	Template  string
+	From      string // "" for the sender's configured From
 	To        string
 	Data      *string // JSON of Data; nil once scrubbed
 	Attempts  int     // including the claim that returned it
@@ -151,6 +152,7 @@ func (w *Worker) sendOne(ctx context.Context, m Queued) error {
 	if err != nil {
 		return err
 	}
+	msg.From = m.From
 	return w.send.Send(ctx, msg)
 }
 

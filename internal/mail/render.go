@@ -17,9 +17,10 @@ import (
 	"github.com/latch-auth/latch/templates"
 )
 
-// Message is one rendered email, ready for a Sender.
+// Message is one rendered email, ready for a Sender. From, when set, replaces the sender's configured
+// From (a tenant's own address).
 type Message struct {
-	To, Subject, Text, HTML string
+	From, To, Subject, Text, HTML string
 }
 
 // Data is what templates can use.
@@ -30,6 +31,9 @@ type Data struct {
 	Replaced     bool // a newer code replaced an earlier one, which no longer works
 	Time         time.Time
 	AppName      string
+	// Locale is the language tag of the tenant the email is for ("" when it names none); templates
+	// may use it, and per-locale templates will choose by it.
+	Locale string
 }
 
 // DefaultAppName fills Data.AppName when the caller leaves it empty.

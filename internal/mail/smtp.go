@@ -195,7 +195,15 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 
 func (s *SMTP) build(m Message) (*gomail.Msg, error) {
 	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
-	msg.FromMailAddress(s.from)
+	from := s.from
+	if m.From != "" {
+		a, err := netmail.ParseAddress(m.From)
+		if err != nil {
+			return nil, fmt.Errorf("smtp: from %q: %w", m.From, err)
+		}
+		from = a
+	}
+	msg.FromMailAddress(from)
 	if err := msg.To(m.To); err != nil {
 		return nil, fmt.Errorf("smtp: recipient %q: %w", m.To, err)
 	}

@@ -21,7 +21,7 @@ func chainHash(chain string, n int) []byte {
 
 // benchSession opens a session whose first refresh token is link 0 of chain.
 func benchSession(s *store.Store, userID, chain string) error {
-	_, err := s.OpenSession(context.Background(), auth.NewSession{UserID: userID, TenantID: auth.DefaultTenantID, AMR: "pwd otp",
+	_, err := s.OpenSession(context.Background(), auth.NewSession{UserID: userID, TenantID: auth.DefaultTenantID, AMR: "pwd otp", RefreshRotation: true,
 		IdleTTL: 24 * time.Hour, MaxAge: 30 * 24 * time.Hour, RefreshHash: chainHash(chain, 0)})
 	return err
 }

@@ -18,6 +18,7 @@ type outboxRow struct {
 	UserID        *string
 	Purpose       string
 	Template      string
+	FromAddr      *string
 	ToAddr        string
 	Data          *string // template data; nil once sent, so no code outlives its delivery
 	Attempts      int
@@ -41,6 +42,9 @@ func enqueue(tx *gorm.DB, userID, purpose string, m auth.Email, replaced bool, n
 	if userID != "" {
 		msg.UserID = &userID
 	}
+	if m.From != "" {
+		msg.FromAddr = &m.From
+	}
 	return msg.ID, tx.Create(&msg).Error
 }
 
@@ -61,7 +65,11 @@ func (s *Store) ClaimOutbox(ctx context.Context, lease time.Duration, limit int)
 		RETURNING *`, now.Add(lease), now, now, now, limit).Scan(&rows).Error
 	msgs := make([]mail.Queued, 0, len(rows))
 	for _, r := range rows {
-		msgs = append(msgs, mail.Queued{ID: r.ID, Template: r.Template, To: r.ToAddr, Data: r.Data, Attempts: r.Attempts, CreatedAt: r.CreatedAt})
+		q := mail.Queued{ID: r.ID, Template: r.Template, To: r.ToAddr, Data: r.Data, Attempts: r.Attempts, CreatedAt: r.CreatedAt}
+		if r.FromAddr != nil {
+			q.From = *r.FromAddr
+		}
+		msgs = append(msgs, q)
 	}
 	return msgs, err
 }

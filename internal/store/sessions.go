@@ -16,33 +16,37 @@ import (
 type sessionRow struct {
 	ID            string
 	UserID        string
-	TenantID      string
-	AMR           string
-	IP            string
-	UserAgent     string
-	CreatedAt     time.Time
-	LastUsedAt    time.Time
-	IdleExpiresAt time.Time
-	ExpiresAt     time.Time
-	RevokedAt     *time.Time
-	RevokeReason  *string
+	TenantID        string
+	AMR             string
+	RefreshRotation bool
+	IP              string
+	UserAgent       string
+	CreatedAt       time.Time
+	LastUsedAt      time.Time
+	IdleExpiresAt   time.Time
+	ExpiresAt       time.Time
+	RevokedAt       *time.Time
+	RevokeReason    *string
 }
 
 func (sessionRow) TableName() string { return "sessions" }
 
 func (r sessionRow) session() auth.Session {
-	return auth.Session{ID: r.ID, UserID: r.UserID, TenantID: r.TenantID, AMR: r.AMR, IP: r.IP, UserAgent: r.UserAgent,
-		CreatedAt: r.CreatedAt, LastUsedAt: r.LastUsedAt, IdleExpiresAt: r.IdleExpiresAt, ExpiresAt: r.ExpiresAt, RevokedAt: r.RevokedAt}
+	return auth.Session{ID: r.ID, UserID: r.UserID, TenantID: r.TenantID, AMR: r.AMR, RefreshRotation: r.RefreshRotation,
+		IP: r.IP, UserAgent: r.UserAgent, CreatedAt: r.CreatedAt, LastUsedAt: r.LastUsedAt, IdleExpiresAt: r.IdleExpiresAt,
+		ExpiresAt: r.ExpiresAt, RevokedAt: r.RevokedAt}
 }
 
-// refreshTokenRow is one link of a session's chain, stored as the SHA-256 of the token.
+// refreshTokenRow is one link of a session's chain, stored as the SHA-256 of the token. LastUsedAt is
+// set by each use of a token that is kept (a session without rotation).
 type refreshTokenRow struct {
-	ID        int64
-	SessionID string
-	ParentID  *int64
-	TokenHash []byte
-	CreatedAt time.Time
-	UsedAt    *time.Time
+	ID         int64
+	SessionID  string
+	ParentID   *int64
+	TokenHash  []byte
+	CreatedAt  time.Time
+	UsedAt     *time.Time
+	LastUsedAt *time.Time
 }
 
 func (refreshTokenRow) TableName() string { return "refresh_tokens" }
@@ -83,8 +87,8 @@ func (s *Store) RecordEvent(ctx context.Context, ev auth.Event) error {
 // and creates the session with its first refresh token.
 func (s *Store) OpenSession(ctx context.Context, p auth.NewSession) (auth.Session, error) {
 	now := s.now()
-	sess := sessionRow{ID: uuid.NewString(), UserID: p.UserID, TenantID: p.TenantID, AMR: p.AMR, IP: p.IP,
-		UserAgent: p.UserAgent, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(p.MaxAge)}
+	sess := sessionRow{ID: uuid.NewString(), UserID: p.UserID, TenantID: p.TenantID, AMR: p.AMR, RefreshRotation: p.RefreshRotation,
+		IP: p.IP, UserAgent: p.UserAgent, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(p.MaxAge)}
 	sess.IdleExpiresAt = auth.SessionEnd(now, sess.ExpiresAt, p.IdleTTL)
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		if p.CodeID != "" {
@@ -112,16 +116,18 @@ func (s *Store) OpenSession(ctx context.Context, p auth.NewSession) (auth.Sessio
 }
 
 // Rotate marks the token with hash oldHash used and stores its successor, if and only if
-// auth.ClassifyRefresh says auth.RefreshRotate for it: the token is unused and younger than the idle
-// TTL, its session neither revoked nor past its absolute end, its user active. It answers
-// auth.ErrNotFound otherwise; the caller then reads the token's state to learn why. On Postgres it is
-// a single statement, one round trip; the row lock taken by the UPDATE makes concurrent callers wait
-// and then see used_at set, so exactly one wins.
+// auth.ClassifyRefresh says auth.RefreshRotate for it: the token is unused and was active within the
+// idle TTL, its session neither revoked nor past its absolute end, its user active. When it says
+// auth.RefreshKeep (the same, in a session without rotation) the token only records its use. It
+// answers auth.ErrNotFound otherwise; the caller then reads the token's state to learn why. On
+// Postgres it is a single statement, one round trip; the row lock taken by the UPDATE makes
+// concurrent callers wait and then see used_at set, so exactly one wins.
 func (s *Store) Rotate(ctx context.Context, oldHash, newHash []byte, idleTTL time.Duration) (auth.Rotated, error) {
 	now := s.now()
 	idle := now.Add(idleTTL)
 	idleFloor, touchFloor := now.Add(-idleTTL), now.Add(-sessionTouchEvery)
 	var r auth.Rotated
+	var rotated bool
 	if s.dialect == Postgres {
 		// The hot path goes straight to database/sql: one prepared statement (pgx caches it per
 		// connection), no ORM statement building or reflection per refresh.
@@ -130,7 +136,7 @@ func (s *Store) Rotate(ctx context.Context, oldHash, newHash []byte, idleTTL tim
 			return r, err
 		}
 		err = s.sqlDB.QueryRowContext(ctx, rotatePostgres, now, oldHash, newHash, idle, idleFloor, touchFloor).
-			Scan(&r.SessionID, &r.UserID, &r.TenantID, &r.Email, &r.AMR, &r.ExpiresAt)
+			Scan(&r.SessionID, &r.UserID, &r.TenantID, &r.Email, &r.Role, &r.AMR, &r.ExpiresAt, &rotated)
 		release()
 		if errors.Is(err, sql.ErrNoRows) {
 			return r, auth.ErrNotFound
@@ -140,34 +146,44 @@ func (s *Store) Rotate(ctx context.Context, oldHash, newHash []byte, idleTTL tim
 		}
 	} else {
 		err := s.tx(ctx, func(tx *gorm.DB) error {
-			var old []refreshTokenRow
+			var old []struct {
+				ID        int64
+				SessionID string
+				Rotated   bool
+			}
 			// Correlated, so SQLite checks the token's own session by key instead of building the
 			// set of every live session on each refresh.
-			err := tx.Raw(`UPDATE refresh_tokens SET used_at = ?
-				WHERE token_hash = ? AND used_at IS NULL AND created_at > ? AND EXISTS (
+			err := tx.Raw(`UPDATE refresh_tokens
+				SET used_at = CASE WHEN (SELECT refresh_rotation FROM sessions WHERE id = refresh_tokens.session_id) THEN ? END,
+				    last_used_at = ?
+				WHERE token_hash = ? AND used_at IS NULL AND coalesce(last_used_at, created_at) > ? AND EXISTS (
 					SELECT 1 FROM sessions s JOIN users u ON u.id = s.user_id
 					WHERE s.id = refresh_tokens.session_id AND s.revoked_at IS NULL AND s.expires_at > ? AND u.status = 'active')
-				RETURNING id, session_id`, now, oldHash, idleFloor, now).Scan(&old).Error
+				RETURNING id, session_id, used_at IS NOT NULL AS rotated`, now, now, oldHash, idleFloor, now).Scan(&old).Error
 			if err != nil {
 				return err
 			}
 			if len(old) == 0 {
 				return auth.ErrNotFound
 			}
-			if err := tx.Create(&refreshTokenRow{SessionID: old[0].SessionID, ParentID: &old[0].ID, TokenHash: newHash, CreatedAt: now}).Error; err != nil {
-				return err
+			rotated = old[0].Rotated
+			if rotated {
+				if err := tx.Create(&refreshTokenRow{SessionID: old[0].SessionID, ParentID: &old[0].ID, TokenHash: newHash, CreatedAt: now}).Error; err != nil {
+					return err
+				}
 			}
 			if err := tx.Exec(`UPDATE sessions SET last_used_at = ?, idle_expires_at = min(?, expires_at) WHERE id = ? AND last_used_at < ?`,
 				now, idle, old[0].SessionID, touchFloor).Error; err != nil {
 				return err
 			}
-			return tx.Raw(`SELECT s.id AS session_id, s.user_id, s.tenant_id, u.email, s.amr, s.expires_at
+			return tx.Raw(`SELECT s.id AS session_id, s.user_id, s.tenant_id, u.email, u.role, s.amr, s.expires_at
 				FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?`, old[0].SessionID).Scan(&r).Error
 		})
 		if err != nil {
 			return r, err
 		}
 	}
+	r.Kept = !rotated
 	return r, nil
 }
 
@@ -179,9 +195,10 @@ func (s *Store) Rotate(ctx context.Context, oldHash, newHash []byte, idleTTL tim
 const sessionTouchEvery = 30 * time.Second
 
 // rotatePostgres spends a token and stores its successor in one statement: $1 now, $2 the spent
-// token's hash, $3 the successor's hash, $4 the new idle end, $5 the oldest creation time a token may
-// have and still be inside the idle window, $6 the last-use time below which the session row is
-// rewritten.
+// token's hash, $3 the successor's hash, $4 the new idle end, $5 the oldest time a token may have
+// been last active and still be inside the idle window, $6 the last-use time below which the session
+// row is rewritten. In a session without rotation the token is not spent: it records its use
+// (last_used_at, from which its idle window now runs) and no successor is made.
 //
 // The session and user checks are a correlated scalar subquery, not a join, so the plan is three
 // primary-key or unique lookups whatever the statistics say. As a join, on a database that had never
@@ -190,35 +207,41 @@ const sessionTouchEvery = 30 * time.Second
 // sessions and refresh throughput fell run after run (docs/benchmarks.md). A subquery is not flattened
 // into the join tree and its WHERE names no column of that partial index's predicate.
 const rotatePostgres = `WITH consumed AS (
-	UPDATE refresh_tokens rt SET used_at = $1
-	WHERE rt.token_hash = $2 AND rt.used_at IS NULL AND rt.created_at > $5
+	UPDATE refresh_tokens rt
+	SET used_at = CASE WHEN (SELECT s.refresh_rotation FROM sessions s WHERE s.id = rt.session_id) THEN $1 END,
+	    last_used_at = $1
+	WHERE rt.token_hash = $2 AND rt.used_at IS NULL AND coalesce(rt.last_used_at, rt.created_at) > $5
 	  AND (SELECT s.revoked_at IS NULL AND s.expires_at > $1 AND u.status = 'active'
 	       FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = rt.session_id)
-	RETURNING rt.id, rt.session_id
+	RETURNING rt.id, rt.session_id, rt.used_at IS NOT NULL AS rotated
 ), successor AS (
 	INSERT INTO refresh_tokens (session_id, parent_id, token_hash, created_at)
-	SELECT session_id, id, $3, $1 FROM consumed
+	SELECT session_id, id, $3, $1 FROM consumed WHERE rotated
 ), touched AS (
 	UPDATE sessions SET last_used_at = $1, idle_expires_at = LEAST($4, sessions.expires_at)
 	FROM consumed WHERE sessions.id = consumed.session_id AND sessions.last_used_at < $6
 )
-SELECT s.id::text, s.user_id::text, s.tenant_id::text, u.email, s.amr, s.expires_at
+SELECT s.id::text, s.user_id::text, s.tenant_id, u.email, u.role, s.amr, s.expires_at, c.rotated
 FROM consumed c JOIN sessions s ON s.id = c.session_id JOIN users u ON u.id = s.user_id`
 
 // refreshStateRow is a presented token with its session, user, successor and the session's tip: a
 // chain has exactly one unspent token, its newest (revocation ends the session, not the tokens).
 type refreshStateRow struct {
 	TokenCreatedAt  time.Time
+	TokenLastUsedAt *time.Time
 	UsedAt          *time.Time
 	SessionID       string
 	UserID          string
 	TenantID        string
 	Email           string
+	Role            string
 	AMR             string
 	UserStatus      string
 	RevokedAt       *time.Time
 	ExpiresAt       time.Time
-	NewestTokenAt   time.Time
+	RefreshRotation bool
+	NewestCreatedAt time.Time
+	NewestUsedAt    *time.Time
 	SuccessorHash   []byte
 	SuccessorUsedAt *time.Time
 }
@@ -227,9 +250,10 @@ type refreshStateRow struct {
 // auth.ClassifyRefresh reads. It is the slow path, taken only when Rotate refused.
 func (s *Store) RefreshState(ctx context.Context, hash []byte) (auth.RefreshState, error) {
 	var rows []refreshStateRow
-	err := s.db.WithContext(ctx).Raw(`SELECT rt.created_at AS token_created_at, rt.used_at, s.id AS session_id, s.user_id, s.tenant_id,
-			u.email, s.amr, u.status AS user_status, s.revoked_at, s.expires_at,
-			tip.created_at AS newest_token_at, c.token_hash AS successor_hash, c.used_at AS successor_used_at
+	err := s.db.WithContext(ctx).Raw(`SELECT rt.created_at AS token_created_at, rt.last_used_at AS token_last_used_at, rt.used_at,
+			s.id AS session_id, s.user_id, s.tenant_id, u.email, u.role, s.amr, u.status AS user_status, s.revoked_at, s.expires_at,
+			s.refresh_rotation, tip.created_at AS newest_created_at, tip.last_used_at AS newest_used_at,
+			c.token_hash AS successor_hash, c.used_at AS successor_used_at
 		FROM refresh_tokens rt
 		JOIN sessions s ON s.id = rt.session_id
 		JOIN users u ON u.id = s.user_id
@@ -243,9 +267,14 @@ func (s *Store) RefreshState(ctx context.Context, hash []byte) (auth.RefreshStat
 		return auth.RefreshState{}, auth.ErrNotFound
 	}
 	r := rows[0]
-	return auth.RefreshState{TokenCreatedAt: r.TokenCreatedAt, UsedAt: r.UsedAt, SessionID: r.SessionID, UserID: r.UserID,
-		TenantID: r.TenantID, Email: r.Email, AMR: r.AMR, UserStatus: r.UserStatus, RevokedAt: r.RevokedAt,
-		ExpiresAt: r.ExpiresAt, NewestTokenAt: r.NewestTokenAt, SuccessorHash: r.SuccessorHash, SuccessorUsedAt: r.SuccessorUsedAt}, nil
+	newest := r.NewestCreatedAt
+	if r.NewestUsedAt != nil && r.NewestUsedAt.After(newest) {
+		newest = *r.NewestUsedAt
+	}
+	return auth.RefreshState{TokenCreatedAt: r.TokenCreatedAt, TokenLastUsedAt: r.TokenLastUsedAt, UsedAt: r.UsedAt,
+		SessionID: r.SessionID, UserID: r.UserID, TenantID: r.TenantID, Email: r.Email, Role: r.Role, AMR: r.AMR,
+		UserStatus: r.UserStatus, RevokedAt: r.RevokedAt, ExpiresAt: r.ExpiresAt, RefreshRotation: r.RefreshRotation,
+		NewestTokenAt: newest, SuccessorHash: r.SuccessorHash, SuccessorUsedAt: r.SuccessorUsedAt}, nil
 }
 
 // SessionForRefresh finds the session a refresh token belongs to, whatever its state.

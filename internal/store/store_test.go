@@ -64,7 +64,7 @@ func newUser(t testing.TB, s *store.Store, email string) auth.User {
 
 func openSession(t testing.TB, s *store.Store, u auth.User, refresh string) auth.Session {
 	t.Helper()
-	sess, err := s.OpenSession(context.Background(), auth.NewSession{UserID: u.ID, TenantID: u.TenantID, AMR: "pwd otp",
+	sess, err := s.OpenSession(context.Background(), auth.NewSession{UserID: u.ID, TenantID: u.TenantID, AMR: "pwd otp", RefreshRotation: true,
 		IdleTTL: time.Hour, MaxAge: 24 * time.Hour, RefreshHash: authtest.Hash(refresh), Event: auth.Event{UserID: u.ID, Kind: "login"}})
 	if err != nil {
 		t.Fatal(err)

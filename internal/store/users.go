@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -20,6 +21,8 @@ type userRow struct {
 	PasswordHash    string
 	EmailVerifiedAt *time.Time
 	Status          string
+	Role            string
+	Metadata        string
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
 }
@@ -28,7 +31,7 @@ func (userRow) TableName() string { return "users" }
 
 func (r userRow) user() auth.User {
 	return auth.User{ID: r.ID, TenantID: r.TenantID, Email: r.Email, EmailVerifiedAt: r.EmailVerifiedAt,
-		Status: r.Status, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+		Status: r.Status, Role: r.Role, Metadata: json.RawMessage(r.Metadata), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
 }
 
 // CreateUser inserts u, filling ID, tenant, status and timestamps when empty. A taken email answers
@@ -44,9 +47,15 @@ func (s *Store) CreateUser(ctx context.Context, u *auth.User, passwordHash strin
 	if u.Status == "" {
 		u.Status = auth.StatusActive
 	}
+	if u.Role == "" {
+		u.Role = auth.DefaultRole
+	}
+	if len(u.Metadata) == 0 {
+		u.Metadata = json.RawMessage("{}")
+	}
 	u.CreatedAt, u.UpdatedAt = now, now
 	row := userRow{ID: u.ID, TenantID: u.TenantID, Email: u.Email, PasswordHash: passwordHash,
-		EmailVerifiedAt: u.EmailVerifiedAt, Status: u.Status, CreatedAt: now, UpdatedAt: now}
+		EmailVerifiedAt: u.EmailVerifiedAt, Status: u.Status, Role: u.Role, Metadata: string(u.Metadata), CreatedAt: now, UpdatedAt: now}
 	err := s.db.WithContext(ctx).Create(&row).Error
 	if isUniqueViolation(err) {
 		return auth.ErrConflict
@@ -76,12 +85,14 @@ func (s *Store) UserByID(ctx context.Context, id string) (auth.User, error) {
 			return u, err
 		}
 		defer release()
-		err = s.sqlDB.QueryRowContext(ctx, `SELECT id::text, tenant_id::text, email, email_verified_at, status,
+		var metadata string
+		err = s.sqlDB.QueryRowContext(ctx, `SELECT id::text, tenant_id, email, email_verified_at, status, role, metadata,
 			created_at, updated_at FROM users WHERE id = $1`, id).
-			Scan(&u.ID, &u.TenantID, &u.Email, &u.EmailVerifiedAt, &u.Status, &u.CreatedAt, &u.UpdatedAt)
+			Scan(&u.ID, &u.TenantID, &u.Email, &u.EmailVerifiedAt, &u.Status, &u.Role, &metadata, &u.CreatedAt, &u.UpdatedAt)
 		if errors.Is(err, sql.ErrNoRows) {
 			return u, auth.ErrNotFound
 		}
+		u.Metadata = json.RawMessage(metadata)
 		return u, err
 	}
 	var r userRow
@@ -133,14 +144,30 @@ func affectedOne(res *gorm.DB) error {
 	return nil
 }
 
-// TenantExists reports whether a tenant id is known.
-func (s *Store) TenantExists(ctx context.Context, id string) (bool, error) {
-	if _, err := uuid.Parse(id); err != nil {
-		return false, nil
+// UpdateUser applies an admin's changes to a user with their event, in one transaction.
+func (s *Store) UpdateUser(ctx context.Context, userID string, ch auth.UserChanges, ev auth.Event) (auth.User, error) {
+	if _, err := uuid.Parse(userID); err != nil {
+		return auth.User{}, auth.ErrNotFound
 	}
-	var n int64
-	err := s.db.WithContext(ctx).Table("tenants").Where("id = ?", id).Count(&n).Error
-	return n > 0, err
+	now := s.now()
+	set := map[string]any{"updated_at": now}
+	if ch.Role != nil {
+		set["role"] = *ch.Role
+	}
+	if ch.Metadata != nil {
+		set["metadata"] = string(ch.Metadata)
+	}
+	var r userRow
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		if err := affectedOne(tx.Model(&userRow{}).Where("id = ?", userID).Updates(set)); err != nil {
+			return err
+		}
+		if err := tx.Where("id = ?", userID).Take(&r).Error; err != nil {
+			return err
+		}
+		return insertEvent(tx, ev, now)
+	})
+	return r.user(), err
 }
 
 // UpdatePassword sets a new password hash and ends sessions in one transaction with its notice email

@@ -51,12 +51,13 @@ var (
 
 // Claims are the access token claims Latch reads and writes.
 type Claims struct {
-	Issuer    string   // iss
+	Issuer    string   // iss: on Issue, "" means Config.Issuer
 	Subject   string   // sub: user id
 	SessionID string   // sid
 	TenantID  string   // tid
 	ID        string   // jti
 	Email     string   // email
+	Role      string   // role
 	Audience  []string // aud
 	AMR       []string // amr
 	IssuedAt  time.Time
@@ -64,10 +65,16 @@ type Claims struct {
 }
 
 type Config struct {
+	// Issuer is the iss of tokens issued without one of their own, and, when IssuerOf is nil, the
+	// only iss Verify accepts.
 	Issuer    string
 	Audience  string
 	AccessTTL time.Duration
 	Alg       string
+	// IssuerOf, when set, names the iss a token of a tenant must carry: Verify accepts a token only if
+	// its iss equals IssuerOf(its tid). The acceptable issuers are thus those of existing tenants, and
+	// a token cannot borrow another tenant's. An error (an unknown tenant) refuses the token.
+	IssuerOf func(tenantID string) (string, error)
 }
 
 // Issuer signs with the newest active key of cfg.Alg and verifies with any key
@@ -114,16 +121,19 @@ func NewIssuer(cfg Config, keys []Key, now func() time.Time, random io.Reader) (
 		random = rand.Reader
 	}
 	i := &Issuer{cfg: cfg, now: now, random: random, method: method}
-	i.parser = jwt.NewParser(
+	opts := []jwt.ParserOption{
 		jwt.WithValidMethods([]string{cfg.Alg}),
-		jwt.WithIssuer(cfg.Issuer),
 		jwt.WithAudience(cfg.Audience),
 		jwt.WithTimeFunc(now),
 		jwt.WithLeeway(ClockLeeway),
 		jwt.WithIssuedAt(),
 		jwt.WithExpirationRequired(),
 		jwt.WithStrictDecoding(),
-	)
+	}
+	if cfg.IssuerOf == nil {
+		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
+	}
+	i.parser = jwt.NewParser(opts...)
 	i.keyFunc = i.lookupKey
 	if err := i.SetKeys(keys); err != nil {
 		return nil, err
@@ -220,6 +230,7 @@ type wireClaims struct {
 	SessionID string   `json:"sid,omitempty"`
 	TenantID  string   `json:"tid,omitempty"`
 	Email     string   `json:"email,omitempty"`
+	Role      string   `json:"role,omitempty"`
 	AMR       []string `json:"amr,omitempty"`
 }
 
@@ -234,8 +245,8 @@ func (c wireClaims) Validate() error {
 	return nil
 }
 
-// Issue signs c after filling iss, aud, jti, iat and exp; the caller supplies
-// Subject, SessionID, TenantID, Email and AMR. expiresAt is the exp claim.
+// Issue signs c after filling aud, jti, iat and exp, and iss unless c names one; the caller supplies
+// Subject, SessionID, TenantID, Email, Role and AMR. expiresAt is the exp claim.
 func (i *Issuer) Issue(c Claims) (token string, expiresAt time.Time, err error) {
 	set := i.keys.Load()
 	jti, err := randomString(i.random, 16)
@@ -244,9 +255,13 @@ func (i *Issuer) Issue(c Claims) (token string, expiresAt time.Time, err error) 
 	}
 	now := i.now().Truncate(time.Second)
 	expiresAt = now.Add(i.cfg.AccessTTL).Truncate(time.Second)
+	iss := c.Issuer
+	if iss == "" {
+		iss = i.cfg.Issuer
+	}
 	wc := wireClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer:    i.cfg.Issuer,
+			Issuer:    iss,
 			Subject:   c.Subject,
 			Audience:  jwt.ClaimStrings{i.cfg.Audience},
 			ExpiresAt: jwt.NewNumericDate(expiresAt),
@@ -256,6 +271,7 @@ func (i *Issuer) Issue(c Claims) (token string, expiresAt time.Time, err error) 
 		SessionID: c.SessionID,
 		TenantID:  c.TenantID,
 		Email:     c.Email,
+		Role:      c.Role,
 		AMR:       c.AMR,
 	}
 	t := jwt.NewWithClaims(i.method, wc)
@@ -269,30 +285,66 @@ func (i *Issuer) Issue(c Claims) (token string, expiresAt time.Time, err error) 
 }
 
 // Verify checks signature (algorithm pinned to cfg.Alg and to the key's own
-// alg), typ, iss, aud, exp, iat, sub and sid. Every error is ErrExpired or
-// ErrInvalid.
+// alg), typ, iss (against its tenant's with IssuerOf), aud, exp, iat, sub and
+// sid. Every error is ErrExpired or ErrInvalid.
 func (i *Issuer) Verify(token string) (Claims, error) {
 	if len(token) > maxTokenBytes {
 		return Claims{}, fmt.Errorf("%w: %w", ErrInvalid, errTokenTooLarge)
 	}
 	set := i.keys.Load()
-	if c, ok := set.verified.get(token); ok && i.now().Before(c.ExpiresAt.Add(ClockLeeway)) {
+	c, ok := set.verified.get(token)
+	if !ok || !i.now().Before(c.ExpiresAt.Add(ClockLeeway)) {
+		var err error
+		c, err = i.verifyUncached(token)
+		if err != nil && !errors.Is(err, ErrExpired) {
+			return Claims{}, err
+		}
+		// The issuer is checked before an expired token is reported as merely expired, so a token
+		// that is both expired and foreign is invalid.
+		if issErr := i.checkIssuer(c); issErr != nil {
+			return Claims{}, issErr
+		}
+		if err != nil {
+			return Claims{}, err
+		}
+		set.verified.put(token, c)
 		return c, nil
 	}
-	c, err := i.verifyUncached(token)
-	if err == nil {
-		set.verified.put(token, c)
+	// A tenant's issuer can change while its tokens sit in the cache: checked on every use.
+	if err := i.checkIssuer(c); err != nil {
+		return Claims{}, err
 	}
-	return c, err
+	return c, nil
+}
+
+var errForeignIssuer = errors.New("iss is not the issuer of the token's tenant")
+
+// checkIssuer applies IssuerOf; without it the parser has pinned cfg.Issuer already.
+func (i *Issuer) checkIssuer(c Claims) error {
+	if i.cfg.IssuerOf == nil {
+		return nil
+	}
+	want, err := i.cfg.IssuerOf(c.TenantID)
+	if err != nil {
+		return fmt.Errorf("%w: %w: tenant %q: %w", ErrInvalid, jwt.ErrTokenInvalidIssuer, c.TenantID, err)
+	}
+	if c.Issuer != want {
+		return fmt.Errorf("%w: %w: %w", ErrInvalid, jwt.ErrTokenInvalidIssuer, errForeignIssuer)
+	}
+	return nil
 }
 
 // verifyUncached is the full check: signature, header and claims.
 func (i *Issuer) verifyUncached(token string) (Claims, error) {
 	var wc wireClaims
-	if _, err := i.parser.ParseWithClaims(token, &wc, i.keyFunc); err != nil {
-		if onlyExpired(err) {
-			return Claims{}, fmt.Errorf("%w: %w", ErrExpired, err)
-		}
+	_, err := i.parser.ParseWithClaims(token, &wc, i.keyFunc)
+	switch {
+	case err == nil:
+	case onlyExpired(err):
+		// The signature checked out (claims are validated after it), so the claims are genuine and
+		// the caller may still judge their issuer.
+		err = fmt.Errorf("%w: %w", ErrExpired, err)
+	default:
 		return Claims{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	c := Claims{
@@ -302,6 +354,7 @@ func (i *Issuer) verifyUncached(token string) (Claims, error) {
 		TenantID:  wc.TenantID,
 		ID:        wc.ID,
 		Email:     wc.Email,
+		Role:      wc.Role,
 		Audience:  []string(wc.Audience),
 		AMR:       wc.AMR,
 		ExpiresAt: wc.ExpiresAt.Time, // required, so never nil here
@@ -309,7 +362,7 @@ func (i *Issuer) verifyUncached(token string) (Claims, error) {
 	if wc.IssuedAt != nil {
 		c.IssuedAt = wc.IssuedAt.Time
 	}
-	return c, nil
+	return c, err
 }
 
 // onlyExpired reports whether exp is the sole complaint. The parser reports

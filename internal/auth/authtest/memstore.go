@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"slices"
 	"strings"
 	"sync"
@@ -44,7 +45,7 @@ type MemStore struct {
 	now func() time.Time
 
 	mu       sync.Mutex
-	tenants  map[string]bool
+	tenants  map[string]*auth.Tenant
 	users    map[string]*memUser
 	codes    map[string]*memCode
 	outbox   []*Mail
@@ -74,12 +75,13 @@ type memSession struct {
 }
 
 type memToken struct {
-	id        int
-	sessionID string
-	parent    int // 0: first of its chain
-	hash      string
-	createdAt time.Time
-	usedAt    *time.Time
+	id         int
+	sessionID  string
+	parent     int // 0: first of its chain
+	hash       string
+	createdAt  time.Time
+	usedAt     *time.Time
+	lastUsedAt *time.Time
 }
 
 type memFailure struct {
@@ -100,7 +102,8 @@ type Mail struct {
 
 // NewMemStore is an empty store with the default tenant, on the clock now.
 func NewMemStore(now func() time.Time) *MemStore {
-	return &MemStore{now: now, tenants: map[string]bool{auth.DefaultTenantID: true}, users: map[string]*memUser{},
+	def := &auth.Tenant{ID: auth.DefaultTenantID, Name: auth.DefaultTenantID, Settings: auth.DefaultTenantSettings(), CreatedAt: now().UTC()}
+	return &MemStore{now: now, tenants: map[string]*auth.Tenant{def.ID: def}, users: map[string]*memUser{},
 		codes: map[string]*memCode{}, sessions: map[string]*memSession{}, failures: map[[2]string]*memFailure{},
 		secrets: map[string][][]byte{}}
 }
@@ -140,11 +143,136 @@ func (m *MemStore) Events() []auth.Event {
 	return slices.Clone(m.events)
 }
 
-// AddTenant makes a tenant known.
-func (m *MemStore) AddTenant(id string) {
+func cloneTenant(t auth.Tenant) auth.Tenant {
+	t.Settings.AllowedOrigins = slices.Clone(t.Settings.AllowedOrigins)
+	t.Settings.Routes = slices.Clone(t.Settings.Routes)
+	return t
+}
+
+func (m *MemStore) CreateTenant(_ context.Context, t *auth.Tenant, ev auth.Event) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.tenants[id] = true
+	if m.tenantNameTaken(t.Name, "") || m.tenants[t.ID] != nil {
+		return auth.ErrConflict
+	}
+	t.CreatedAt = m.at()
+	c := cloneTenant(*t)
+	m.tenants[t.ID] = &c
+	m.event(ev)
+	return nil
+}
+
+func (m *MemStore) tenantNameTaken(name, exceptID string) bool {
+	for _, x := range m.tenants {
+		if x.Name == name && x.ID != exceptID {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *MemStore) TenantByID(_ context.Context, id string) (auth.Tenant, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t, ok := m.tenants[id]; ok {
+		return cloneTenant(*t), nil
+	}
+	return auth.Tenant{}, auth.ErrNotFound
+}
+
+func (m *MemStore) ListTenants(_ context.Context, after string, limit int) ([]auth.Tenant, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := []auth.Tenant{}
+	for _, t := range m.tenants {
+		if t.ID > after {
+			out = append(out, cloneTenant(*t))
+		}
+	}
+	slices.SortFunc(out, func(a, b auth.Tenant) int { return strings.Compare(a.ID, b.ID) })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+func (m *MemStore) UpdateTenant(_ context.Context, id string, apply func(*auth.Tenant) error, ev auth.Event) (auth.Tenant, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.tenants[id]
+	if !ok {
+		return auth.Tenant{}, auth.ErrNotFound
+	}
+	next := cloneTenant(*t)
+	if err := apply(&next); err != nil {
+		return auth.Tenant{}, err
+	}
+	if m.tenantNameTaken(next.Name, id) {
+		return auth.Tenant{}, auth.ErrConflict
+	}
+	*t = cloneTenant(next)
+	m.event(ev)
+	return next, nil
+}
+
+func (m *MemStore) DeleteTenant(_ context.Context, id string, withUsers bool, ev auth.Event) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.tenants[id] == nil {
+		return auth.ErrNotFound
+	}
+	for uid, u := range m.users {
+		if u.TenantID != id {
+			continue
+		}
+		if !withUsers {
+			return auth.ErrConflict
+		}
+		m.deleteUser(uid)
+	}
+	for k := range m.failures {
+		if strings.HasPrefix(k[0], id+":") {
+			delete(m.failures, k)
+		}
+	}
+	delete(m.tenants, id)
+	m.event(ev)
+	return nil
+}
+
+// deleteUser removes a user and what the databases delete with it by cascade.
+func (m *MemStore) deleteUser(userID string) {
+	delete(m.users, userID)
+	for id, c := range m.codes {
+		if c.UserID == userID {
+			delete(m.codes, id)
+		}
+	}
+	m.outbox = slices.DeleteFunc(m.outbox, func(x *Mail) bool { return x.UserID == userID })
+	for sid, s := range m.sessions {
+		if s.UserID == userID {
+			delete(m.sessions, sid)
+			m.tokens = slices.DeleteFunc(m.tokens, func(t *memToken) bool { return t.sessionID == sid })
+		}
+	}
+}
+
+func (m *MemStore) UpdateUser(_ context.Context, userID string, ch auth.UserChanges, ev auth.Event) (auth.User, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	x, ok := m.users[userID]
+	if !ok {
+		return auth.User{}, auth.ErrNotFound
+	}
+	if ch.Role != nil {
+		x.Role = *ch.Role
+	}
+	if ch.Metadata != nil {
+		x.Metadata = slices.Clone(ch.Metadata)
+	}
+	x.UpdatedAt = m.at()
+	m.event(ev)
+	return x.User, nil
 }
 
 func (m *MemStore) CreateUser(_ context.Context, u *auth.User, passwordHash string) error {
@@ -160,7 +288,13 @@ func (m *MemStore) CreateUser(_ context.Context, u *auth.User, passwordHash stri
 	if u.Status == "" {
 		u.Status = auth.StatusActive
 	}
-	if !m.tenants[u.TenantID] {
+	if u.Role == "" {
+		u.Role = auth.DefaultRole
+	}
+	if len(u.Metadata) == 0 {
+		u.Metadata = json.RawMessage("{}")
+	}
+	if m.tenants[u.TenantID] == nil {
 		return errForeignKey
 	}
 	for _, x := range m.users {
@@ -225,12 +359,6 @@ func (m *MemStore) SetUserStatus(_ context.Context, userID, status string, ev au
 	}
 	m.event(ev)
 	return nil
-}
-
-func (m *MemStore) TenantExists(_ context.Context, id string) (bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.tenants[id], nil
 }
 
 func (m *MemStore) UpdatePassword(_ context.Context, p auth.PasswordUpdate) error {
@@ -366,8 +494,8 @@ func (m *MemStore) OpenSession(_ context.Context, p auth.NewSession) (auth.Sessi
 	if p.MarkVerified && u.EmailVerifiedAt == nil {
 		u.EmailVerifiedAt, u.UpdatedAt = &now, now
 	}
-	s := auth.Session{ID: newID(), UserID: p.UserID, TenantID: p.TenantID, AMR: p.AMR, IP: p.IP, UserAgent: p.UserAgent,
-		CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(p.MaxAge)}
+	s := auth.Session{ID: newID(), UserID: p.UserID, TenantID: p.TenantID, AMR: p.AMR, RefreshRotation: p.RefreshRotation,
+		IP: p.IP, UserAgent: p.UserAgent, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(p.MaxAge)}
 	s.IdleExpiresAt = auth.SessionEnd(now, s.ExpiresAt, p.IdleTTL)
 	m.sessions[s.ID] = &memSession{Session: s}
 	m.tokens = append(m.tokens, &memToken{id: len(m.tokens) + 1, sessionID: s.ID, hash: string(p.RefreshHash), createdAt: now})
@@ -386,22 +514,32 @@ func (m *MemStore) token(hash []byte) *memToken {
 	return nil
 }
 
-// Rotate follows auth.ClassifyRefresh literally: it rotates exactly when the verdict is rotate.
+// Rotate follows auth.ClassifyRefresh literally: it rotates exactly when the verdict is rotate, and
+// records the token's use when it is keep.
 func (m *MemStore) Rotate(_ context.Context, oldHash, newHash []byte, idleTTL time.Duration) (auth.Rotated, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.at()
 	st, ok := m.state(oldHash)
-	if !ok || auth.ClassifyRefresh(&st, now, auth.RefreshRules{IdleTTL: idleTTL}) != auth.RefreshRotate {
+	if !ok {
+		return auth.Rotated{}, auth.ErrNotFound
+	}
+	verdict := auth.ClassifyRefresh(&st, now, auth.RefreshRules{IdleTTL: idleTTL})
+	if verdict != auth.RefreshRotate && verdict != auth.RefreshKeep {
 		return auth.Rotated{}, auth.ErrNotFound
 	}
 	old := m.token(oldHash)
-	old.usedAt = &now
-	m.tokens = append(m.tokens, &memToken{id: len(m.tokens) + 1, sessionID: old.sessionID, parent: old.id, hash: string(newHash), createdAt: now})
+	old.lastUsedAt = &now
+	if verdict == auth.RefreshRotate {
+		old.usedAt = &now
+		m.tokens = append(m.tokens, &memToken{id: len(m.tokens) + 1, sessionID: old.sessionID, parent: old.id, hash: string(newHash), createdAt: now})
+	}
 	s := m.sessions[old.sessionID]
 	s.LastUsedAt = now
 	s.IdleExpiresAt = auth.SessionEnd(now, s.ExpiresAt, idleTTL)
-	return auth.Rotated{SessionID: s.ID, UserID: s.UserID, TenantID: s.TenantID, Email: m.users[s.UserID].Email, AMR: s.AMR, ExpiresAt: s.ExpiresAt}, nil
+	u := m.users[s.UserID]
+	return auth.Rotated{SessionID: s.ID, UserID: s.UserID, TenantID: s.TenantID, Email: u.Email, Role: u.Role, AMR: s.AMR,
+		ExpiresAt: s.ExpiresAt, Kept: verdict == auth.RefreshKeep}, nil
 }
 
 func (m *MemStore) RefreshState(_ context.Context, hash []byte) (auth.RefreshState, error) {
@@ -421,11 +559,15 @@ func (m *MemStore) state(hash []byte) (auth.RefreshState, bool) {
 	}
 	s := m.sessions[t.sessionID]
 	u := m.users[s.UserID]
-	st := auth.RefreshState{TokenCreatedAt: t.createdAt, UsedAt: t.usedAt, SessionID: s.ID, UserID: s.UserID, TenantID: s.TenantID,
-		Email: u.Email, AMR: s.AMR, UserStatus: u.Status, RevokedAt: s.RevokedAt, ExpiresAt: s.ExpiresAt}
+	st := auth.RefreshState{TokenCreatedAt: t.createdAt, TokenLastUsedAt: t.lastUsedAt, UsedAt: t.usedAt, SessionID: s.ID,
+		UserID: s.UserID, TenantID: s.TenantID, Email: u.Email, Role: u.Role, AMR: s.AMR, UserStatus: u.Status,
+		RevokedAt: s.RevokedAt, ExpiresAt: s.ExpiresAt, RefreshRotation: s.RefreshRotation}
 	for _, x := range m.tokens {
 		if x.sessionID == s.ID && x.usedAt == nil {
 			st.NewestTokenAt = x.createdAt
+			if x.lastUsedAt != nil && x.lastUsedAt.After(x.createdAt) {
+				st.NewestTokenAt = *x.lastUsedAt
+			}
 		}
 		if x.parent == t.id {
 			st.SuccessorHash, st.SuccessorUsedAt = []byte(x.hash), x.usedAt

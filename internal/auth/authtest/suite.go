@@ -3,6 +3,7 @@ package authtest
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -22,6 +23,8 @@ type Opener func(t *testing.T, now func() time.Time) auth.Store
 func StoreSuite(t *testing.T, open Opener) {
 	for name, test := range map[string]func(*testing.T, Opener){
 		"UsersUniquePerTenantCaseInsensitive": suiteUsersUnique,
+		"TenantsCreateListUpdateDelete":       suiteTenants,
+		"UpdateUserRoleAndMetadata":           suiteUpdateUser,
 		"IssueCodeLimitsAndReplacement":       suiteIssueCodeLimits,
 		"CodeAttemptsAreBounded":              suiteCodeAttempts,
 		"CodeConsumedOnce":                    suiteCodeConsumedOnce,
@@ -51,10 +54,25 @@ var Rules = auth.RefreshRules{IdleTTL: time.Hour, Grace: 10 * time.Second}
 
 func mustSession(t *testing.T, s auth.Store, u auth.User, refresh string, maxAge time.Duration) auth.Session {
 	t.Helper()
+	return openSession(t, s, u, refresh, maxAge, true)
+}
+
+// mustKeptSession opens a session without rotation: its one refresh token is kept for its life.
+func mustKeptSession(t *testing.T, s auth.Store, u auth.User, refresh string, maxAge time.Duration) auth.Session {
+	t.Helper()
+	return openSession(t, s, u, refresh, maxAge, false)
+}
+
+func openSession(t *testing.T, s auth.Store, u auth.User, refresh string, maxAge time.Duration, rotation bool) auth.Session {
+	t.Helper()
 	sess, err := s.OpenSession(context.Background(), auth.NewSession{UserID: u.ID, TenantID: u.TenantID, AMR: "pwd otp",
-		IdleTTL: Rules.IdleTTL, MaxAge: maxAge, RefreshHash: Hash(refresh), Event: auth.Event{UserID: u.ID, Kind: "login"}})
+		RefreshRotation: rotation, IdleTTL: Rules.IdleTTL, MaxAge: maxAge, RefreshHash: Hash(refresh),
+		Event: auth.Event{UserID: u.ID, Kind: "login"}})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if sess.RefreshRotation != rotation {
+		t.Fatalf("opened session has RefreshRotation %v, want %v", sess.RefreshRotation, rotation)
 	}
 	return sess
 }
@@ -86,8 +104,165 @@ func suiteUsersUnique(t *testing.T, open Opener) {
 	if _, err := s.UserByID(ctx, "not-a-uuid"); !errors.Is(err, auth.ErrNotFound) {
 		t.Errorf("UserByID(bad) = %v, want ErrNotFound", err)
 	}
-	if ok, err := s.TenantExists(ctx, auth.DefaultTenantID); err != nil || !ok {
-		t.Errorf("TenantExists(default) = %v, %v; want true", ok, err)
+	if u.Role != auth.DefaultRole || string(u.Metadata) != "{}" {
+		t.Errorf("a new user has role %q and metadata %s, want %q and {}", u.Role, u.Metadata, auth.DefaultRole)
+	}
+
+	// The same address in another tenant is another user.
+	if err := s.CreateTenant(ctx, &auth.Tenant{ID: "acme", Name: "Acme", Settings: auth.DefaultTenantSettings()}, auth.Event{}); err != nil {
+		t.Fatal(err)
+	}
+	other := auth.User{TenantID: "acme", Email: "ann@example.test"}
+	if err := s.CreateUser(ctx, &other, "acme-hash"); err != nil {
+		t.Fatalf("the same email in another tenant: %v", err)
+	}
+	got, err = s.UserByEmail(ctx, "acme", "ANN@example.test")
+	if err != nil || got.User.ID != other.ID || got.User.ID == u.ID || got.PasswordHash != "acme-hash" {
+		t.Errorf("UserByEmail(acme) = %+v, %v; want the acme user %s", got, err, other.ID)
+	}
+	if err := s.CreateUser(ctx, &auth.User{TenantID: "nope", Email: "x@example.test"}, "h"); err == nil {
+		t.Error("a user of an unknown tenant was created")
+	}
+}
+
+func suiteTenants(t *testing.T, open Opener) {
+	clk := NewClock()
+	s := open(t, clk.Now)
+	ctx := context.Background()
+
+	def, err := s.TenantByID(ctx, auth.DefaultTenantID)
+	if err != nil || def.ID != auth.DefaultTenantID {
+		t.Fatalf("TenantByID(default) = %+v, %v", def, err)
+	}
+	if _, err := s.TenantByID(ctx, "nope"); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("TenantByID(unknown) = %v, want ErrNotFound", err)
+	}
+
+	acme := auth.Tenant{ID: "acme", Name: "Acme", Settings: auth.TenantSettings{SecondStep: auth.SecondStepOff, RefreshRotation: false,
+		AppName: "Acme Pay", MailFrom: "Acme <no-reply@acme.test>", Locale: "de", AllowedOrigins: []string{"https://app.acme.test"},
+		Routes: json.RawMessage(`{"base":"https://api.acme.test/"}`), Issuer: "https://auth.acme.test/t/acme/graphql"}}
+	if err := s.CreateTenant(ctx, &acme, auth.Event{Kind: "tenant_created"}); err != nil {
+		t.Fatal(err)
+	}
+	if !acme.CreatedAt.Equal(clk.Now()) {
+		t.Errorf("CreatedAt = %v, want %v", acme.CreatedAt, clk.Now())
+	}
+	got, err := s.TenantByID(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(acme, got); diff != "" {
+		t.Errorf("tenant read back (-created +read):\n%s", diff)
+	}
+	for _, dup := range []auth.Tenant{{ID: "acme", Name: "Other"}, {ID: "other", Name: "Acme"}} {
+		dup.Settings = auth.DefaultTenantSettings()
+		if err := s.CreateTenant(ctx, &dup, auth.Event{}); !errors.Is(err, auth.ErrConflict) {
+			t.Errorf("CreateTenant(%s, %s) = %v, want ErrConflict", dup.ID, dup.Name, err)
+		}
+	}
+	for _, id := range []string{"b-2", "a_1"} {
+		if err := s.CreateTenant(ctx, &auth.Tenant{ID: id, Name: id, Settings: auth.DefaultTenantSettings()}, auth.Event{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := func(after string, limit int) []string {
+		list, err := s.ListTenants(ctx, after, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, x := range list {
+			out = append(out, x.ID)
+		}
+		return out
+	}
+	if diff := cmp.Diff([]string{"a_1", "acme", "b-2", "default"}, ids("", 0)); diff != "" {
+		t.Errorf("ListTenants (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"b-2", "default"}, ids("acme", 2)); diff != "" {
+		t.Errorf("ListTenants after acme, 2 (-want +got):\n%s", diff)
+	}
+
+	refused := errors.New("refused by apply")
+	if _, err := s.UpdateTenant(ctx, "acme", func(t *auth.Tenant) error { t.Name = "Changed"; return refused }, auth.Event{}); !errors.Is(err, refused) {
+		t.Errorf("UpdateTenant with a refusing apply = %v, want its error", err)
+	}
+	if _, err := s.UpdateTenant(ctx, "acme", func(t *auth.Tenant) error { t.Name = "a_1"; return nil }, auth.Event{}); !errors.Is(err, auth.ErrConflict) {
+		t.Errorf("UpdateTenant to a taken name = %v, want ErrConflict", err)
+	}
+	if _, err := s.UpdateTenant(ctx, "nope", func(*auth.Tenant) error { return nil }, auth.Event{}); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("UpdateTenant(unknown) = %v, want ErrNotFound", err)
+	}
+	updated, err := s.UpdateTenant(ctx, "acme", func(t *auth.Tenant) error {
+		t.Name, t.Settings.RefreshRotation = "Acme Corp", true
+		return nil
+	}, auth.Event{Kind: "tenant_updated"})
+	want := acme
+	want.Name, want.Settings.RefreshRotation = "Acme Corp", true
+	if err != nil || !cmp.Equal(want, updated) {
+		t.Errorf("UpdateTenant = %+v, %v; want %+v", updated, err, want)
+	}
+	if got, _ := s.TenantByID(ctx, "acme"); !cmp.Equal(want, got) {
+		t.Errorf("after UpdateTenant the tenant reads %+v, want %+v", got, want)
+	}
+
+	// A tenant with users goes only with them.
+	u := auth.User{TenantID: "acme", Email: "user@acme.test"}
+	if err := s.CreateUser(ctx, &u, "h"); err != nil {
+		t.Fatal(err)
+	}
+	mustSession(t, s, u, "acme-session", time.Hour)
+	if _, err := s.RecordFailure(ctx, "acme:user@acme.test", "10.0.0.1", func(auth.FailureCounts) (time.Duration, time.Duration) { return time.Hour, 0 }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteTenant(ctx, "acme", false, auth.Event{}); !errors.Is(err, auth.ErrConflict) {
+		t.Errorf("DeleteTenant with users, not forced = %v, want ErrConflict", err)
+	}
+	if _, err := s.UserByID(ctx, u.ID); err != nil {
+		t.Errorf("a refused delete removed the user: %v", err)
+	}
+	if err := s.DeleteTenant(ctx, "acme", true, auth.Event{Kind: "tenant_deleted"}); err != nil {
+		t.Fatalf("forced DeleteTenant: %v", err)
+	}
+	if _, err := s.UserByID(ctx, u.ID); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("after a forced delete the user reads %v, want ErrNotFound", err)
+	}
+	if _, err := s.SessionForRefresh(ctx, Hash("acme-session")); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("after a forced delete the session reads %v, want ErrNotFound", err)
+	}
+	if w, err := s.LockedUntil(ctx, "acme:user@acme.test", "10.0.0.1"); err != nil || w != 0 {
+		t.Errorf("after a forced delete the tenant's throttle says wait %v (%v), want none", w, err)
+	}
+	if err := s.DeleteTenant(ctx, "b-2", false, auth.Event{}); err != nil {
+		t.Errorf("DeleteTenant of an empty tenant: %v", err)
+	}
+	if err := s.DeleteTenant(ctx, "acme", false, auth.Event{}); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("DeleteTenant(deleted) = %v, want ErrNotFound", err)
+	}
+	if diff := cmp.Diff([]string{"a_1", "default"}, ids("", 0)); diff != "" {
+		t.Errorf("tenants left (-want +got):\n%s", diff)
+	}
+}
+
+func suiteUpdateUser(t *testing.T, open Opener) {
+	s := open(t, NewClock().Now)
+	ctx := context.Background()
+	u := mustUser(t, s, "roles@example.test")
+	admin := "admin"
+	got, err := s.UpdateUser(ctx, u.ID, auth.UserChanges{Role: &admin}, auth.Event{UserID: u.ID, Kind: "user_updated"})
+	if err != nil || got.Role != "admin" || string(got.Metadata) != "{}" {
+		t.Fatalf("UpdateUser(role) = %+v, %v", got, err)
+	}
+	got, err = s.UpdateUser(ctx, u.ID, auth.UserChanges{Metadata: json.RawMessage(`{"plan":"pro"}`)}, auth.Event{})
+	if err != nil || got.Role != "admin" || string(got.Metadata) != `{"plan":"pro"}` {
+		t.Fatalf("UpdateUser(metadata) = %+v, %v", got, err)
+	}
+	read, err := s.UserByID(ctx, u.ID)
+	if err != nil || read.Role != "admin" || string(read.Metadata) != `{"plan":"pro"}` {
+		t.Errorf("UserByID after updates = %+v, %v", read, err)
+	}
+	if _, err := s.UpdateUser(ctx, "b0d1e0a1-0000-4000-8000-000000000000", auth.UserChanges{Role: &admin}, auth.Event{}); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("UpdateUser(unknown) = %v, want ErrNotFound", err)
 	}
 }
 
@@ -243,7 +418,7 @@ func suiteRotateExactlyOnce(t *testing.T, open Opener) {
 	if len(wins) != 1 {
 		t.Fatalf("%d rotations won, want exactly 1", len(wins))
 	}
-	want := auth.Rotated{SessionID: sess.ID, UserID: u.ID, TenantID: u.TenantID, Email: u.Email, AMR: "pwd otp", ExpiresAt: sess.ExpiresAt}
+	want := auth.Rotated{SessionID: sess.ID, UserID: u.ID, TenantID: u.TenantID, Email: u.Email, Role: auth.DefaultRole, AMR: "pwd otp", ExpiresAt: sess.ExpiresAt}
 	if diff := cmp.Diff(want, <-wins); diff != "" {
 		t.Errorf("rotated (-want +got):\n%s", diff)
 	}
@@ -340,6 +515,54 @@ func suiteRotateAgreesWithClassifier(t *testing.T, open Opener) {
 			mustSession(t, s, u, "a", long)
 			return "never issued"
 		}, auth.RefreshUnknown},
+		{"kept: fresh", func(t *testing.T, s auth.Store, clk *Clock, u auth.User) string {
+			mustKeptSession(t, s, u, "k", long)
+			return "k"
+		}, auth.RefreshKeep},
+		{"kept: used again at once", func(t *testing.T, s auth.Store, clk *Clock, u auth.User) string {
+			mustKeptSession(t, s, u, "k", long)
+			mustKeep(t, s, "k")
+			mustKeep(t, s, "k")
+			return "k"
+		}, auth.RefreshKeep},
+		{"kept: last used inside the idle window, made before it", func(t *testing.T, s auth.Store, clk *Clock, u auth.User) string {
+			mustKeptSession(t, s, u, "k", long)
+			clk.Advance(50 * time.Minute)
+			mustKeep(t, s, "k")
+			clk.Advance(50 * time.Minute)
+			return "k"
+		}, auth.RefreshKeep},
+		{"kept: idle for exactly the idle TTL since its last use", func(t *testing.T, s auth.Store, clk *Clock, u auth.User) string {
+			mustKeptSession(t, s, u, "k", long)
+			clk.Advance(10 * time.Minute)
+			mustKeep(t, s, "k")
+			clk.Advance(Rules.IdleTTL)
+			return "k"
+		}, auth.RefreshExpired},
+		{"kept: past the absolute end though active", func(t *testing.T, s auth.Store, clk *Clock, u auth.User) string {
+			mustKeptSession(t, s, u, "k", 2*time.Hour)
+			for range 2 {
+				clk.Advance(50 * time.Minute)
+				mustKeep(t, s, "k")
+			}
+			clk.Advance(20 * time.Minute)
+			return "k"
+		}, auth.RefreshExpired},
+		{"kept: revoked session", func(t *testing.T, s auth.Store, clk *Clock, u auth.User) string {
+			sess := mustKeptSession(t, s, u, "k", long)
+			mustKeep(t, s, "k")
+			if err := s.RevokeSession(context.Background(), u.ID, sess.ID, "logout", auth.Event{}); err != nil {
+				t.Fatal(err)
+			}
+			return "k"
+		}, auth.RefreshRevoked},
+		{"kept: disabled user", func(t *testing.T, s auth.Store, clk *Clock, u auth.User) string {
+			mustKeptSession(t, s, u, "k", long)
+			if err := s.SetUserStatus(context.Background(), u.ID, auth.StatusDisabled, auth.Event{}); err != nil {
+				t.Fatal(err)
+			}
+			return "k"
+		}, auth.RefreshDisabled},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			clk := NewClock()
@@ -360,14 +583,30 @@ func suiteRotateAgreesWithClassifier(t *testing.T, open Opener) {
 			if verdict != c.want {
 				t.Errorf("verdict %v, want %v (state %+v)", verdict, c.want, st)
 			}
-			_, err = s.Rotate(ctx, Hash(presented), Hash(presented+"'"), Rules.IdleTTL)
-			if rotated := err == nil; rotated != (verdict == auth.RefreshRotate) {
+			r, err := s.Rotate(ctx, Hash(presented), Hash(presented+"'"), Rules.IdleTTL)
+			accepted := verdict == auth.RefreshRotate || verdict == auth.RefreshKeep
+			if (err == nil) != accepted {
 				t.Errorf("Rotate error %v on a token classified %v", err, verdict)
 			}
 			if err != nil && !errors.Is(err, auth.ErrNotFound) {
 				t.Errorf("Rotate refused with %v, want ErrNotFound", err)
 			}
-			if verdict == auth.RefreshRotate {
+			if err == nil && r.Kept != (verdict == auth.RefreshKeep) {
+				t.Errorf("Rotate answered Kept %v on a token classified %v", r.Kept, verdict)
+			}
+			if verdict == auth.RefreshKeep {
+				// Kept: still the session's token, unspent, with no successor, and its idle window
+				// now runs from this use.
+				after, err := s.RefreshState(ctx, Hash(presented))
+				if err != nil || after.UsedAt != nil || after.SuccessorHash != nil || after.TokenLastUsedAt == nil ||
+					!after.TokenLastUsedAt.Equal(clk.Now()) || !after.NewestTokenAt.Equal(clk.Now()) {
+					t.Errorf("after a kept use the token reads %+v (%v)", after, err)
+				}
+				if _, err := s.RefreshState(ctx, Hash(presented+"'")); !errors.Is(err, auth.ErrNotFound) {
+					t.Errorf("a kept use stored a successor (%v)", err)
+				}
+			}
+			if accepted {
 				return
 			}
 			after, err := s.RefreshState(ctx, Hash(presented))
@@ -375,6 +614,14 @@ func suiteRotateAgreesWithClassifier(t *testing.T, open Opener) {
 				t.Errorf("a refused rotation changed the token: before %+v, after %+v (%v)", st, after, err)
 			}
 		})
+	}
+}
+
+func mustKeep(t *testing.T, s auth.Store, token string) {
+	t.Helper()
+	r, err := s.Rotate(context.Background(), Hash(token), Hash(token+"-never"), Rules.IdleTTL)
+	if err != nil || !r.Kept {
+		t.Fatalf("use of kept token %s: %+v, %v", token, r, err)
 	}
 }
 

@@ -1,0 +1,504 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/mail"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// Tenant is one product or customer served by a Latch deployment: its users are its own (an email is
+// unique per tenant), and its settings shape their login, tokens and email.
+type Tenant struct {
+	ID        string
+	Name      string
+	Settings  TenantSettings
+	CreatedAt time.Time
+}
+
+// Second step modes of a tenant.
+const (
+	// SecondStepEmailCode: the password step emails a code, which the client exchanges for tokens.
+	SecondStepEmailCode = "email_code"
+	// SecondStepOff: the password step answers tokens, for clients that cannot be changed.
+	SecondStepOff = "off"
+)
+
+// TenantSettings are a tenant's rules and branding. An empty string means "the deployment's default":
+// AppName the product name of the email templates, MailFrom mail.from, Issuer tokens.issuer.
+type TenantSettings struct {
+	SecondStep string
+	// RefreshRotation false keeps one refresh token per session, still revocable and still bound by
+	// the idle and absolute lifetimes, for clients that never store a new one.
+	RefreshRotation bool
+	AppName         string
+	MailFrom        string
+	Locale          string
+	AllowedOrigins  []string
+	// Routes is a JSON object returned by the Devii surface; "{}" when none.
+	Routes json.RawMessage
+	Issuer string
+}
+
+// DefaultTenantSettings are the settings of a tenant created with none given.
+func DefaultTenantSettings() TenantSettings {
+	return TenantSettings{SecondStep: SecondStepEmailCode, RefreshRotation: true, AllowedOrigins: []string{},
+		Routes: json.RawMessage("{}")}
+}
+
+// Limits on tenant and user data.
+const (
+	MaxMetadataBytes = 4 << 10
+	maxRoutesBytes   = 16 << 10
+	maxNameLength    = 200
+	maxRoleLength    = 64
+	maxIssuerLength  = 512
+)
+
+var (
+	tenantIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+	localePattern   = regexp.MustCompile(`^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$`)
+	rolePattern     = regexp.MustCompile(`^[A-Za-z0-9_.:-]+$`)
+)
+
+// ValidTenantID reports whether id can name a tenant: 1 to 63 lower-case letters, digits, '-' or '_',
+// starting with a letter or digit ("acme", "179").
+func ValidTenantID(id string) bool { return tenantIDPattern.MatchString(id) }
+
+const tenantIDRule = "must be 1 to 63 lower-case letters, digits, '-' or '_', starting with a letter or digit"
+
+// TenantInput is what an operator sets on a tenant; nil leaves a field as it is (on creation: at its
+// default). Field names in errors are the camelCase names of the admin API.
+type TenantInput struct {
+	Name            *string
+	SecondStep      *string
+	RefreshRotation *bool
+	AppName         *string
+	MailFrom        *string
+	Locale          *string
+	AllowedOrigins  *[]string
+	Routes          json.RawMessage // nil: unchanged
+	Issuer          *string
+}
+
+// touchesSettings reports whether the input changes any setting (anything but the name).
+func (in TenantInput) touchesSettings() bool {
+	return in.SecondStep != nil || in.RefreshRotation != nil || in.AppName != nil || in.MailFrom != nil ||
+		in.Locale != nil || in.AllowedOrigins != nil || in.Routes != nil || in.Issuer != nil
+}
+
+// apply merges the input into t and reports what is invalid about the result.
+func (in TenantInput) apply(v *Validation, t *Tenant) {
+	set := func(dst *string, src *string) {
+		if src != nil {
+			*dst = strings.TrimSpace(*src)
+		}
+	}
+	set(&t.Name, in.Name)
+	st := &t.Settings
+	set(&st.SecondStep, in.SecondStep)
+	if in.RefreshRotation != nil {
+		st.RefreshRotation = *in.RefreshRotation
+	}
+	set(&st.AppName, in.AppName)
+	set(&st.MailFrom, in.MailFrom)
+	set(&st.Locale, in.Locale)
+	set(&st.Issuer, in.Issuer)
+	if in.AllowedOrigins != nil {
+		st.AllowedOrigins = slices.Clone(*in.AllowedOrigins)
+	}
+	if in.Routes != nil {
+		st.Routes = jsonObject(v, "routes", in.Routes, maxRoutesBytes)
+	}
+	checkTenant(v, *t)
+}
+
+func checkTenant(v *Validation, t Tenant) {
+	switch n := utf8.RuneCountInString(t.Name); {
+	case n == 0:
+		v.Add("name", "is required")
+	case n > maxNameLength || !printable(t.Name):
+		v.Add("name", "must be at most 200 printable characters")
+	}
+	*v = append(*v, checkSettings(t.Settings)...)
+}
+
+// checkSettings validates settings wherever they come from: the admin's input or the configuration.
+func checkSettings(st TenantSettings) Validation {
+	var v Validation
+	if st.SecondStep != SecondStepEmailCode && st.SecondStep != SecondStepOff {
+		v.Add("secondStep", `must be "email_code" or "off"`)
+	}
+	if len(st.AppName) > maxNameLength || !printable(st.AppName) {
+		v.Add("appName", "must be at most 200 printable characters")
+	}
+	if st.MailFrom != "" {
+		if _, err := mail.ParseAddress(st.MailFrom); err != nil || !printable(st.MailFrom) {
+			v.Add("mailFrom", `must be an address such as "Acme <no-reply@acme.example>"`)
+		}
+	}
+	if st.Locale != "" && (len(st.Locale) > 35 || !localePattern.MatchString(st.Locale)) {
+		v.Add("locale", `must be a language tag such as "en" or "pt-BR"`)
+	}
+	for _, o := range st.AllowedOrigins {
+		if !validOrigin(o) {
+			v.Add("allowedOrigins", "must list origins such as https://app.example.com (scheme, host and port only)")
+			break
+		}
+	}
+	if len(st.Issuer) > maxIssuerLength || !printable(st.Issuer) {
+		v.Add("issuer", "must be at most 512 printable characters")
+	}
+	if len(st.Routes) == 0 || st.Routes[0] != '{' {
+		v.Add("routes", "must be a JSON object")
+	}
+	return v
+}
+
+func validOrigin(o string) bool {
+	u, err := url.Parse(o)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && u.User == nil &&
+		u.Path == "" && u.RawQuery == "" && u.Fragment == "" && o == u.Scheme+"://"+u.Host
+}
+
+// printable rejects control characters, which have no business in names, headers or claims.
+func printable(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
+			return false
+		}
+	}
+	return utf8.ValidString(s)
+}
+
+// jsonObject checks that raw is one JSON object of at most limit bytes once compacted, and returns it
+// compacted.
+func jsonObject(v *Validation, field string, raw json.RawMessage, limit int) json.RawMessage {
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil || b.Len() == 0 || b.Bytes()[0] != '{' {
+		v.Add(field, "must be a JSON object")
+		return nil
+	}
+	if b.Len() > limit {
+		v.Add(field, "must be at most "+byteSize(limit)+" of JSON")
+		return nil
+	}
+	return json.RawMessage(b.Bytes())
+}
+
+func byteSize(n int) string {
+	if n%1024 == 0 {
+		return strconv.Itoa(n/1024) + " KiB"
+	}
+	return strconv.Itoa(n) + " bytes"
+}
+
+// TenantConfig is how the service resolves tenants: the default tenant's settings (which come from the
+// configuration, not from its row), the issuer of tenants that name none, and how long this instance
+// may keep settings read from the database.
+type TenantConfig struct {
+	Default TenantSettings
+	Issuer  string
+	// CacheFor bounds how stale an instance's view of another instance's (or the CLI's) change to a
+	// tenant may be; changes made through this instance apply at once.
+	CacheFor time.Duration
+}
+
+// DefaultTenantCacheFor is the staleness the wiring allows. Settings are read on every login, every
+// refresh (the issuer of the new access token) and every token verification, so they cannot cost a
+// query each; ten seconds is short enough that an operator who changes a tenant sees it apply while
+// still looking, and at thousands of refreshes a second it costs one primary-key lookup per tenant
+// per instance every ten seconds.
+const DefaultTenantCacheFor = 10 * time.Second
+
+// Directory resolves tenant ids to tenants through a per-instance cache. It is safe for concurrent use.
+type Directory struct {
+	store TenantStore
+	cfg   TenantConfig
+	now   func() time.Time
+
+	mu      sync.RWMutex
+	entries map[string]cachedTenant
+}
+
+type cachedTenant struct {
+	tenant  Tenant
+	expires time.Time
+}
+
+// maxCachedTenants bounds the cache; past it, expired entries are dropped, then everything.
+const maxCachedTenants = 10_000
+
+// NewDirectory checks the default tenant's settings and makes an empty cache.
+func NewDirectory(st TenantStore, cfg TenantConfig, now func() time.Time) (*Directory, error) {
+	if err := checkSettings(cfg.Default).Err(); err != nil {
+		return nil, err
+	}
+	if cfg.Issuer == "" {
+		return nil, errors.New("auth: the default issuer is required")
+	}
+	return &Directory{store: st, cfg: cfg, now: now, entries: map[string]cachedTenant{}}, nil
+}
+
+// Tenant returns a tenant with its effective settings; ErrNotFound for an unknown or malformed id.
+func (d *Directory) Tenant(ctx context.Context, id string) (Tenant, error) {
+	if !ValidTenantID(id) {
+		return Tenant{}, ErrNotFound
+	}
+	now := d.now()
+	d.mu.RLock()
+	e, ok := d.entries[id]
+	d.mu.RUnlock()
+	if ok && now.Before(e.expires) {
+		return e.tenant, nil
+	}
+	t, err := d.store.TenantByID(ctx, id)
+	if err != nil {
+		return Tenant{}, err
+	}
+	if id == DefaultTenantID {
+		t.Settings = d.cfg.Default
+	}
+	d.mu.Lock()
+	if len(d.entries) >= maxCachedTenants {
+		for k, e := range d.entries {
+			if !now.Before(e.expires) {
+				delete(d.entries, k)
+			}
+		}
+		if len(d.entries) >= maxCachedTenants {
+			clear(d.entries)
+		}
+	}
+	d.entries[id] = cachedTenant{tenant: t, expires: now.Add(d.cfg.CacheFor)}
+	d.mu.Unlock()
+	return t, nil
+}
+
+// forget drops a tenant from this instance's cache after a change made here.
+func (d *Directory) forget(id string) {
+	d.mu.Lock()
+	delete(d.entries, id)
+	d.mu.Unlock()
+}
+
+// Issuer is the iss of a tenant's access tokens: its own issuer, else the deployment's.
+func (d *Directory) Issuer(t Tenant) string {
+	if t.Settings.Issuer != "" {
+		return t.Settings.Issuer
+	}
+	return d.cfg.Issuer
+}
+
+// IssuerOf is the issuer a token of the tenant must carry; token verification calls it (it has no
+// request context, and the tenant id comes from a token whose signature already checked out, so a
+// lookup on a cache miss is bounded by the tenants that exist).
+func (d *Directory) IssuerOf(tenantID string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	t, err := d.Tenant(ctx, tenantID)
+	if err != nil {
+		return "", err
+	}
+	return d.Issuer(t), nil
+}
+
+// Tenant returns a tenant with its effective settings.
+func (s *Service) Tenant(ctx context.Context, id string) (Tenant, error) {
+	t, err := s.tenants.Tenant(ctx, id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return t, newError(CodeNotFound, "No such tenant.")
+	case err != nil:
+		return t, internal("load tenant", err)
+	}
+	return t, nil
+}
+
+// requestTenant resolves the tenant a request names ("" is the default tenant); an unknown or
+// malformed id is a validation error on field tenantId, so every surface answers it as bad input.
+func (s *Service) requestTenant(ctx context.Context, v *Validation, id string) (Tenant, error) {
+	if id == "" {
+		id = DefaultTenantID
+	}
+	t, err := s.tenants.Tenant(ctx, id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		v.Add("tenantId", "is not a known tenant")
+	case err != nil:
+		return t, internal("load tenant", err)
+	}
+	return t, nil
+}
+
+// userTenant is the tenant of a user the service already holds; it exists, foreign keys say so.
+func (s *Service) userTenant(ctx context.Context, tenantID string) (Tenant, error) {
+	t, err := s.tenants.Tenant(ctx, tenantID)
+	if err != nil {
+		return t, internal("load tenant "+tenantID, err)
+	}
+	return t, nil
+}
+
+// ListTenants lists tenants in id order, after the id given ("" from the start), at most limit (0
+// for all).
+func (s *Service) ListTenants(ctx context.Context, after string, limit int) ([]Tenant, error) {
+	list, err := s.store.ListTenants(ctx, after, limit)
+	if err != nil {
+		return nil, internal("list tenants", err)
+	}
+	for i := range list {
+		if list[i].ID == DefaultTenantID {
+			list[i].Settings = s.tenants.cfg.Default
+		}
+	}
+	return list, nil
+}
+
+// CreateTenant makes a tenant with an operator-chosen id; settings not given take their defaults.
+func (s *Service) CreateTenant(ctx context.Context, id string, in TenantInput, actor string) (Tenant, error) {
+	var v Validation
+	if !ValidTenantID(id) {
+		v.Add("id", tenantIDRule)
+	}
+	t := Tenant{ID: id, Settings: DefaultTenantSettings()}
+	in.apply(&v, &t)
+	if err := v.Err(); err != nil {
+		return Tenant{}, err
+	}
+	err := s.store.CreateTenant(ctx, &t, Event{Kind: "tenant_created", Detail: tenantDetail(id, actor)})
+	if errors.Is(err, ErrConflict) {
+		if _, lookErr := s.store.TenantByID(ctx, id); lookErr == nil {
+			return Tenant{}, newError(CodeTenantExists, "A tenant with this id already exists.")
+		}
+		var v Validation
+		v.Add("name", "is taken by another tenant")
+		return Tenant{}, v.Err()
+	}
+	if err != nil {
+		return Tenant{}, internal("create tenant", err)
+	}
+	s.tenants.forget(id)
+	return t, nil
+}
+
+// UpdateTenant merges the input into a tenant. The default tenant's settings come from the
+// configuration, so only its name can change here.
+func (s *Service) UpdateTenant(ctx context.Context, id string, in TenantInput, actor string) (Tenant, error) {
+	if id == DefaultTenantID && in.touchesSettings() {
+		var v Validation
+		v.Add("settings", "of the default tenant come from the configuration (default_tenant in config.yaml)")
+		return Tenant{}, v.Err()
+	}
+	var invalid Validation
+	t, err := s.store.UpdateTenant(ctx, id, func(t *Tenant) error {
+		if id == DefaultTenantID {
+			// The row's settings are never read; keep them out of the check.
+			t.Settings = s.tenants.cfg.Default
+		}
+		in.apply(&invalid, t)
+		return invalid.Err()
+	}, Event{Kind: "tenant_updated", Detail: tenantDetail(id, actor)})
+	switch {
+	case len(invalid) > 0:
+		return Tenant{}, invalid.Err()
+	case errors.Is(err, ErrNotFound):
+		return Tenant{}, newError(CodeNotFound, "No such tenant.")
+	case errors.Is(err, ErrConflict):
+		var v Validation
+		v.Add("name", "is taken by another tenant")
+		return Tenant{}, v.Err()
+	case err != nil:
+		return Tenant{}, internal("update tenant", err)
+	}
+	s.tenants.forget(id)
+	if id == DefaultTenantID {
+		t.Settings = s.tenants.cfg.Default
+	}
+	return t, nil
+}
+
+// DeleteTenant removes a tenant. While it has users it is refused unless force is set, which deletes
+// them too (their sessions, codes and mail go with them).
+func (s *Service) DeleteTenant(ctx context.Context, id string, force bool, actor string) error {
+	if id == DefaultTenantID {
+		var v Validation
+		v.Add("id", "is the default tenant, which cannot be deleted")
+		return v.Err()
+	}
+	if !ValidTenantID(id) {
+		return newError(CodeNotFound, "No such tenant.")
+	}
+	err := s.store.DeleteTenant(ctx, id, force, Event{Kind: "tenant_deleted", Detail: tenantDetail(id, actor)})
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return newError(CodeNotFound, "No such tenant.")
+	case errors.Is(err, ErrConflict):
+		return newError(CodeTenantHasUsers, "The tenant still has users; delete them first, or force the deletion to delete them too.")
+	case err != nil:
+		return internal("delete tenant", err)
+	}
+	s.tenants.forget(id)
+	return nil
+}
+
+func tenantDetail(id, actor string) string { return "tenant " + id + " by " + actor }
+
+// User returns a user by id; with tenantID set the user must belong to that tenant (anything else is
+// not found), so a caller scoped to one tenant cannot learn of another's users.
+func (s *Service) User(ctx context.Context, tenantID, userID string) (User, error) {
+	u, err := s.store.UserByID(ctx, userID)
+	if errors.Is(err, ErrNotFound) || err == nil && tenantID != "" && u.TenantID != tenantID {
+		return User{}, newError(CodeNotFound, "No such user.")
+	}
+	if err != nil {
+		return User{}, internal("load user", err)
+	}
+	return u, nil
+}
+
+// UserInput is what an admin sets on a user; nil leaves a field as it is.
+type UserInput struct {
+	Role     *string
+	Metadata json.RawMessage
+}
+
+// UpdateUser sets a user's role and metadata. With tenantID set the user must belong to that tenant.
+// A new role reaches the access tokens at the user's next refresh or login.
+func (s *Service) UpdateUser(ctx context.Context, tenantID, userID string, in UserInput, actor string) (User, error) {
+	var v Validation
+	var ch UserChanges
+	if in.Role != nil {
+		role := strings.TrimSpace(*in.Role)
+		if role == "" || len(role) > maxRoleLength || !rolePattern.MatchString(role) {
+			v.Add("role", "must be 1 to 64 letters, digits, '_', '.', ':' or '-'")
+		}
+		ch.Role = &role
+	}
+	if in.Metadata != nil {
+		ch.Metadata = jsonObject(&v, "metadata", in.Metadata, MaxMetadataBytes)
+	}
+	if err := v.Err(); err != nil {
+		return User{}, err
+	}
+	if _, err := s.User(ctx, tenantID, userID); err != nil {
+		return User{}, err
+	}
+	u, err := s.store.UpdateUser(ctx, userID, ch, Event{UserID: userID, Kind: "user_updated", Detail: actor})
+	if errors.Is(err, ErrNotFound) {
+		return User{}, newError(CodeNotFound, "No such user.")
+	}
+	if err != nil {
+		return User{}, internal("update user", err)
+	}
+	return u, nil
+}
