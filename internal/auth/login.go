@@ -234,6 +234,7 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (TokenPair, error)
 	}
 	return s.openSession(ctx, *u, tenant, codeID, amrPasswordAndCode, in.Meta, "login")
 }
+
 // checkPassword is the throttled password check shared by login and password change.
 func (s *Service) checkPassword(ctx context.Context, tenant, email, plain string, meta Meta) (*User, error) {
 	subject := loginSubject(tenant, email)

@@ -131,12 +131,12 @@ type NewSession struct {
 	AMR          string
 	// RefreshRotation is the tenant's setting, kept by the session for its whole life.
 	RefreshRotation bool
-	IP           string
-	UserAgent    string
-	IdleTTL      time.Duration
-	MaxAge       time.Duration
-	RefreshHash  []byte
-	Event        Event
+	IP              string
+	UserAgent       string
+	IdleTTL         time.Duration
+	MaxAge          time.Duration
+	RefreshHash     []byte
+	Event           Event
 }
 
 // Rotated is what a successful rotation hands back for the new access token.

@@ -45,10 +45,10 @@ type Service struct {
 	cfg     Config
 	store   Store
 	tenants *Directory
-	signer Signer
-	hasher Hasher
-	secret Secrets
-	log    *slog.Logger
+	signer  Signer
+	hasher  Hasher
+	secret  Secrets
+	log     *slog.Logger
 
 	// Now and Random are the clock and entropy source; tests replace them.
 	Now    func() time.Time

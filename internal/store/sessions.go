@@ -14,8 +14,8 @@ import (
 
 // sessionRow is a row of sessions.
 type sessionRow struct {
-	ID            string
-	UserID        string
+	ID              string
+	UserID          string
 	TenantID        string
 	AMR             string
 	RefreshRotation bool
