@@ -22,6 +22,7 @@ import (
 	"github.com/latch-auth/latch/internal/metrics"
 	"github.com/latch-auth/latch/internal/password"
 	"github.com/latch-auth/latch/internal/store"
+	"github.com/latch-auth/latch/internal/surface/devii"
 	"github.com/latch-auth/latch/internal/token"
 )
 
@@ -191,6 +192,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	}
 	hc.InternalListener = cfg.Server.InternalAddr != ""
 	a.server = httpapi.New(hc, a.Service, log)
+	if d := cfg.Surfaces.Devii; d.Enabled {
+		a.server.Mount(devii.New(a.Service, d.Prefix))
+	}
 	return a, nil
 }
 

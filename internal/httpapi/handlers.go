@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/netip"
 	"time"
@@ -16,6 +17,14 @@ type credentialsRequest struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
 	TenantID string `json:"tenantId"`
+}
+
+type loginRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+	TenantID string `json:"tenantId"`
+	// Mode is how the tokens are handed out when the tenant's second step is off.
+	Mode string `json:"mode"`
 }
 
 type codeRequest struct {
@@ -57,11 +66,13 @@ type tokenResponse struct {
 }
 
 type meResponse struct {
-	ID            string    `json:"id"`
-	Email         string    `json:"email"`
-	EmailVerified bool      `json:"emailVerified"`
-	CreatedAt     time.Time `json:"createdAt"`
-	TenantID      string    `json:"tenantId"`
+	ID            string          `json:"id"`
+	Email         string          `json:"email"`
+	EmailVerified bool            `json:"emailVerified"`
+	CreatedAt     time.Time       `json:"createdAt"`
+	TenantID      string          `json:"tenantId"`
+	Role          string          `json:"role"`
+	Metadata      json.RawMessage `json:"metadata"`
 }
 
 type sessionResponse struct {
@@ -110,7 +121,11 @@ func (s *Server) register(c echo.Context) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	err := s.svc.Register(c.Request().Context(), auth.Credentials{Email: req.Email, Password: req.Password, TenantID: req.TenantID, Meta: meta(c)})
+	tenant, err := requestTenant(c, req.TenantID)
+	if err != nil {
+		return err
+	}
+	err = s.svc.Register(c.Request().Context(), auth.Credentials{Email: req.Email, Password: req.Password, TenantID: tenant, Meta: Meta(c)})
 	if err != nil {
 		return err
 	}
@@ -133,7 +148,11 @@ func (s *Server) validateCode(c echo.Context, validate func(context.Context, aut
 	if err := checkMode(req.Mode); err != nil {
 		return err
 	}
-	pair, err := validate(c.Request().Context(), auth.CodeInput{Email: req.Email, Code: req.EmailToken, TenantID: req.TenantID, Meta: meta(c)})
+	tenant, err := requestTenant(c, req.TenantID)
+	if err != nil {
+		return err
+	}
+	pair, err := validate(c.Request().Context(), auth.CodeInput{Email: req.Email, Code: req.EmailToken, TenantID: tenant, Meta: Meta(c)})
 	if err != nil {
 		return err
 	}
@@ -144,8 +163,13 @@ func checkMode(mode string) error {
 	if mode == "" || mode == "json" || mode == modeCookie {
 		return nil
 	}
+	return fieldError("mode", `must be "json" or "cookie"`)
+}
+
+// fieldError is a validation error naming one field.
+func fieldError(field, message string) error {
 	var v auth.Validation
-	v.Add("mode", `must be "json" or "cookie"`)
+	v.Add(field, message)
 	return v.Err()
 }
 
@@ -153,21 +177,33 @@ func (s *Server) writePair(c echo.Context, p auth.TokenPair, mode string) error 
 	resp := tokenResponse{AccessToken: p.AccessToken, RefreshToken: p.RefreshToken, TokenType: "Bearer",
 		ExpiresIn: p.ExpiresIn, RefreshExpiresIn: p.RefreshExpiresIn}
 	if mode == modeCookie {
-		c.SetCookie(&http.Cookie{Name: refreshCookie, Value: p.RefreshToken, Path: "/v2/auth", MaxAge: int(p.RefreshExpiresIn),
+		c.SetCookie(&http.Cookie{Name: refreshCookie, Value: p.RefreshToken, Path: cookiePath(c.Request()), MaxAge: int(p.RefreshExpiresIn),
 			HttpOnly: true, Secure: s.cfg.CookieSecure, SameSite: http.SameSiteStrictMode})
 		resp.RefreshToken = ""
 	}
 	return c.JSON(http.StatusOK, resp)
 }
 
+// login answers {message, expiresIn} while a code is on its way, or the token pair itself when the
+// tenant's second step is off.
 func (s *Server) login(c echo.Context) error {
-	var req credentialsRequest
+	var req loginRequest
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	res, err := s.svc.Login(c.Request().Context(), auth.Credentials{Email: req.Email, Password: req.Password, TenantID: req.TenantID, Meta: meta(c)})
+	if err := checkMode(req.Mode); err != nil {
+		return err
+	}
+	tenant, err := requestTenant(c, req.TenantID)
 	if err != nil {
 		return err
+	}
+	res, err := s.svc.Login(c.Request().Context(), auth.Credentials{Email: req.Email, Password: req.Password, TenantID: tenant, Meta: Meta(c)})
+	if err != nil {
+		return err
+	}
+	if res.Tokens != nil {
+		return s.writePair(c, *res.Tokens, req.Mode)
 	}
 	return c.JSON(http.StatusOK, loginResponse{Message: "Check your email for a six-digit login code.", ExpiresIn: res.ExpiresIn})
 }
@@ -193,11 +229,9 @@ func (s *Server) refresh(c echo.Context) error {
 	}
 	tok, fromCookie := refreshFrom(c, req.RefreshToken)
 	if tok == "" {
-		var v auth.Validation
-		v.Add("refreshToken", "is required")
-		return v.Err()
+		return fieldError("refreshToken", "is required")
 	}
-	pair, err := s.svc.Refresh(c.Request().Context(), tok, meta(c))
+	pair, err := s.svc.Refresh(c.Request().Context(), tok, Meta(c))
 	if err != nil {
 		return err
 	}
@@ -213,7 +247,7 @@ func (s *Server) logout(c echo.Context) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	in := auth.LogoutInput{All: req.All, Meta: meta(c)}
+	in := auth.LogoutInput{All: req.All, Meta: Meta(c)}
 	in.RefreshToken, _ = refreshFrom(c, req.RefreshToken)
 	if in.RefreshToken == "" && s.bearer(c) != "" {
 		p, err := s.authenticate(c, true)
@@ -225,7 +259,7 @@ func (s *Server) logout(c echo.Context) error {
 	if err := s.svc.Logout(c.Request().Context(), in); err != nil {
 		return err
 	}
-	c.SetCookie(&http.Cookie{Name: refreshCookie, Value: "", Path: "/v2/auth", MaxAge: -1, HttpOnly: true,
+	c.SetCookie(&http.Cookie{Name: refreshCookie, Value: "", Path: cookiePath(c.Request()), MaxAge: -1, HttpOnly: true,
 		Secure: s.cfg.CookieSecure, SameSite: http.SameSiteStrictMode})
 	return c.NoContent(http.StatusNoContent)
 }
@@ -239,7 +273,8 @@ func (s *Server) me(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, meResponse{ID: u.ID, Email: u.Email, EmailVerified: u.EmailVerifiedAt != nil, CreatedAt: u.CreatedAt, TenantID: u.TenantID})
+	return c.JSON(http.StatusOK, meResponse{ID: u.ID, Email: u.Email, EmailVerified: u.EmailVerifiedAt != nil, CreatedAt: u.CreatedAt,
+		TenantID: u.TenantID, Role: u.Role, Metadata: u.Metadata})
 }
 
 func (s *Server) verify(c echo.Context) error {
@@ -260,6 +295,9 @@ func claimsPayload(c token.Claims) map[string]any {
 		"iat": c.IssuedAt.Unix(), "exp": c.ExpiresAt.Unix(), "email": c.Email, "amr": c.AMR}
 	if c.TenantID != "" {
 		p["tid"] = c.TenantID
+	}
+	if c.Role != "" {
+		p["role"] = c.Role
 	}
 	return p
 }
@@ -286,7 +324,7 @@ func (s *Server) deleteSession(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.svc.RevokeSession(c.Request().Context(), p, c.Param("id"), meta(c)); err != nil {
+	if err := s.svc.RevokeSession(c.Request().Context(), p, c.Param("id"), Meta(c)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -306,9 +344,7 @@ func (s *Server) sandboxEmails(c echo.Context) error {
 	}
 	to := c.QueryParam("to")
 	if to == "" {
-		var v auth.Validation
-		v.Add("to", "is required")
-		return v.Err()
+		return fieldError("to", "is required")
 	}
 	msgs := s.cfg.Sandbox.List(to)
 	out := make([]sandboxEmail, 0, len(msgs))
@@ -340,7 +376,11 @@ func (s *Server) forgotPassword(c echo.Context) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	if err := s.svc.ForgotPassword(c.Request().Context(), req.Email, req.TenantID, meta(c)); err != nil {
+	tenant, err := requestTenant(c, req.TenantID)
+	if err != nil {
+		return err
+	}
+	if err := s.svc.ForgotPassword(c.Request().Context(), req.Email, tenant, Meta(c)); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusAccepted, messageResponse{"If an account exists for that address, a reset code is on its way."})
@@ -351,8 +391,12 @@ func (s *Server) resetPassword(c echo.Context) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	err := s.svc.ResetPassword(c.Request().Context(), auth.ResetInput{Email: req.Email, Code: req.EmailToken,
-		NewPassword: req.NewPassword, TenantID: req.TenantID, Meta: meta(c)})
+	tenant, err := requestTenant(c, req.TenantID)
+	if err != nil {
+		return err
+	}
+	err = s.svc.ResetPassword(c.Request().Context(), auth.ResetInput{Email: req.Email, Code: req.EmailToken,
+		NewPassword: req.NewPassword, TenantID: tenant, Meta: Meta(c)})
 	if err != nil {
 		return err
 	}
@@ -368,7 +412,7 @@ func (s *Server) changePassword(c echo.Context) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	if err := s.svc.ChangePassword(c.Request().Context(), p, req.CurrentPassword, req.NewPassword, meta(c)); err != nil {
+	if err := s.svc.ChangePassword(c.Request().Context(), p, req.CurrentPassword, req.NewPassword, Meta(c)); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, messageResponse{"Your password was changed; your other sessions were signed out."})

@@ -214,6 +214,8 @@ func jsonKindOf(t reflect.Type) string {
 	switch {
 	case t == reflect.TypeFor[time.Time]():
 		return "string"
+	case t == reflect.TypeFor[json.RawMessage]():
+		return "object" // the raw JSON objects Latch hands out (metadata)
 	case t.Kind() == reflect.String:
 		return "string"
 	case t.Kind() == reflect.Bool:
@@ -278,7 +280,7 @@ func TestOpenAPIResponseSchemasMatchGoTypes(t *testing.T) {
 func TestOpenAPIRequestSchemasMatchGoTypes(t *testing.T) {
 	doc := loadOpenAPI(t)
 	bodies := map[string]any{
-		"register": credentialsRequest{}, "login": credentialsRequest{}, "validateRegister": codeRequest{},
+		"register": credentialsRequest{}, "login": loginRequest{}, "validateRegister": codeRequest{},
 		"validateLogin": codeRequest{}, "refresh": refreshRequest{}, "logout": logoutRequest{}, "verify": verifyRequest{},
 		"forgotPassword": forgotRequest{}, "resetPassword": resetRequest{}, "changePassword": changeRequest{},
 	}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -131,8 +130,9 @@ func statusOf(err error) (int, string) {
 	return http.StatusInternalServerError, codeInternal
 }
 
-// errorHandler renders every error as problem+json. Anything not in the catalogue is a 500 whose
-// cause is logged with the request id and never shown to the client.
+// errorHandler renders every error as problem+json, or in the shape of the surface whose prefix the
+// path is under. Anything not in the catalogue is a 500 whose cause is logged with the request id and
+// never shown to the client.
 func (s *Server) errorHandler(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
@@ -140,15 +140,15 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	p, retry, ok := problemFor(err)
 	if !ok {
 		s.log.ErrorContext(c.Request().Context(), "request failed", "method", c.Request().Method, "path", c.Path(), "err", err)
-		e := catalogue[codeInternal]
-		p = Problem{Title: e.title, Status: e.status, Code: codeInternal, Detail: "Something went wrong on our side; quote the request id if you report it."}
+		cl := Classify(err)
+		p = Problem{Title: catalogue[cl.Code].title, Status: cl.Status, Code: cl.Code, Detail: cl.Detail}
+	}
+	if sf := s.surfaceOf(c.Request().URL.Path); sf != nil {
+		sf.WriteError(c, err)
+		return
 	}
 	p.RequestID = c.Response().Header().Get(echo.HeaderXRequestID)
-	if retry > 0 {
-		c.Response().Header().Set("Retry-After", strconv.Itoa(int((retry+time.Second-1)/time.Second)))
-	} else if p.Status == http.StatusTooManyRequests || p.Status == http.StatusServiceUnavailable {
-		c.Response().Header().Set("Retry-After", "1")
-	}
+	SetRetryAfter(c, Classification{Status: p.Status, RetryAfter: retry})
 	writeProblem(c, p)
 }
 

@@ -40,11 +40,12 @@ type Config struct {
 
 // Server holds the Echo instance and what handlers need.
 type Server struct {
-	echo *echo.Echo
-	svc  *auth.Service
-	cfg  Config
-	log  *slog.Logger
-	ips  *ipLimiter
+	echo     *echo.Echo
+	svc      *auth.Service
+	cfg      Config
+	log      *slog.Logger
+	ips      *ipLimiter
+	surfaces []Surface
 }
 
 // New builds the router.
@@ -57,6 +58,7 @@ func New(cfg Config, svc *auth.Service, log *slog.Logger) *Server {
 	if cfg.IPPerMinute > 0 {
 		s.ips = newIPLimiter(cfg.IPPerMinute, cfg.IPBurst)
 	}
+	e.Pre(stripTenantPrefix)
 	e.Use(s.requestID, s.accessLog)
 	if cfg.Metrics != nil {
 		e.Use(s.observe)
@@ -184,10 +186,13 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Error(err)
 		}
 		req := c.Request()
-		s.log.LogAttrs(req.Context(), slog.LevelInfo, "request",
-			slog.String("method", req.Method), slog.String("route", c.Path()), slog.String("path", req.URL.Path),
+		attrs := []slog.Attr{slog.String("method", req.Method), slog.String("route", c.Path()), slog.String("path", req.URL.Path),
 			slog.Int("status", c.Response().Status), slog.Duration("duration", time.Since(start)),
-			slog.String("ip", c.RealIP()), slog.Int64("bytes", c.Response().Size))
+			slog.String("ip", c.RealIP()), slog.Int64("bytes", c.Response().Size)}
+		if tenant := PathTenant(req.Context()); tenant != "" {
+			attrs = append(attrs, slog.String("path_tenant", tenant))
+		}
+		s.log.LogAttrs(req.Context(), slog.LevelInfo, "request", attrs...)
 		return nil
 	}
 }
@@ -243,7 +248,9 @@ func (s *Server) authenticate(c echo.Context, live bool) (auth.Principal, error)
 	return p, err
 }
 
-func meta(c echo.Context) auth.Meta {
+// Meta describes the client of a request for sessions and the event log: its IP (X-Forwarded-For only
+// from trusted proxies) and User-Agent.
+func Meta(c echo.Context) auth.Meta {
 	ua := c.Request().UserAgent()
 	if len(ua) > 512 {
 		ua = ua[:512]

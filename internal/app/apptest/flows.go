@@ -2,6 +2,7 @@ package apptest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -96,10 +97,13 @@ func (in *Instance) Rotate(t testing.TB, refresh string) TokenPair {
 
 // Me is the answer of GET /v2/auth/me.
 type Me struct {
-	ID            string    `json:"id"`
-	Email         string    `json:"email"`
-	EmailVerified bool      `json:"emailVerified"`
-	CreatedAt     time.Time `json:"createdAt"`
+	ID            string          `json:"id"`
+	Email         string          `json:"email"`
+	EmailVerified bool            `json:"emailVerified"`
+	CreatedAt     time.Time       `json:"createdAt"`
+	TenantID      string          `json:"tenantId"`
+	Role          string          `json:"role"`
+	Metadata      json.RawMessage `json:"metadata"`
 }
 
 // Me asks who the access token belongs to, requiring a 200.
