@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/latch-auth/latch/internal/app"
 	"github.com/latch-auth/latch/internal/auth"
@@ -65,7 +66,7 @@ func cmdUser(ctx context.Context, args []string, load func() (config.Config, err
 	}
 	fs := subFlags("user "+action, help, stdout, stderr)
 	email := fs.String("email", "", "the user's email address")
-	tenant := fs.String("tenant", auth.DefaultTenantID, "tenant id")
+	tenant := fs.String("tenant", auth.DefaultTenantID, "tenant id (see latch tenant list)")
 	var pw *string
 	if action == "create" {
 		pw = fs.String("password", "", "the user's password (or set LATCH_USER_PASSWORD to keep it out of shell history)")
@@ -77,34 +78,26 @@ func cmdUser(ctx context.Context, args []string, load func() (config.Config, err
 		fs.Usage()
 		return usageError("--email is required")
 	}
-	cfg, err := load()
-	if err != nil {
-		return err
-	}
-	quiet := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	a, err := app.New(ctx, cfg, quiet, time.Now)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	if action == "disable" {
-		u, err := a.Service.DisableAccount(ctx, *tenant, *email, "latch user disable")
+	return withService(ctx, load, stderr, func(svc *auth.Service) error {
+		if action == "disable" {
+			u, err := svc.DisableAccount(ctx, *tenant, *email, "latch user disable")
+			if err != nil {
+				return flagError(err)
+			}
+			fmt.Fprintf(stdout, "disabled %s (%s); its sessions are revoked\n", u.Email, u.ID)
+			return nil
+		}
+		plain := *pw
+		if plain == "" {
+			plain = os.Getenv("LATCH_USER_PASSWORD")
+		}
+		u, err := svc.CreateAccount(ctx, auth.NewAccount{Email: *email, Password: plain, TenantID: *tenant, Actor: "latch user create"})
 		if err != nil {
 			return flagError(err)
 		}
-		fmt.Fprintf(stdout, "disabled %s (%s); its sessions are revoked\n", u.Email, u.ID)
+		fmt.Fprintf(stdout, "created %s (%s) in tenant %s\n", u.Email, u.ID, u.TenantID)
 		return nil
-	}
-	plain := *pw
-	if plain == "" {
-		plain = os.Getenv("LATCH_USER_PASSWORD")
-	}
-	u, err := a.Service.CreateAccount(ctx, auth.NewAccount{Email: *email, Password: plain, TenantID: *tenant, Actor: "latch user create"})
-	if err != nil {
-		return flagError(err)
-	}
-	fmt.Fprintf(stdout, "created %s (%s)\n", u.Email, u.ID)
-	return nil
+	})
 }
 
 // flagError reports the service's refusal of a flag's value as a usage error naming the flag.
@@ -115,11 +108,23 @@ func flagError(err error) error {
 	}
 	msgs := make([]string, 0, len(ae.Fields))
 	for _, f := range ae.Fields {
-		name := f.Field
-		if name == "tenantId" {
-			name = "tenant"
-		}
-		msgs = append(msgs, "--"+name+" "+f.Message)
+		msgs = append(msgs, "--"+flagName(f.Field)+" "+f.Message)
 	}
 	return usageError(strings.Join(msgs, "; "))
+}
+
+// flagName is the flag of a field the service names: tenantId is --tenant, secondStep --second-step.
+func flagName(field string) string {
+	if field == "tenantId" {
+		return "tenant"
+	}
+	var b strings.Builder
+	for _, r := range field {
+		if unicode.IsUpper(r) {
+			b.WriteByte('-')
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

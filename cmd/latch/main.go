@@ -62,8 +62,10 @@ Commands:
   serve                 run the HTTP service (migrates first unless database.auto_migrate is false)
   migrate [up|status]   apply pending migrations, or list them with their state
   keys rotate           make a new active signing key; old tokens stay valid until they expire
-  user create           create a user: --email, --password (verified, active)
-  user disable          disable a user and end their sessions: --email
+  user create           create a user: --email, --password [--tenant ID] (verified, active)
+  user disable          disable a user and end their sessions: --email [--tenant ID]
+  tenant create         create a tenant: --id, --name and its settings (see latch tenant create --help)
+  tenant list           list the tenants with their settings
   healthcheck           exit 0 when the server on this machine answers /healthz (for container checks)
   version               print the version
 
@@ -114,6 +116,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdUser(ctx, rest, load, stdout, stderr)
 	case "healthcheck":
 		return cmdHealthcheck(ctx, rest, load, stdout, stderr)
+	case "tenant":
+		return cmdTenant(ctx, rest, load, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "latch", version)
 		return nil

@@ -49,6 +49,7 @@ func TestHelpGoesToStdoutAndRunsNothing(t *testing.T) {
 		{"serve", "--help"}, {"migrate", "-h"}, {"migrate", "up", "--help"}, {"migrate", "status", "--help"},
 		{"keys", "--help"}, {"keys", "rotate", "--help"}, {"user", "--help"}, {"user", "create", "--help"},
 		{"user", "disable", "--email", "a@example.test", "-h"}, {"healthcheck", "--help"},
+		{"tenant", "--help"}, {"tenant", "create", "--help"}, {"tenant", "create", "--id", "acme", "-h"}, {"tenant", "list", "-h"},
 	} {
 		stdout, stderr, err := runLatch(t, args...)
 		if code := exitCode(err); err != nil && !errors.Is(err, flag.ErrHelp) || code != 0 {

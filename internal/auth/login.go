@@ -302,7 +302,7 @@ func (s *Service) openSession(ctx context.Context, u User, tenant Tenant, codeID
 		return TokenPair{}, internal("open session", err)
 	}
 	g := grant{userID: u.ID, tenantID: u.TenantID, email: u.Email, role: u.Role, sessionID: sess.ID, amr: amr}
-	return s.pair(ctx, g, refresh, sess.Ends())
+	return s.pair(g, refresh, sess.Ends())
 }
 
 // grant is whom an access token is for and how they proved it.
@@ -311,17 +311,14 @@ type grant struct {
 	amr                                      string // as stored: space separated
 }
 
-// pair signs an access token for g, with the issuer of g's tenant, beside the refresh token.
-func (s *Service) pair(ctx context.Context, g grant, refresh string, refreshEnd time.Time) (TokenPair, error) {
-	tenant, err := s.userTenant(ctx, g.tenantID)
-	if err != nil {
-		return TokenPair{}, err
-	}
+// pair signs an access token for g (the signer gives it the issuer of g's tenant) beside the refresh
+// token.
+func (s *Service) pair(g grant, refresh string, refreshEnd time.Time) (TokenPair, error) {
 	role := g.role
 	if role == "" {
 		role = DefaultRole
 	}
-	access, exp, err := s.signer.Issue(token.Claims{Issuer: s.tenants.Issuer(tenant), Subject: g.userID, SessionID: g.sessionID,
+	access, exp, err := s.signer.Issue(token.Claims{Subject: g.userID, SessionID: g.sessionID,
 		TenantID: g.tenantID, Email: g.email, Role: role, AMR: strings.Fields(g.amr)})
 	if err != nil {
 		return TokenPair{}, internal("sign access token", err)

@@ -145,7 +145,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string, meta Meta) (Token
 			if r.Kept {
 				next = refresh
 			}
-			return s.pair(ctx, g, next, SessionEnd(s.Now(), r.ExpiresAt, s.cfg.RefreshIdleTTL))
+			return s.pair(g, next, SessionEnd(s.Now(), r.ExpiresAt, s.cfg.RefreshIdleTTL))
 		}
 		if !errors.Is(err, ErrNotFound) {
 			return TokenPair{}, internal("rotate", err)
@@ -172,7 +172,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string, meta Meta) (Token
 		case RefreshGrace:
 			if succ, ok := s.derivedSuccessor(refresh, st.SuccessorHash); ok {
 				g := grant{userID: st.UserID, tenantID: st.TenantID, email: st.Email, role: st.Role, sessionID: st.SessionID, amr: st.AMR}
-				return s.pair(ctx, g, succ, SessionEnd(st.NewestTokenAt, st.ExpiresAt, s.cfg.RefreshIdleTTL))
+				return s.pair(g, succ, SessionEnd(st.NewestTokenAt, st.ExpiresAt, s.cfg.RefreshIdleTTL))
 			}
 			// No version of the refresh secret reproduces the successor: it cannot be handed out again,
 			// and the replay is treated as the reuse it would be without a grace.

@@ -117,7 +117,9 @@ func (in TenantInput) apply(v *Validation, t *Tenant) {
 		st.AllowedOrigins = slices.Clone(*in.AllowedOrigins)
 	}
 	if in.Routes != nil {
-		st.Routes = jsonObject(v, "routes", in.Routes, maxRoutesBytes)
+		if routes := jsonObject(v, "routes", in.Routes, maxRoutesBytes); routes != nil {
+			st.Routes = routes
+		}
 	}
 	checkTenant(v, *t)
 }

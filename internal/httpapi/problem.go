@@ -52,6 +52,7 @@ var catalogue = map[string]catalogueEntry{
 	auth.CodeAccountDisabled:    {http.StatusUnauthorized, "Account disabled"},
 	auth.CodeInvalidToken:       {http.StatusUnauthorized, "Invalid access token"},
 	auth.CodeTokenExpired:       {http.StatusUnauthorized, "Access token expired"},
+	auth.CodeOTPRequired:        {http.StatusUnauthorized, "One-time code required"},
 	auth.CodeNotFound:           {http.StatusNotFound, "Not found"},
 	codeMethodNotAllowed:        {http.StatusMethodNotAllowed, "Method not allowed"},
 	codeTooLarge:                {http.StatusRequestEntityTooLarge, "Payload too large"},

@@ -51,7 +51,7 @@ var (
 
 // Claims are the access token claims Latch reads and writes.
 type Claims struct {
-	Issuer    string   // iss: on Issue, "" means Config.Issuer
+	Issuer    string   // iss: chosen by Issue, never by the caller
 	Subject   string   // sub: user id
 	SessionID string   // sid
 	TenantID  string   // tid
@@ -71,9 +71,10 @@ type Config struct {
 	Audience  string
 	AccessTTL time.Duration
 	Alg       string
-	// IssuerOf, when set, names the iss a token of a tenant must carry: Verify accepts a token only if
-	// its iss equals IssuerOf(its tid). The acceptable issuers are thus those of existing tenants, and
-	// a token cannot borrow another tenant's. An error (an unknown tenant) refuses the token.
+	// IssuerOf, when set, names the iss of a tenant's tokens: Issue writes IssuerOf(tid), and Verify
+	// accepts a token only if its iss equals IssuerOf(its tid). The acceptable issuers are thus those
+	// of existing tenants, and a token cannot borrow another tenant's. An error (an unknown tenant)
+	// refuses the token.
 	IssuerOf func(tenantID string) (string, error)
 }
 
@@ -245,8 +246,8 @@ func (c wireClaims) Validate() error {
 	return nil
 }
 
-// Issue signs c after filling aud, jti, iat and exp, and iss unless c names one; the caller supplies
-// Subject, SessionID, TenantID, Email, Role and AMR. expiresAt is the exp claim.
+// Issue signs c after filling iss (the tenant's with IssuerOf), aud, jti, iat and exp; the caller
+// supplies Subject, SessionID, TenantID, Email, Role and AMR. expiresAt is the exp claim.
 func (i *Issuer) Issue(c Claims) (token string, expiresAt time.Time, err error) {
 	set := i.keys.Load()
 	jti, err := randomString(i.random, 16)
@@ -255,9 +256,11 @@ func (i *Issuer) Issue(c Claims) (token string, expiresAt time.Time, err error) 
 	}
 	now := i.now().Truncate(time.Second)
 	expiresAt = now.Add(i.cfg.AccessTTL).Truncate(time.Second)
-	iss := c.Issuer
-	if iss == "" {
-		iss = i.cfg.Issuer
+	iss := i.cfg.Issuer
+	if i.cfg.IssuerOf != nil {
+		if iss, err = i.cfg.IssuerOf(c.TenantID); err != nil {
+			return "", time.Time{}, fmt.Errorf("token: issuer of tenant %q: %w", c.TenantID, err)
+		}
 	}
 	wc := wireClaims{
 		RegisteredClaims: jwt.RegisteredClaims{

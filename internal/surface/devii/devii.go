@@ -225,7 +225,11 @@ func describe(err error) (int, string) {
 		return http.StatusForbidden, msgInvalidCredentials
 	}
 	cl := httpapi.Classify(err)
-	switch cl.Code {
+	code := cl.Code
+	if ae != nil {
+		code = ae.Code
+	}
+	switch code {
 	case auth.CodeInvalidCredentials:
 		return http.StatusForbidden, msgInvalidCredentials
 	case auth.CodeAccountDisabled:

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/latch-auth/latch/internal/app"
+	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/config"
+)
+
+const tenantUsage = `Usage: latch [--config FILE] tenant create --id ID [--name NAME] [settings]
+       latch [--config FILE] tenant list
+`
+
+func cmdTenant(ctx context.Context, args []string, load func() (config.Config, error), stdout, stderr io.Writer) error {
+	if len(args) > 0 && isHelpFlag(args[0]) {
+		fmt.Fprint(stdout, tenantUsage)
+		return flag.ErrHelp
+	}
+	if len(args) == 0 || (args[0] != "create" && args[0] != "list") {
+		fmt.Fprint(stderr, tenantUsage)
+		return usageError("usage: latch tenant create|list")
+	}
+	if args[0] == "list" {
+		fs := subFlags("tenant list", "Lists every tenant with its settings; the default tenant's come from default_tenant in the configuration.", stdout, stderr)
+		if err := parseFlags(fs, args[1:], stdout); err != nil {
+			return err
+		}
+		return withService(ctx, load, stderr, func(svc *auth.Service) error { return listTenants(ctx, svc, stdout) })
+	}
+
+	fs := subFlags("tenant create", "Creates a tenant. Its users sign in with tenantId (or tenantid) set to its id, or under /t/<id>/...;\n"+
+		"settings not given take their defaults (the defaults shown below).", stdout, stderr)
+	id := fs.String("id", "", "the tenant's id: 1 to 63 lower-case letters, digits, '-' or '_' (e.g. acme, 179)")
+	name := fs.String("name", "", "display name (default: the id)")
+	secondStep := fs.String("second-step", auth.SecondStepEmailCode, "email_code, or off to answer tokens at the password step")
+	rotation := fs.Bool("refresh-rotation", true, "false keeps one refresh token per session")
+	appName := fs.String("app-name", "", "product name in this tenant's emails (default Latch)")
+	mailFrom := fs.String("mail-from", "", `From of this tenant's emails, e.g. "Acme <no-reply@acme.example>" (default mail.from)`)
+	locale := fs.String("locale", "", "language tag of this tenant's emails, e.g. en")
+	origins := fs.String("allowed-origins", "", "comma-separated browser origins, e.g. https://app.acme.example")
+	routes := fs.String("routes", "", `JSON object answered by the Devii surface as "routes", e.g. {"base":"https://api.acme.example/"}`)
+	issuer := fs.String("issuer", "", "iss of this tenant's access tokens (default tokens.issuer)")
+	if err := parseFlags(fs, args[1:], stdout); err != nil {
+		return err
+	}
+	if strings.TrimSpace(*id) == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return usageError("--id is required")
+	}
+	in := auth.TenantInput{Name: name}
+	if *name == "" {
+		in.Name = id
+	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "second-step":
+			in.SecondStep = secondStep
+		case "refresh-rotation":
+			in.RefreshRotation = rotation
+		case "app-name":
+			in.AppName = appName
+		case "mail-from":
+			in.MailFrom = mailFrom
+		case "locale":
+			in.Locale = locale
+		case "allowed-origins":
+			list := []string{}
+			for o := range strings.SplitSeq(*origins, ",") {
+				if o = strings.TrimSpace(o); o != "" {
+					list = append(list, o)
+				}
+			}
+			in.AllowedOrigins = &list
+		case "routes":
+			in.Routes = json.RawMessage(*routes)
+		case "issuer":
+			in.Issuer = issuer
+		}
+	})
+	return withService(ctx, load, stderr, func(svc *auth.Service) error {
+		t, err := svc.CreateTenant(ctx, *id, in, "latch tenant create")
+		if err != nil {
+			return flagError(err)
+		}
+		fmt.Fprintf(stdout, "created tenant %s (%s)\n", t.ID, t.Name)
+		return nil
+	})
+}
+
+// withService wires the service from the configuration for one command.
+func withService(ctx context.Context, load func() (config.Config, error), stderr io.Writer, run func(*auth.Service) error) error {
+	cfg, err := load()
+	if err != nil {
+		return err
+	}
+	quiet := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	a, err := app.New(ctx, cfg, quiet, time.Now)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	return run(a.Service)
+}
+
+func listTenants(ctx context.Context, svc *auth.Service, stdout io.Writer) error {
+	list, err := svc.ListTenants(ctx, "", 0)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tSECOND STEP\tREFRESH ROTATION\tISSUER\tAPP NAME\tMAIL FROM\tCREATED")
+	for _, t := range list {
+		st := t.Settings
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\t%s\t%s\t%s\n", t.ID, t.Name, st.SecondStep, st.RefreshRotation,
+			orDefault(st.Issuer, "(tokens.issuer)"), orDefault(st.AppName, "(Latch)"), orDefault(st.MailFrom, "(mail.from)"),
+			t.CreatedAt.UTC().Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
