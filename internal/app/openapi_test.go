@@ -353,3 +353,29 @@ func TestOpenAPIRateLimitedResponse(t *testing.T) {
 	c.post(http.StatusAccepted, "/v2/auth/password/forgot", jsonBody(`{"email":"nobody@example.test"}`))
 	c.problem(http.StatusTooManyRequests, "rate_limited", http.MethodPost, "/v2/auth/password/forgot", jsonBody(`{"email":"nobody@example.test"}`))
 }
+
+// TestOpenAPIDescribesTenants checks against the document what a tenant changes: the /t/{tenantId}
+// server, a login answering the token pair when the second step is off, and a body tenant refused
+// under a path naming another.
+func TestOpenAPIDescribesTenants(t *testing.T) {
+	h := apptest.New(t, store.SQLite)
+	h.CreateTenant(t, "quick", apptest.Settings{SecondStep: apptest.Ptr(auth.SecondStepOff)})
+	c := newDocChecker(t, h)
+	const email = "tenant-doc@example.test"
+	h.CreateAccount(t, "quick", email, apptest.Password)
+
+	pair := c.pair(c.post(http.StatusOK, "/t/quick/v2/auth/login", jsonBody(`{"email":"tenant-doc@example.test","password":"correct horse battery"}`)))
+	if pair.AccessToken == "" || pair.RefreshToken == "" {
+		t.Fatalf("login with the second step off answered %+v", pair)
+	}
+	r := c.post(http.StatusOK, "/v2/auth/login", formBody(map[string]string{"email": email, "password": apptest.Password, "tenantId": "quick", "mode": "cookie"}))
+	if c.pair(r).RefreshToken != "" || refreshCookie(t, r) == "" {
+		t.Error("login in cookie mode put the refresh token in the body")
+	}
+	c.call(http.StatusOK, http.MethodGet, "/t/quick/v2/auth/me", nil, apptest.Bearer(pair.AccessToken)...)
+	c.post(http.StatusOK, "/t/quick/v2/auth/verify", jsonBody(`{"token":"`+pair.AccessToken+`"}`))
+	c.problem(http.StatusBadRequest, "validation_failed", http.MethodPost, "/t/quick/v2/auth/login",
+		jsonBody(`{"email":"tenant-doc@example.test","password":"correct horse battery","tenantId":"default"}`))
+	c.problem(http.StatusBadRequest, "validation_failed", http.MethodPost, "/t/nope/v2/auth/register",
+		jsonBody(`{"email":"tenant-doc@example.test","password":"correct horse battery"}`))
+}
