@@ -10,7 +10,6 @@ import (
 	"os"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/latch-auth/latch/internal/app"
 	"github.com/latch-auth/latch/internal/auth"
@@ -118,13 +117,5 @@ func flagName(field string) string {
 	if field == "tenantId" {
 		return "tenant"
 	}
-	var b strings.Builder
-	for _, r := range field {
-		if unicode.IsUpper(r) {
-			b.WriteByte('-')
-			r = unicode.ToLower(r)
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
+	return auth.FieldName(field, '-')
 }

@@ -11,9 +11,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
-	"strings"
 	"time"
-	"unicode"
 
 	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/config"
@@ -83,24 +81,11 @@ func NewDirectory(cfg config.Config, st *store.Store, now func() time.Time) (*au
 	if errors.As(err, &ae) {
 		var problems []error
 		for _, f := range ae.Fields {
-			problems = append(problems, &config.KeyError{Key: "default_tenant." + snakeCase(f.Field), Err: errors.New(f.Message)})
+			problems = append(problems, &config.KeyError{Key: "default_tenant." + auth.FieldName(f.Field, '_'), Err: errors.New(f.Message)})
 		}
 		return nil, errors.Join(problems...)
 	}
 	return d, err
-}
-
-// snakeCase turns a setting's API name (allowedOrigins) into its configuration key (allowed_origins).
-func snakeCase(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if unicode.IsUpper(r) {
-			b.WriteByte('_')
-			r = unicode.ToLower(r)
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 // NewHasher builds the bounded password hasher the configuration describes.

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"log/slog"
 	"net/http"
 	"net/mail"
 	"strings"
@@ -12,10 +14,13 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/latch-auth/latch/internal/app"
 	"github.com/latch-auth/latch/internal/app/apptest"
 	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/config"
+	"github.com/latch-auth/latch/internal/mail/mailtest"
 	"github.com/latch-auth/latch/internal/store"
+	"github.com/latch-auth/latch/internal/store/storetest"
 )
 
 // signupIn registers and validates an account through v2 under a path prefix ("" or /t/{id}) with an
@@ -324,4 +329,28 @@ func TestRoleAndMetadataReachMeAndTheToken(t *testing.T) {
 			t.Errorf("an update scoped to another tenant: %v, want not found", err)
 		}
 	})
+}
+
+func TestDefaultTenantSettingsAreCheckedAtStartNamingTheirKey(t *testing.T) {
+	smtp := mailtest.NewServer(t)
+	cfg := apptest.Config(storetest.SQLiteURL(t), smtp)
+	cfg.DefaultTenant.Locale = "not a locale"
+	cfg.DefaultTenant.MailFrom = "nobody"
+	cfg.DefaultTenant.AllowedOrigins = []string{"https://ok.test", "ftp://nope.test"}
+	_, err := app.New(context.Background(), cfg, slog.New(slog.DiscardHandler), time.Now)
+	joined, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		t.Fatalf("app.New = %v, want the joined problems of the default tenant's settings", err)
+	}
+	var keys []string
+	for _, e := range joined.Unwrap() {
+		var ke *config.KeyError
+		if errors.As(e, &ke) {
+			keys = append(keys, ke.Key)
+		}
+	}
+	want := []string{"default_tenant.mail_from", "default_tenant.locale", "default_tenant.allowed_origins"}
+	if diff := cmp.Diff(want, keys); diff != "" {
+		t.Errorf("keys named by the start-up error %v (-want +got):\n%s", err, diff)
+	}
 }

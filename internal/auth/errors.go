@@ -3,7 +3,9 @@ package auth
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode"
 )
 
 // Error codes: the stable catalogue clients program against. httpapi maps each to an HTTP status in
@@ -36,6 +38,20 @@ const (
 type FieldError struct {
 	Field   string `json:"field"`
 	Message string `json:"message"`
+}
+
+// FieldName spells a field the service names in errors (camelCase, as the HTTP APIs do) with lower-case
+// words joined by sep: secondStep is second_step as a configuration key and second-step as a flag.
+func FieldName(field string, sep rune) string {
+	var b strings.Builder
+	for _, r := range field {
+		if unicode.IsUpper(r) {
+			b.WriteRune(sep)
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // Error is the one error type the service returns to its callers: a catalogue code, a message safe to
