@@ -51,7 +51,7 @@ type TenantSettings struct {
 
 // DefaultTenantSettings are the settings of a tenant created with none given.
 func DefaultTenantSettings() TenantSettings {
-	return TenantSettings{SecondStep: SecondStepEmailCode, RefreshRotation: true, AllowedOrigins: []string{},
+	return TenantSettings{SecondStep: SecondStepEmailCode, RefreshRotation: true, Locale: "en", AllowedOrigins: []string{},
 		Routes: json.RawMessage("{}")}
 }
 
@@ -242,9 +242,13 @@ const maxCachedTenants = 10_000
 
 // NewDirectory checks the default tenant's settings and makes an empty cache.
 func NewDirectory(st TenantStore, cfg TenantConfig, now func() time.Time) (*Directory, error) {
-	if err := checkSettings(cfg.Default).Err(); err != nil {
+	var v Validation
+	routes := jsonObject(&v, "routes", cfg.Default.Routes, maxRoutesBytes)
+	cfg.Default.Routes = json.RawMessage("{}")
+	if err := append(v, checkSettings(cfg.Default)...).Err(); err != nil {
 		return nil, err
 	}
+	cfg.Default.Routes = routes
 	if cfg.Issuer == "" {
 		return nil, errors.New("auth: the default issuer is required")
 	}
@@ -301,10 +305,18 @@ func (d *Directory) Issuer(t Tenant) string {
 	return d.cfg.Issuer
 }
 
+// legacyDefaultTenantID is the default tenant's id before tenant ids were slugs (migration 00007).
+const legacyDefaultTenantID = "00000000-0000-0000-0000-000000000000"
+
 // IssuerOf is the issuer a token of the tenant must carry; token verification calls it (it has no
 // request context, and the tenant id comes from a token whose signature already checked out, so a
 // lookup on a cache miss is bounded by the tenants that exist).
 func (d *Directory) IssuerOf(tenantID string) (string, error) {
+	if tenantID == legacyDefaultTenantID {
+		// Access tokens signed before the upgrade name the default tenant by its old id; they expire
+		// within tokens.access_ttl of it, and until then they are the default tenant's.
+		tenantID = DefaultTenantID
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	t, err := d.Tenant(ctx, tenantID)
@@ -404,8 +416,12 @@ func (s *Service) UpdateTenant(ctx context.Context, id string, in TenantInput, a
 	var invalid Validation
 	t, err := s.store.UpdateTenant(ctx, id, func(t *Tenant) error {
 		if id == DefaultTenantID {
-			// The row's settings are never read; keep them out of the check.
+			// Only the name changes; the row's settings are never read and stay as they are.
+			stored := t.Settings
 			t.Settings = s.tenants.cfg.Default
+			in.apply(&invalid, t)
+			t.Settings = stored
+			return invalid.Err()
 		}
 		in.apply(&invalid, t)
 		return invalid.Err()

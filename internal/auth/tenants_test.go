@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/auth/authtest"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -300,4 +301,36 @@ func TestUserMetadataIsABoundedObject(t *testing.T) {
 	}
 	_, err = f.svc.UpdateUser(ctx, "", "no-such-user", auth.UserInput{Role: ptr("admin")}, "test")
 	wantCode(t, err, auth.CodeNotFound)
+}
+
+func TestDirectoryOfTheDefaultTenant(t *testing.T) {
+	clk := authtest.NewClock().Now
+	st := authtest.NewMemStore(clk)
+	cfg := defaultTenant
+	cfg.Default.Routes = json.RawMessage(" { \"base\" : \"https://api.example.test/\" } ")
+	cfg.Default.Issuer = "https://default.example.test"
+	dir, err := auth.NewDirectory(st, cfg, clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, err := dir.Tenant(context.Background(), auth.DefaultTenantID)
+	if err != nil || string(def.Settings.Routes) != `{"base":"https://api.example.test/"}` {
+		t.Errorf("default tenant = %+v, %v; want its configured routes, compacted", def, err)
+	}
+	// Access tokens signed before tenant ids became slugs name the default tenant by the nil uuid.
+	for _, tid := range []string{auth.DefaultTenantID, "00000000-0000-0000-0000-000000000000"} {
+		if iss, err := dir.IssuerOf(tid); err != nil || iss != "https://default.example.test" {
+			t.Errorf("IssuerOf(%q) = %q, %v; want the default tenant's issuer", tid, iss, err)
+		}
+	}
+	if _, err := dir.IssuerOf("nope"); err == nil {
+		t.Error("IssuerOf(unknown tenant) answered an issuer")
+	}
+
+	cfg.Default.Routes = json.RawMessage(`["not", "an", "object"]`)
+	cfg.Default.SecondStep = "sms"
+	_, err = auth.NewDirectory(st, cfg, clk)
+	if diff := cmp.Diff([]string{"routes", "secondStep"}, fieldNames(t, err)); diff != "" {
+		t.Errorf("a bad default tenant: fields (-want +got):\n%s", diff)
+	}
 }

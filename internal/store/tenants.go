@@ -29,16 +29,16 @@ type storedSettings struct {
 	RefreshRotation *bool           `json:"refresh_rotation,omitempty"`
 	AppName         string          `json:"app_name,omitempty"`
 	MailFrom        string          `json:"mail_from,omitempty"`
-	Locale          string          `json:"locale,omitempty"`
+	Locale          *string         `json:"locale,omitempty"`
 	AllowedOrigins  []string        `json:"allowed_origins,omitempty"`
 	Routes          json.RawMessage `json:"routes,omitempty"`
 	Issuer          string          `json:"issuer,omitempty"`
 }
 
 func settingsJSON(st auth.TenantSettings) (string, error) {
-	rotation := st.RefreshRotation
+	rotation, locale := st.RefreshRotation, st.Locale
 	b, err := json.Marshal(storedSettings{SecondStep: st.SecondStep, RefreshRotation: &rotation, AppName: st.AppName,
-		MailFrom: st.MailFrom, Locale: st.Locale, AllowedOrigins: st.AllowedOrigins, Routes: st.Routes, Issuer: st.Issuer})
+		MailFrom: st.MailFrom, Locale: &locale, AllowedOrigins: st.AllowedOrigins, Routes: st.Routes, Issuer: st.Issuer})
 	return string(b), err
 }
 
@@ -55,7 +55,10 @@ func (r tenantRow) tenant() (auth.Tenant, error) {
 	if st.RefreshRotation != nil {
 		s.RefreshRotation = *st.RefreshRotation
 	}
-	s.AppName, s.MailFrom, s.Locale, s.Issuer = st.AppName, st.MailFrom, st.Locale, st.Issuer
+	if st.Locale != nil {
+		s.Locale = *st.Locale
+	}
+	s.AppName, s.MailFrom, s.Issuer = st.AppName, st.MailFrom, st.Issuer
 	if st.AllowedOrigins != nil {
 		s.AllowedOrigins = st.AllowedOrigins
 	}
