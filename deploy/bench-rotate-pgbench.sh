@@ -24,10 +24,10 @@ base=$((RANDOM * 100)) # run ids of this invocation: base+1 .. base+RUNS*modes
 
 psql -X -q -v ON_ERROR_STOP=1 -p "$PRIMARY_PORT" -d latch -v base="$base" -v n=$((RUNS * ${#MODES[@]})) >/dev/null <<'SQL'
 INSERT INTO users (id, tenant_id, email, password_hash, email_verified_at, created_at, updated_at)
-VALUES ('22222222-2222-2222-2222-222222222222', '00000000-0000-0000-0000-000000000000', 'pgbench-rotate@example.test', 'unused', now(), now(), now())
+VALUES ('22222222-2222-2222-2222-222222222222', 'default', 'pgbench-rotate@example.test', 'unused', now(), now(), now())
 ON CONFLICT DO NOTHING;
 INSERT INTO sessions (id, user_id, tenant_id, amr, created_at, last_used_at, idle_expires_at, expires_at)
-SELECT md5('rotate-session-' || s)::uuid, '22222222-2222-2222-2222-222222222222', '00000000-0000-0000-0000-000000000000',
+SELECT md5('rotate-session-' || s)::uuid, '22222222-2222-2222-2222-222222222222', 'default',
        'pwd otp', now(), now(), now() + interval '7 days', now() + interval '30 days'
 FROM generate_series(0, 999) s ON CONFLICT DO NOTHING;
 INSERT INTO refresh_tokens (session_id, token_hash, created_at, used_at)
@@ -39,26 +39,31 @@ FROM generate_series(0, 999) s, generate_series(:base + 1, :base + :n) r;
 ANALYZE refresh_tokens;
 ANALYZE sessions;
 
--- The statement of internal/store (rotatePostgres), verbatim, inside a function.
+-- The statement of internal/store (rotatePostgres), verbatim, inside a function (dropped first: its
+-- result columns follow the statement's).
+DROP FUNCTION IF EXISTS latch_bench_rotate(timestamptz, bytea, bytea, timestamptz, timestamptz, timestamptz);
 CREATE OR REPLACE FUNCTION latch_bench_rotate(p_now timestamptz, p_old bytea, p_new bytea, p_idle timestamptz,
                                               p_idle_floor timestamptz, p_touch_floor timestamptz)
-RETURNS TABLE (o_session text, o_user text, o_tenant text, o_email text, o_amr text, o_expires timestamptz)
+RETURNS TABLE (o_session text, o_user text, o_tenant text, o_email text, o_role text, o_amr text, o_expires timestamptz,
+               o_rotated boolean)
 LANGUAGE plpgsql AS $fn$
 BEGIN
 	RETURN QUERY WITH consumed AS (
-		UPDATE refresh_tokens rt SET used_at = p_now
-		WHERE rt.token_hash = p_old AND rt.used_at IS NULL AND rt.created_at > p_idle_floor
+		UPDATE refresh_tokens rt
+		SET used_at = CASE WHEN rt.kept THEN NULL ELSE p_now END,
+		    last_used_at = p_now
+		WHERE rt.token_hash = p_old AND rt.used_at IS NULL AND coalesce(rt.last_used_at, rt.created_at) > p_idle_floor
 		  AND (SELECT s.revoked_at IS NULL AND s.expires_at > p_now AND u.status = 'active'
 		       FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = rt.session_id)
-		RETURNING rt.id, rt.session_id
+		RETURNING rt.id, rt.session_id, NOT rt.kept AS rotated
 	), successor AS (
 		INSERT INTO refresh_tokens (session_id, parent_id, token_hash, created_at)
-		SELECT c.session_id, c.id, p_new, p_now FROM consumed c
+		SELECT c.session_id, c.id, p_new, p_now FROM consumed c WHERE c.rotated
 	), touched AS (
 		UPDATE sessions SET last_used_at = p_now, idle_expires_at = LEAST(p_idle, sessions.expires_at)
 		FROM consumed c WHERE sessions.id = c.session_id AND sessions.last_used_at < p_touch_floor
 	)
-	SELECT s.id::text, s.user_id::text, s.tenant_id::text, u.email::text, s.amr, s.expires_at
+	SELECT s.id::text, s.user_id::text, s.tenant_id, u.email::text, u.role, s.amr, s.expires_at, c.rotated
 	FROM consumed c JOIN sessions s ON s.id = c.session_id JOIN users u ON u.id = s.user_id;
 END
 $fn$;
@@ -67,21 +72,23 @@ SQL
 cat >"$work/cte.sql" <<'SQL'
 \set next :gen + 1
 WITH consumed AS (
-	UPDATE refresh_tokens rt SET used_at = now()
+	UPDATE refresh_tokens rt
+	SET used_at = CASE WHEN rt.kept THEN NULL ELSE now() END,
+	    last_used_at = now()
 	WHERE rt.token_hash = sha256(convert_to(format('%s:%s:%s', :run::int, :client_id::int, :gen::int), 'UTF8'))
-	  AND rt.used_at IS NULL AND rt.created_at > now() - interval '7 days'
+	  AND rt.used_at IS NULL AND coalesce(rt.last_used_at, rt.created_at) > now() - interval '7 days'
 	  AND (SELECT s.revoked_at IS NULL AND s.expires_at > now() AND u.status = 'active'
 	       FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = rt.session_id)
-	RETURNING rt.id, rt.session_id
+	RETURNING rt.id, rt.session_id, NOT rt.kept AS rotated
 ), successor AS (
 	INSERT INTO refresh_tokens (session_id, parent_id, token_hash, created_at)
 	SELECT session_id, id, sha256(convert_to(format('%s:%s:%s', :run::int, :client_id::int, :next::int), 'UTF8')), now()
-	FROM consumed
+	FROM consumed WHERE rotated
 ), touched AS (
 	UPDATE sessions SET last_used_at = now(), idle_expires_at = LEAST(now() + interval '7 days', sessions.expires_at)
 	FROM consumed WHERE sessions.id = consumed.session_id AND sessions.last_used_at < now() - interval '30 seconds'
 )
-SELECT s.id::text, s.user_id::text, s.tenant_id::text, u.email, s.amr, s.expires_at
+SELECT s.id::text, s.user_id::text, s.tenant_id, u.email, u.role, s.amr, s.expires_at, c.rotated
 FROM consumed c JOIN sessions s ON s.id = c.session_id JOIN users u ON u.id = s.user_id;
 \set gen :next
 SQL

@@ -151,9 +151,9 @@ echo
 echo "== pgbench: refresh rotation transaction, $clients clients, $(seconds "$DURATION")s"
 psql -X -q -v ON_ERROR_STOP=1 -v runs="$RUNS" -d "$db" >/dev/null <<'SQL'
 INSERT INTO users (id, tenant_id, email, password_hash, email_verified_at, created_at, updated_at)
-VALUES ('11111111-1111-1111-1111-111111111111', '00000000-0000-0000-0000-000000000000', 'pgbench@example.test', 'unused', now(), now(), now());
+VALUES ('11111111-1111-1111-1111-111111111111', 'default', 'pgbench@example.test', 'unused', now(), now(), now());
 INSERT INTO sessions (id, user_id, tenant_id, amr, created_at, last_used_at, idle_expires_at, expires_at)
-SELECT md5('pgbench-session-' || s)::uuid, '11111111-1111-1111-1111-111111111111', '00000000-0000-0000-0000-000000000000',
+SELECT md5('pgbench-session-' || s)::uuid, '11111111-1111-1111-1111-111111111111', 'default',
        'pwd otp', now(), now(), now() + interval '7 days', now() + interval '30 days'
 FROM generate_series(0, 999) s;
 INSERT INTO refresh_tokens (session_id, token_hash, created_at, used_at)
@@ -189,21 +189,23 @@ done
 cat >"$work/rotate-cte.sql" <<'SQL'
 \set next :gen + 1
 WITH consumed AS (
-	UPDATE refresh_tokens rt SET used_at = now()
+	UPDATE refresh_tokens rt
+	SET used_at = CASE WHEN rt.kept THEN NULL ELSE now() END,
+	    last_used_at = now()
 	WHERE rt.token_hash = sha256(convert_to(format('%s:%s:%s', :run::int, :client_id::int, :gen::int), 'UTF8'))
-	  AND rt.used_at IS NULL AND rt.created_at > now() - interval '30 days'
+	  AND rt.used_at IS NULL AND coalesce(rt.last_used_at, rt.created_at) > now() - interval '30 days'
 	  AND (SELECT s.revoked_at IS NULL AND s.expires_at > now() AND u.status = 'active'
 	       FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = rt.session_id)
-	RETURNING rt.id, rt.session_id
+	RETURNING rt.id, rt.session_id, NOT rt.kept AS rotated
 ), successor AS (
 	INSERT INTO refresh_tokens (session_id, parent_id, token_hash, created_at)
 	SELECT session_id, id, sha256(convert_to(format('%s:%s:%s', :run::int, :client_id::int, :next::int), 'UTF8')), now()
-	FROM consumed
+	FROM consumed WHERE rotated
 ), touched AS (
 	UPDATE sessions SET last_used_at = now(), idle_expires_at = LEAST(now() + interval '7 days', sessions.expires_at)
 	FROM consumed WHERE sessions.id = consumed.session_id AND sessions.last_used_at < now() - interval '30 seconds'
 )
-SELECT s.id::text, s.user_id::text, s.tenant_id::text, u.email, s.amr, s.expires_at
+SELECT s.id::text, s.user_id::text, s.tenant_id, u.email, u.role, s.amr, s.expires_at, c.rotated
 FROM consumed c JOIN sessions s ON s.id = c.session_id JOIN users u ON u.id = s.user_id;
 \set gen :next
 SQL

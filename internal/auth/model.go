@@ -73,17 +73,14 @@ type UserChanges struct {
 
 // Session is one login: the sid claim of its access tokens and the owner of a refresh-token chain.
 type Session struct {
-	ID       string
-	UserID   string
-	TenantID string
-	AMR      string
-	// RefreshRotation is the tenant's setting when the session opened; it holds for the session's
-	// life, so a tenant that starts rotating never turns a client's kept token into a "reused" one.
-	RefreshRotation bool
-	IP              string
-	UserAgent       string
-	CreatedAt       time.Time
-	LastUsedAt      time.Time
+	ID         string
+	UserID     string
+	TenantID   string
+	AMR        string
+	IP         string
+	UserAgent  string
+	CreatedAt  time.Time
+	LastUsedAt time.Time
 	// IdleExpiresAt is kept to within sessionTouchEvery of the exact idle end (see SessionEnd); the
 	// exact one is judged on the newest refresh token when it matters.
 	IdleExpiresAt time.Time

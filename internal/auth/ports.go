@@ -129,7 +129,9 @@ type NewSession struct {
 	TenantID     string
 	MarkVerified bool
 	AMR          string
-	// RefreshRotation is the tenant's setting, kept by the session for its whole life.
+	// RefreshRotation is the tenant's setting, which holds for the session's whole life: false gives
+	// it one refresh token, kept (so a tenant that starts rotating never turns a client's kept token
+	// into a "reused" one).
 	RefreshRotation bool
 	IP              string
 	UserAgent       string

@@ -26,8 +26,8 @@ type RefreshState struct {
 	UserStatus      string
 	RevokedAt       *time.Time
 	ExpiresAt       time.Time // the session's absolute end
-	// RefreshRotation is the session's mode: false keeps one token for the session's life.
-	RefreshRotation bool
+	// Kept marks the one refresh token of a session without rotation, kept for the session's life.
+	Kept bool
 	// NewestTokenAt is when the newest token of the session's chain was last active (made, or used
 	// without rotation): the idle window runs from it.
 	NewestTokenAt time.Time
@@ -97,7 +97,7 @@ func ClassifyRefresh(st *RefreshState, now time.Time, r RefreshRules) RefreshVer
 		if !now.Before(SessionEnd(st.tokenActiveAt(), st.ExpiresAt, r.IdleTTL)) {
 			return RefreshExpired
 		}
-		if !st.RefreshRotation {
+		if st.Kept {
 			return RefreshKeep
 		}
 		return RefreshRotate

@@ -14,31 +14,29 @@ import (
 
 // sessionRow is a row of sessions.
 type sessionRow struct {
-	ID              string
-	UserID          string
-	TenantID        string
-	AMR             string
-	RefreshRotation bool
-	IP              string
-	UserAgent       string
-	CreatedAt       time.Time
-	LastUsedAt      time.Time
-	IdleExpiresAt   time.Time
-	ExpiresAt       time.Time
-	RevokedAt       *time.Time
-	RevokeReason    *string
+	ID            string
+	UserID        string
+	TenantID      string
+	AMR           string
+	IP            string
+	UserAgent     string
+	CreatedAt     time.Time
+	LastUsedAt    time.Time
+	IdleExpiresAt time.Time
+	ExpiresAt     time.Time
+	RevokedAt     *time.Time
+	RevokeReason  *string
 }
 
 func (sessionRow) TableName() string { return "sessions" }
 
 func (r sessionRow) session() auth.Session {
-	return auth.Session{ID: r.ID, UserID: r.UserID, TenantID: r.TenantID, AMR: r.AMR, RefreshRotation: r.RefreshRotation,
-		IP: r.IP, UserAgent: r.UserAgent, CreatedAt: r.CreatedAt, LastUsedAt: r.LastUsedAt, IdleExpiresAt: r.IdleExpiresAt,
+	return auth.Session{ID: r.ID, UserID: r.UserID, TenantID: r.TenantID, AMR: r.AMR, IP: r.IP, UserAgent: r.UserAgent, CreatedAt: r.CreatedAt, LastUsedAt: r.LastUsedAt, IdleExpiresAt: r.IdleExpiresAt,
 		ExpiresAt: r.ExpiresAt, RevokedAt: r.RevokedAt}
 }
 
-// refreshTokenRow is one link of a session's chain, stored as the SHA-256 of the token. LastUsedAt is
-// set by each use of a token that is kept (a session without rotation).
+// refreshTokenRow is one link of a session's chain, stored as the SHA-256 of the token. A Kept token is
+// the one token of a session without rotation; LastUsedAt records its last use.
 type refreshTokenRow struct {
 	ID         int64
 	SessionID  string
@@ -47,6 +45,7 @@ type refreshTokenRow struct {
 	CreatedAt  time.Time
 	UsedAt     *time.Time
 	LastUsedAt *time.Time
+	Kept       bool
 }
 
 func (refreshTokenRow) TableName() string { return "refresh_tokens" }
@@ -87,8 +86,7 @@ func (s *Store) RecordEvent(ctx context.Context, ev auth.Event) error {
 // and creates the session with its first refresh token.
 func (s *Store) OpenSession(ctx context.Context, p auth.NewSession) (auth.Session, error) {
 	now := s.now()
-	sess := sessionRow{ID: uuid.NewString(), UserID: p.UserID, TenantID: p.TenantID, AMR: p.AMR, RefreshRotation: p.RefreshRotation,
-		IP: p.IP, UserAgent: p.UserAgent, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(p.MaxAge)}
+	sess := sessionRow{ID: uuid.NewString(), UserID: p.UserID, TenantID: p.TenantID, AMR: p.AMR, IP: p.IP, UserAgent: p.UserAgent, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(p.MaxAge)}
 	sess.IdleExpiresAt = auth.SessionEnd(now, sess.ExpiresAt, p.IdleTTL)
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		if p.CodeID != "" {
@@ -105,7 +103,7 @@ func (s *Store) OpenSession(ctx context.Context, p auth.NewSession) (auth.Sessio
 		if err := tx.Create(&sess).Error; err != nil {
 			return err
 		}
-		if err := tx.Create(&refreshTokenRow{SessionID: sess.ID, TokenHash: p.RefreshHash, CreatedAt: now}).Error; err != nil {
+		if err := tx.Create(&refreshTokenRow{SessionID: sess.ID, TokenHash: p.RefreshHash, CreatedAt: now, Kept: !p.RefreshRotation}).Error; err != nil {
 			return err
 		}
 		ev := p.Event
@@ -154,12 +152,12 @@ func (s *Store) Rotate(ctx context.Context, oldHash, newHash []byte, idleTTL tim
 			// Correlated, so SQLite checks the token's own session by key instead of building the
 			// set of every live session on each refresh.
 			err := tx.Raw(`UPDATE refresh_tokens
-				SET used_at = CASE WHEN (SELECT refresh_rotation FROM sessions WHERE id = refresh_tokens.session_id) THEN ? END,
+				SET used_at = CASE WHEN kept THEN NULL ELSE ? END,
 				    last_used_at = ?
 				WHERE token_hash = ? AND used_at IS NULL AND coalesce(last_used_at, created_at) > ? AND EXISTS (
 					SELECT 1 FROM sessions s JOIN users u ON u.id = s.user_id
 					WHERE s.id = refresh_tokens.session_id AND s.revoked_at IS NULL AND s.expires_at > ? AND u.status = 'active')
-				RETURNING id, session_id, used_at IS NOT NULL AS rotated`, now, now, oldHash, idleFloor, now).Scan(&old).Error
+				RETURNING id, session_id, NOT kept AS rotated`, now, now, oldHash, idleFloor, now).Scan(&old).Error
 			if err != nil {
 				return err
 			}
@@ -197,8 +195,9 @@ const sessionTouchEvery = 30 * time.Second
 // rotatePostgres spends a token and stores its successor in one statement: $1 now, $2 the spent
 // token's hash, $3 the successor's hash, $4 the new idle end, $5 the oldest time a token may have
 // been last active and still be inside the idle window, $6 the last-use time below which the session
-// row is rewritten. In a session without rotation the token is not spent: it records its use
-// (last_used_at, from which its idle window now runs) and no successor is made.
+// row is rewritten. The one token of a session without rotation (kept) is not spent: it records its
+// use (last_used_at, from which its idle window now runs) and no successor is made. The flag is read
+// from the row being updated, so the statement does the same lookups with or without it.
 //
 // The session and user checks are a correlated scalar subquery, not a join, so the plan is three
 // primary-key or unique lookups whatever the statistics say. As a join, on a database that had never
@@ -208,12 +207,12 @@ const sessionTouchEvery = 30 * time.Second
 // into the join tree and its WHERE names no column of that partial index's predicate.
 const rotatePostgres = `WITH consumed AS (
 	UPDATE refresh_tokens rt
-	SET used_at = CASE WHEN (SELECT s.refresh_rotation FROM sessions s WHERE s.id = rt.session_id) THEN $1 END,
+	SET used_at = CASE WHEN rt.kept THEN NULL ELSE $1 END,
 	    last_used_at = $1
 	WHERE rt.token_hash = $2 AND rt.used_at IS NULL AND coalesce(rt.last_used_at, rt.created_at) > $5
 	  AND (SELECT s.revoked_at IS NULL AND s.expires_at > $1 AND u.status = 'active'
 	       FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = rt.session_id)
-	RETURNING rt.id, rt.session_id, rt.used_at IS NOT NULL AS rotated
+	RETURNING rt.id, rt.session_id, NOT rt.kept AS rotated
 ), successor AS (
 	INSERT INTO refresh_tokens (session_id, parent_id, token_hash, created_at)
 	SELECT session_id, id, $3, $1 FROM consumed WHERE rotated
@@ -239,7 +238,7 @@ type refreshStateRow struct {
 	UserStatus      string
 	RevokedAt       *time.Time
 	ExpiresAt       time.Time
-	RefreshRotation bool
+	Kept            bool
 	NewestCreatedAt time.Time
 	NewestUsedAt    *time.Time
 	SuccessorHash   []byte
@@ -252,7 +251,7 @@ func (s *Store) RefreshState(ctx context.Context, hash []byte) (auth.RefreshStat
 	var rows []refreshStateRow
 	err := s.db.WithContext(ctx).Raw(`SELECT rt.created_at AS token_created_at, rt.last_used_at AS token_last_used_at, rt.used_at,
 			s.id AS session_id, s.user_id, s.tenant_id, u.email, u.role, s.amr, u.status AS user_status, s.revoked_at, s.expires_at,
-			s.refresh_rotation, tip.created_at AS newest_created_at, tip.last_used_at AS newest_used_at,
+			rt.kept, tip.created_at AS newest_created_at, tip.last_used_at AS newest_used_at,
 			c.token_hash AS successor_hash, c.used_at AS successor_used_at
 		FROM refresh_tokens rt
 		JOIN sessions s ON s.id = rt.session_id
@@ -273,7 +272,7 @@ func (s *Store) RefreshState(ctx context.Context, hash []byte) (auth.RefreshStat
 	}
 	return auth.RefreshState{TokenCreatedAt: r.TokenCreatedAt, TokenLastUsedAt: r.TokenLastUsedAt, UsedAt: r.UsedAt,
 		SessionID: r.SessionID, UserID: r.UserID, TenantID: r.TenantID, Email: r.Email, Role: r.Role, AMR: r.AMR,
-		UserStatus: r.UserStatus, RevokedAt: r.RevokedAt, ExpiresAt: r.ExpiresAt, RefreshRotation: r.RefreshRotation,
+		UserStatus: r.UserStatus, RevokedAt: r.RevokedAt, ExpiresAt: r.ExpiresAt, Kept: r.Kept,
 		NewestTokenAt: newest, SuccessorHash: r.SuccessorHash, SuccessorUsedAt: r.SuccessorUsedAt}, nil
 }
 

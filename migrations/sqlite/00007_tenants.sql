@@ -20,9 +20,10 @@ ALTER TABLE tenants ADD COLUMN settings text NOT NULL DEFAULT '{}';
 ALTER TABLE users ADD COLUMN role text NOT NULL DEFAULT 'user';
 ALTER TABLE users ADD COLUMN metadata text NOT NULL DEFAULT '{}';
 
--- A session keeps the refresh_rotation of its tenant at login. Without rotation its one refresh token
--- stays valid, and its idle window runs from the token's last use.
-ALTER TABLE sessions ADD COLUMN refresh_rotation boolean NOT NULL DEFAULT 1;
+-- A session opened while its tenant's refresh_rotation is false has one refresh token, kept for its
+-- life: each use records last_used_at (its idle window runs from there) instead of spending it. The
+-- flag is on the token, not the session, so the rotation reads it from the row it updates anyway.
+ALTER TABLE refresh_tokens ADD COLUMN kept boolean NOT NULL DEFAULT 0;
 ALTER TABLE refresh_tokens ADD COLUMN last_used_at datetime;
 
 -- The From of the tenant the message is for; NULL sends from mail.from.
@@ -31,7 +32,7 @@ ALTER TABLE outbox ADD COLUMN from_addr text;
 -- +goose Down
 ALTER TABLE outbox DROP COLUMN from_addr;
 ALTER TABLE refresh_tokens DROP COLUMN last_used_at;
-ALTER TABLE sessions DROP COLUMN refresh_rotation;
+ALTER TABLE refresh_tokens DROP COLUMN kept;
 ALTER TABLE users DROP COLUMN metadata;
 ALTER TABLE users DROP COLUMN role;
 ALTER TABLE tenants DROP COLUMN settings;

@@ -82,6 +82,7 @@ type memToken struct {
 	createdAt  time.Time
 	usedAt     *time.Time
 	lastUsedAt *time.Time
+	kept       bool
 }
 
 type memFailure struct {
@@ -494,11 +495,10 @@ func (m *MemStore) OpenSession(_ context.Context, p auth.NewSession) (auth.Sessi
 	if p.MarkVerified && u.EmailVerifiedAt == nil {
 		u.EmailVerifiedAt, u.UpdatedAt = &now, now
 	}
-	s := auth.Session{ID: newID(), UserID: p.UserID, TenantID: p.TenantID, AMR: p.AMR, RefreshRotation: p.RefreshRotation,
-		IP: p.IP, UserAgent: p.UserAgent, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(p.MaxAge)}
+	s := auth.Session{ID: newID(), UserID: p.UserID, TenantID: p.TenantID, AMR: p.AMR, IP: p.IP, UserAgent: p.UserAgent, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(p.MaxAge)}
 	s.IdleExpiresAt = auth.SessionEnd(now, s.ExpiresAt, p.IdleTTL)
 	m.sessions[s.ID] = &memSession{Session: s}
-	m.tokens = append(m.tokens, &memToken{id: len(m.tokens) + 1, sessionID: s.ID, hash: string(p.RefreshHash), createdAt: now})
+	m.tokens = append(m.tokens, &memToken{id: len(m.tokens) + 1, sessionID: s.ID, hash: string(p.RefreshHash), createdAt: now, kept: !p.RefreshRotation})
 	ev := p.Event
 	ev.SessionID = s.ID
 	m.event(ev)
@@ -561,7 +561,7 @@ func (m *MemStore) state(hash []byte) (auth.RefreshState, bool) {
 	u := m.users[s.UserID]
 	st := auth.RefreshState{TokenCreatedAt: t.createdAt, TokenLastUsedAt: t.lastUsedAt, UsedAt: t.usedAt, SessionID: s.ID,
 		UserID: s.UserID, TenantID: s.TenantID, Email: u.Email, Role: u.Role, AMR: s.AMR, UserStatus: u.Status,
-		RevokedAt: s.RevokedAt, ExpiresAt: s.ExpiresAt, RefreshRotation: s.RefreshRotation}
+		RevokedAt: s.RevokedAt, ExpiresAt: s.ExpiresAt, Kept: t.kept}
 	for _, x := range m.tokens {
 		if x.sessionID == s.ID && x.usedAt == nil {
 			st.NewestTokenAt = x.createdAt

@@ -71,8 +71,8 @@ func openSession(t *testing.T, s auth.Store, u auth.User, refresh string, maxAge
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sess.RefreshRotation != rotation {
-		t.Fatalf("opened session has RefreshRotation %v, want %v", sess.RefreshRotation, rotation)
+	if st, err := s.RefreshState(context.Background(), Hash(refresh)); err != nil || st.Kept == rotation {
+		t.Fatalf("the first token of a session with rotation %v reads %+v (%v)", rotation, st, err)
 	}
 	return sess
 }
