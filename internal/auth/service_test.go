@@ -30,7 +30,7 @@ var specConfig = auth.Config{
 }
 
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	clk   *authtest.Clock
 	store *authtest.MemStore
 	dir   *auth.Directory
@@ -41,7 +41,7 @@ type fixture struct {
 // defaultTenant is the default tenant's configuration in the fixtures: the spec's defaults.
 var defaultTenant = auth.TenantConfig{Default: auth.DefaultTenantSettings(), Issuer: "latch", CacheFor: auth.DefaultTenantCacheFor}
 
-func newFixture(t *testing.T, edit ...func(*auth.Config)) *fixture {
+func newFixture(t testing.TB, edit ...func(*auth.Config)) *fixture {
 	t.Helper()
 	cfg := specConfig
 	for _, e := range edit {
@@ -53,7 +53,7 @@ func newFixture(t *testing.T, edit ...func(*auth.Config)) *fixture {
 }
 
 // startFixture wires a service on an existing store and clock: a second instance of a deployment.
-func startFixture(t *testing.T, cfg auth.Config, tc auth.TenantConfig, clk *authtest.Clock, st *authtest.MemStore) *fixture {
+func startFixture(t testing.TB, cfg auth.Config, tc auth.TenantConfig, clk *authtest.Clock, st *authtest.MemStore) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)

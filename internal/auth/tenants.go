@@ -257,15 +257,11 @@ func NewDirectory(st TenantStore, cfg TenantConfig, now func() time.Time) (*Dire
 
 // Tenant returns a tenant with its effective settings; ErrNotFound for an unknown or malformed id.
 func (d *Directory) Tenant(ctx context.Context, id string) (Tenant, error) {
+	if t, ok := d.cached(id); ok {
+		return t, nil
+	}
 	if !ValidTenantID(id) {
 		return Tenant{}, ErrNotFound
-	}
-	now := d.now()
-	d.mu.RLock()
-	e, ok := d.entries[id]
-	d.mu.RUnlock()
-	if ok && now.Before(e.expires) {
-		return e.tenant, nil
 	}
 	t, err := d.store.TenantByID(ctx, id)
 	if err != nil {
@@ -274,6 +270,7 @@ func (d *Directory) Tenant(ctx context.Context, id string) (Tenant, error) {
 	if id == DefaultTenantID {
 		t.Settings = d.cfg.Default
 	}
+	now := d.now()
 	d.mu.Lock()
 	if len(d.entries) >= maxCachedTenants {
 		for k, e := range d.entries {
@@ -288,6 +285,17 @@ func (d *Directory) Tenant(ctx context.Context, id string) (Tenant, error) {
 	d.entries[id] = cachedTenant{tenant: t, expires: now.Add(d.cfg.CacheFor)}
 	d.mu.Unlock()
 	return t, nil
+}
+
+// cached is the tenant's cached copy while it is fresh: the path of almost every request.
+func (d *Directory) cached(id string) (Tenant, bool) {
+	d.mu.RLock()
+	e, ok := d.entries[id]
+	d.mu.RUnlock()
+	if ok && d.now().Before(e.expires) {
+		return e.tenant, true
+	}
+	return Tenant{}, false
 }
 
 // forget drops a tenant from this instance's cache after a change made here.
@@ -316,6 +324,9 @@ func (d *Directory) IssuerOf(tenantID string) (string, error) {
 		// Access tokens signed before the upgrade name the default tenant by its old id; they expire
 		// within tokens.access_ttl of it, and until then they are the default tenant's.
 		tenantID = DefaultTenantID
+	}
+	if t, ok := d.cached(tenantID); ok {
+		return d.Issuer(t), nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
