@@ -263,6 +263,11 @@ func TestDeviiBodiesAndErrorsKeepItsShape(t *testing.T) {
 			t.Errorf("%s: %+v, want a 4xx in Devii's shape", name, a)
 		}
 	}
+	wantDeviiError(t, c.refresh(t, ""), http.StatusUnauthorized, "Unauthorized access: Missing Authorization Header")
+	// Bad input is the client's mistake, not a failure of the server: nothing is logged as an error.
+	if strings.Contains(h.Logs(), `"level":"ERROR"`) {
+		t.Errorf("bad input to Devii logged an error:\n%s", h.Logs())
+	}
 }
 
 func TestDeviiCanBeSwitchedOffAndMoved(t *testing.T) {

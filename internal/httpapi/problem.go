@@ -138,15 +138,23 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
-	p, retry, ok := problemFor(err)
-	if !ok {
+	failed := func() {
 		s.log.ErrorContext(c.Request().Context(), "request failed", "method", c.Request().Method, "path", c.Path(), "err", err)
-		cl := Classify(err)
-		p = Problem{Title: catalogue[cl.Code].title, Status: cl.Status, Code: cl.Code, Detail: cl.Detail}
 	}
 	if sf := s.surfaceOf(c.Request().URL.Path); sf != nil {
+		// The surface knows its own errors (a missing header, a body it cannot read): only what it
+		// answers with a 500 is a failure worth logging.
 		sf.WriteError(c, err)
+		if c.Response().Status == http.StatusInternalServerError {
+			failed()
+		}
 		return
+	}
+	p, retry, ok := problemFor(err)
+	if !ok {
+		failed()
+		cl := Classify(err)
+		p = Problem{Title: catalogue[cl.Code].title, Status: cl.Status, Code: cl.Code, Detail: cl.Detail}
 	}
 	p.RequestID = c.Response().Header().Get(echo.HeaderXRequestID)
 	SetRetryAfter(c, Classification{Status: p.Status, RetryAfter: retry})
