@@ -282,3 +282,15 @@ func TestDeviiCanBeSwitchedOffAndMoved(t *testing.T) {
 	a := newDeviiClient(moved, "/api/devii/auth").login(t, map[string]string{"login": "moved@example.test", "password": apptest.Password, "tenantid": "default"})
 	wantLoggedIn(t, a, "moved@example.test", map[string]string{})
 }
+
+// TestDeviiAnswersAreCountedAsSent: the request metrics count the status Devii answered, not the
+// status v2 would have given the same error.
+func TestDeviiAnswersAreCountedAsSent(t *testing.T) {
+	h := apptest.New(t, store.SQLite)
+	c := newDeviiClient(h, "/devii/auth")
+	wantDeviiError(t, c.login(t, map[string]string{"login": "nobody@example.test", "password": "wrong", "tenantid": "default"}), http.StatusForbidden, "Invalid credentials.")
+	metrics := string(h.Get(t, "/metrics").Body)
+	if want := `latch_http_requests_total{method="POST",route="/devii/auth",status="403"} 1`; !strings.Contains(metrics, want) {
+		t.Errorf("/metrics lacks %s", want)
+	}
+}

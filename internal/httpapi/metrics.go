@@ -15,7 +15,8 @@ var operations = map[string]string{
 }
 
 // observe records each request's route, status and latency, and the outcome of auth operations by
-// catalogue code, computed from the same mapping the error handler answers with.
+// catalogue code, computed from the same mapping the error handler answers with. It answers the
+// error itself, so what it counts is what the client got.
 func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	m := s.cfg.Metrics
 	return func(c echo.Context) error {
@@ -25,18 +26,20 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		if route == "" {
 			route = "unmatched"
 		}
-		status := c.Response().Status
 		outcome := "ok"
 		if err != nil {
-			status, outcome = statusOf(err)
+			outcome = Classify(err).Code
 			if outcome == "login_throttled" {
 				m.Throttled("account")
 			}
+			// Answered here, so the status counted is the one sent: a surface answers some errors
+			// with statuses of its own (Devii's 403 for bad credentials).
+			c.Error(err)
 		}
-		m.Request(route, c.Request().Method, status, time.Since(start))
+		m.Request(route, c.Request().Method, c.Response().Status, time.Since(start))
 		if op, ok := operations[route]; ok {
 			m.Outcome(op, outcome)
 		}
-		return err
+		return nil
 	}
 }

@@ -123,14 +123,6 @@ func problemFor(err error) (Problem, time.Duration, bool) {
 	return Problem{}, 0, false
 }
 
-// statusOf is the status and catalogue code an error is answered with.
-func statusOf(err error) (int, string) {
-	if p, _, ok := problemFor(err); ok {
-		return p.Status, p.Code
-	}
-	return http.StatusInternalServerError, codeInternal
-}
-
 // errorHandler renders every error as problem+json, or in the shape of the surface whose prefix the
 // path is under. Anything not in the catalogue is a 500 whose cause is logged with the request id and
 // never shown to the client.
