@@ -24,7 +24,7 @@
 set -euo pipefail
 
 deploy=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-STATE=${LATCH_CLUSTER_STATE:-$deploy/.state}
+STATE=${LATCH_CLUSTER_STATE:-/tmp/latch-cluster}
 [[ -f $STATE/cluster.env ]] || { echo "the local cluster is not up (deploy/local-cluster.sh up)" >&2; exit 1; }
 # shellcheck source=/dev/null
 source "$STATE/cluster.env"

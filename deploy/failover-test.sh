@@ -27,7 +27,7 @@ CLIENTS=${CLIENTS:-32}
 LOAD=${LOAD:-40s}
 FAIL_AT=${FAIL_AT:-10}
 KEEP=${KEEP:-}
-export LATCH_CLUSTER_STATE=${LATCH_CLUSTER_STATE:-$deploy/.state}
+export LATCH_CLUSTER_STATE=${LATCH_CLUSTER_STATE:-/tmp/latch-cluster}
 STATE=$LATCH_CLUSTER_STATE
 export PATH="$PATH:/usr/local/go/bin:/usr/lib/postgresql/${PG_VERSION:-15}/bin"
 export PGUSER=postgres PGHOST=127.0.0.1 PGCONNECT_TIMEOUT=3

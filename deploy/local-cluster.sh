@@ -9,7 +9,8 @@
 #
 # Usage: deploy/local-cluster.sh up | down | status
 #
-# Everything lives under the state directory (default deploy/.state, git-ignored): data
+# Everything lives under the state directory (default /tmp/latch-cluster, outside the repository so the
+# postgres user can enter it wherever the clone lives): data
 # directories, sockets, logs, pid files, the built latch binary. `down` stops exactly the processes
 # whose pid files are there and deletes the directory. The Postgres nodes are plain initdb/pg_ctl
 # clusters in that directory, not pg_createcluster ones, so nothing is written under /etc and the
@@ -18,7 +19,7 @@
 # haproxy, curl) first; Go >= the go.mod version must be there already.
 #
 # Knobs (environment):
-#   LATCH_CLUSTER_STATE=dir   state directory (default deploy/.state)
+#   LATCH_CLUSTER_STATE=dir   state directory (default /tmp/latch-cluster)
 #   PRIMARY_PORT=55432 STANDBY_PORT=55433 PGBOUNCER_PORT=56432
 #   HAPROXY_PORT=10960 HAPROXY_STATS_PORT=10969 LATCH_PORTS="10961 10962 10963"
 #   MAIL_SINK_PORT=10925      where the instances send code emails (SMTP, no TLS)
@@ -30,7 +31,7 @@ set -euo pipefail
 
 deploy=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$deploy")
-STATE=${LATCH_CLUSTER_STATE:-$deploy/.state}
+STATE=${LATCH_CLUSTER_STATE:-/tmp/latch-cluster}
 PG_VERSION=${PG_VERSION:-15}
 PRIMARY_PORT=${PRIMARY_PORT:-55432}
 STANDBY_PORT=${STANDBY_PORT:-55433}
@@ -156,8 +157,10 @@ write_node_conf() {
 port = $(node_port "$node")
 unix_socket_directories = '$pgdir/$node/run'
 EOF
-	as_pg cp "$deploy/postgres/common.conf" "$data/latch-common.conf"
-	as_pg cp "$deploy/postgres/$role.conf" "$data/latch-role.conf"
+	# Read as the invoking user and written as postgres: the repository may sit in a directory the
+	# postgres user cannot enter (a 0700 temporary clone, a home directory).
+	as_pg tee "$data/latch-common.conf" <"$deploy/postgres/common.conf" >/dev/null
+	as_pg tee "$data/latch-role.conf" <"$deploy/postgres/$role.conf" >/dev/null
 }
 
 node_running() { as_pg pg_ctl -D "$(node_data "$1")" status >/dev/null 2>&1; }
@@ -183,7 +186,7 @@ include 'latch-common.conf'
 include 'latch-node.conf'
 include 'latch-role.conf'
 EOF
-		as_pg cp "$deploy/postgres/pg_hba.conf" "$data/pg_hba.conf"
+		as_pg tee "$data/pg_hba.conf" <"$deploy/postgres/pg_hba.conf" >/dev/null
 		write_node_conf primary primary
 	fi
 	start_node primary
@@ -303,6 +306,7 @@ start_haproxy() {
 up() {
 	install_missing
 	mkdir -p "$STATE"
+	chmod 755 "$STATE" # the postgres user runs the nodes and PgBouncer in here
 	[[ -f $STATE/cluster.env ]] || declare -p "${knobs[@]}" >"$STATE/cluster.env"
 	# After a failover (deploy/failover-test.sh) the standby is the primary: starting the old
 	# primary next to it would give two writable nodes. Rebuild instead.

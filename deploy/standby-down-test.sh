@@ -18,7 +18,7 @@ DOWN_AT=${DOWN_AT:-10}
 UP_AT=${UP_AT:-35}
 TIMEOUT=${TIMEOUT:-60s}
 KEEP=${KEEP:-}
-export LATCH_CLUSTER_STATE=${LATCH_CLUSTER_STATE:-$deploy/.state}
+export LATCH_CLUSTER_STATE=${LATCH_CLUSTER_STATE:-/tmp/latch-cluster}
 STATE=$LATCH_CLUSTER_STATE
 export PATH="$PATH:/usr/local/go/bin:/usr/lib/postgresql/${PG_VERSION:-15}/bin"
 export PGUSER=postgres PGHOST=127.0.0.1 PGCONNECT_TIMEOUT=3
