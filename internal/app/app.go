@@ -15,6 +15,7 @@ import (
 
 	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/config"
+	"github.com/latch-auth/latch/internal/graphql"
 	"github.com/latch-auth/latch/internal/httpapi"
 	"github.com/latch-auth/latch/internal/mail"
 	"github.com/latch-auth/latch/internal/metrics"
@@ -179,6 +180,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	a.server = httpapi.New(hc, a.Service, log)
 	if d := cfg.Surfaces.Devii; d.Enabled {
 		a.server.Mount(devii.New(a.Service, d.Prefix))
+	}
+	if g := cfg.GraphQL; g.Enabled {
+		a.server.Mount(graphql.New(graphql.Options{AllowQueryParam: cfg.Tokens.AllowQueryParam, Explorer: g.Explorer,
+			Introspection: g.Introspection, MaxDepth: g.MaxDepth, MaxComplexity: g.MaxComplexity, MaxTokens: g.MaxTokens,
+			MaxBatch: g.MaxBatch}, a.Service, log))
 	}
 	return a, nil
 }

@@ -489,7 +489,7 @@ func TestAccessTokenShape(t *testing.T) {
 			names = append(names, k)
 		}
 		slices.Sort(names)
-		if diff := cmp.Diff([]string{"amr", "aud", "email", "exp", "iat", "iss", "jti", "role", "sid", "sub", "tid"}, names); diff != "" {
+		if diff := cmp.Diff([]string{"amr", "aud", "auth_time", "email", "exp", "iat", "iss", "jti", "role", "sid", "sub", "tid"}, names); diff != "" {
 			t.Errorf("claim names (-want +got):\n%s", diff)
 		}
 		aud := claims["aud"]
@@ -497,9 +497,10 @@ func TestAccessTokenShape(t *testing.T) {
 			aud = list[0]
 		}
 		got := map[string]any{"iss": claims["iss"], "aud": aud, "email": claims["email"], "amr": claims["amr"],
-			"tid": claims["tid"], "role": claims["role"], "iat": claims["iat"], "exp": claims["exp"]}
+			"tid": claims["tid"], "role": claims["role"], "iat": claims["iat"], "exp": claims["exp"], "auth_time": claims["auth_time"]}
 		want := map[string]any{"iss": "latch", "aud": "latch", "email": "shape@example.test", "amr": []any{"pwd", "otp"},
-			"tid": auth.DefaultTenantID, "role": auth.DefaultRole, "iat": float64(issued.Unix()), "exp": float64(issued.Add(h.Config.Tokens.AccessTTL).Unix())}
+			"tid": auth.DefaultTenantID, "role": auth.DefaultRole, "iat": float64(issued.Unix()), "exp": float64(issued.Add(h.Config.Tokens.AccessTTL).Unix()),
+			"auth_time": float64(issued.Unix())}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("claims (-want +got):\n%s", diff)
 		}

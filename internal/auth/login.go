@@ -32,6 +32,8 @@ type TokenPair struct {
 	RefreshToken     string
 	ExpiresIn        int64 // seconds
 	RefreshExpiresIn int64 // seconds until the session's idle or absolute end, whichever is first
+	// RefreshExpiresAt is that end as a time, for surfaces that answer it as a Unix time.
+	RefreshExpiresAt time.Time
 	SessionID        string
 	UserID           string
 	TenantID         string
@@ -301,14 +303,15 @@ func (s *Service) openSession(ctx context.Context, u User, tenant Tenant, codeID
 	if err != nil {
 		return TokenPair{}, internal("open session", err)
 	}
-	g := grant{userID: u.ID, tenantID: u.TenantID, email: u.Email, role: u.Role, sessionID: sess.ID, amr: amr}
+	g := grant{userID: u.ID, tenantID: u.TenantID, email: u.Email, role: u.Role, sessionID: sess.ID, amr: amr, start: sess.CreatedAt}
 	return s.pair(g, refresh, sess.Ends())
 }
 
 // grant is whom an access token is for and how they proved it.
 type grant struct {
 	userID, tenantID, email, role, sessionID string
-	amr                                      string // as stored: space separated
+	amr                                      string    // as stored: space separated
+	start                                    time.Time // when the session was opened: the auth_time claim
 }
 
 // pair signs an access token for g (the signer gives it the issuer of g's tenant) beside the refresh
@@ -319,12 +322,13 @@ func (s *Service) pair(g grant, refresh string, refreshEnd time.Time) (TokenPair
 		role = DefaultRole
 	}
 	access, exp, err := s.signer.Issue(token.Claims{Subject: g.userID, SessionID: g.sessionID,
-		TenantID: g.tenantID, Email: g.email, Role: role, AMR: strings.Fields(g.amr)})
+		TenantID: g.tenantID, Email: g.email, Role: role, AMR: strings.Fields(g.amr), AuthTime: g.start})
 	if err != nil {
 		return TokenPair{}, internal("sign access token", err)
 	}
 	now := s.Now()
 	return TokenPair{AccessToken: access, RefreshToken: refresh, SessionID: g.sessionID,
 		UserID: g.userID, TenantID: g.tenantID, Email: g.email, Role: role,
-		ExpiresIn: int64(exp.Sub(now).Round(time.Second) / time.Second), RefreshExpiresIn: int64(refreshEnd.Sub(now) / time.Second)}, nil
+		ExpiresIn: int64(exp.Sub(now).Round(time.Second) / time.Second), RefreshExpiresIn: int64(refreshEnd.Sub(now) / time.Second),
+		RefreshExpiresAt: refreshEnd}, nil
 }

@@ -152,6 +152,8 @@ type Rotated struct {
 	ExpiresAt time.Time // the session's absolute end
 	// Kept is set when the session does not rotate: the presented token stays the session's token.
 	Kept bool
+	// SessionStart is when the session was opened: the auth_time of its access tokens.
+	SessionStart time.Time
 }
 
 // Throttle counts failed password checks per login subject and client IP.

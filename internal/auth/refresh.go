@@ -26,6 +26,7 @@ type RefreshState struct {
 	UserStatus      string
 	RevokedAt       *time.Time
 	ExpiresAt       time.Time // the session's absolute end
+	SessionStart    time.Time // when the session was opened
 	// Kept marks the one refresh token of a session without rotation, kept for the session's life.
 	Kept bool
 	// NewestTokenAt is when the newest token of the session's chain was last active (made, or used
@@ -140,7 +141,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string, meta Meta) (Token
 	for range 2 {
 		r, err := s.store.Rotate(ctx, oldHash, token.HashRefreshToken(successor), s.cfg.RefreshIdleTTL)
 		if err == nil {
-			g := grant{userID: r.UserID, tenantID: r.TenantID, email: r.Email, role: r.Role, sessionID: r.SessionID, amr: r.AMR}
+			g := grant{userID: r.UserID, tenantID: r.TenantID, email: r.Email, role: r.Role, sessionID: r.SessionID, amr: r.AMR, start: r.SessionStart}
 			next := successor
 			if r.Kept {
 				next = refresh
@@ -171,7 +172,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string, meta Meta) (Token
 			return TokenPair{}, newError(CodeSessionExpired, "The session has expired; log in again.")
 		case RefreshGrace:
 			if succ, ok := s.derivedSuccessor(refresh, st.SuccessorHash); ok {
-				g := grant{userID: st.UserID, tenantID: st.TenantID, email: st.Email, role: st.Role, sessionID: st.SessionID, amr: st.AMR}
+				g := grant{userID: st.UserID, tenantID: st.TenantID, email: st.Email, role: st.Role, sessionID: st.SessionID, amr: st.AMR, start: st.SessionStart}
 				return s.pair(g, succ, SessionEnd(st.NewestTokenAt, st.ExpiresAt, s.cfg.RefreshIdleTTL))
 			}
 			// No version of the refresh secret reproduces the successor: it cannot be handed out again,

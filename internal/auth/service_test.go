@@ -460,3 +460,33 @@ func TestOperatorAccountsFollowTheRegistrationRules(t *testing.T) {
 	_, err = f.svc.DisableAccount(ctx, "", "nobody@example.test", "test")
 	wantCode(t, err, auth.CodeNotFound)
 }
+
+// TestAccessTokensCarryTheSessionStart: auth_time is when the session was opened, and every access
+// token of the session carries the same one, whether the refresh rotated or replayed within the grace.
+func TestAccessTokensCarryTheSessionStart(t *testing.T) {
+	f := newFixture(t)
+	opened := f.clk.Now().Truncate(time.Second)
+	check := func(name string, p auth.TokenPair) {
+		t.Helper()
+		c, err := f.svc.Verify(context.Background(), p.AccessToken)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !c.AuthTime.Equal(opened) {
+			t.Errorf("%s: auth_time = %v, want the session start %v", name, c.AuthTime, opened)
+		}
+		if want := f.clk.Now().Add(time.Duration(p.RefreshExpiresIn) * time.Second); p.RefreshExpiresAt.Sub(want).Abs() > time.Second {
+			t.Errorf("%s: RefreshExpiresAt = %v, want now + RefreshExpiresIn = %v", name, p.RefreshExpiresAt, want)
+		}
+	}
+	first := f.signup("start@example.test")
+	check("validate", first)
+	f.clk.Advance(time.Hour)
+	check("rotate", f.mustRefresh(first.RefreshToken))
+	f.clk.Advance(time.Second)
+	replayed, err := f.refresh(first.RefreshToken)
+	if err != nil {
+		t.Fatalf("replay within the grace: %v", err)
+	}
+	check("grace", replayed)
+}

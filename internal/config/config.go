@@ -29,6 +29,7 @@ type Config struct {
 	// tenant; other tenants keep theirs in the database.
 	DefaultTenant DefaultTenant `yaml:"default_tenant"`
 	Surfaces      Surfaces      `yaml:"surfaces"`
+	GraphQL       GraphQL       `yaml:"graphql"`
 }
 
 type Server struct {
@@ -161,6 +162,18 @@ type Surface struct {
 	Prefix  string `yaml:"prefix"`
 }
 
+// GraphQL is the Saleor / django-graphql-jwt surface at /graphql. The limits bound what one request
+// can cost before anything runs.
+type GraphQL struct {
+	Enabled       bool `yaml:"enabled"`
+	Explorer      bool `yaml:"explorer"`
+	Introspection bool `yaml:"introspection"`
+	MaxDepth      int  `yaml:"max_depth"`
+	MaxComplexity int  `yaml:"max_complexity"`
+	MaxTokens     int  `yaml:"max_tokens"`
+	MaxBatch      int  `yaml:"max_batch"`
+}
+
 // Default returns the built-in configuration; config.yaml at the repository root mirrors it.
 func Default() Config {
 	return Config{
@@ -231,6 +244,15 @@ func Default() Config {
 		},
 		Surfaces: Surfaces{
 			Devii: Surface{Enabled: true, Prefix: "/devii"},
+		},
+		GraphQL: GraphQL{
+			Enabled:       true,
+			Explorer:      true,
+			Introspection: true,
+			MaxDepth:      15,
+			MaxComplexity: 250,
+			MaxTokens:     5000,
+			MaxBatch:      10,
 		},
 	}
 }

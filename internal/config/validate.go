@@ -134,6 +134,11 @@ func (c Config) Validate() error {
 		p.add("surfaces.devii.prefix", "%v", err)
 	}
 
+	p.atLeast("graphql.max_depth", c.GraphQL.MaxDepth, 2)
+	p.atLeast("graphql.max_complexity", c.GraphQL.MaxComplexity, 1)
+	p.atLeast("graphql.max_tokens", c.GraphQL.MaxTokens, 100)
+	p.atLeast("graphql.max_batch", c.GraphQL.MaxBatch, 1)
+
 	return errors.Join(p...)
 }
 

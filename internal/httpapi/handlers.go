@@ -299,6 +299,9 @@ func claimsPayload(c token.Claims) map[string]any {
 	if c.Role != "" {
 		p["role"] = c.Role
 	}
+	if !c.AuthTime.IsZero() {
+		p["auth_time"] = c.AuthTime.Unix()
+	}
 	return p
 }
 

@@ -222,17 +222,23 @@ func limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// bearer extracts the access token: Authorization "Bearer" or "JWT", or ?access_token= when allowed.
-func (s *Server) bearer(c echo.Context) string {
-	h := c.Request().Header.Get(echo.HeaderAuthorization)
-	if scheme, tok, ok := strings.Cut(h, " "); ok && (strings.EqualFold(scheme, "Bearer") || strings.EqualFold(scheme, "JWT")) {
-		return strings.TrimSpace(tok)
+// AccessToken extracts the access token of a request on any surface: Authorization "Bearer" or
+// "JWT", Authentication "JWT" (django-graphql-jwt's spelling), or ?access_token= when allowQuery
+// (tokens.allow_query_param).
+func AccessToken(c echo.Context, allowQuery bool) string {
+	for _, name := range []string{echo.HeaderAuthorization, "Authentication"} {
+		h := c.Request().Header.Get(name)
+		if scheme, tok, ok := strings.Cut(h, " "); ok && (strings.EqualFold(scheme, "Bearer") || strings.EqualFold(scheme, "JWT")) {
+			return strings.TrimSpace(tok)
+		}
 	}
-	if s.cfg.AllowQueryParam {
+	if allowQuery {
 		return c.QueryParam("access_token")
 	}
 	return ""
 }
+
+func (s *Server) bearer(c echo.Context) string { return AccessToken(c, s.cfg.AllowQueryParam) }
 
 // authenticate requires an access token; live also requires its session to be live.
 func (s *Server) authenticate(c echo.Context, live bool) (auth.Principal, error) {

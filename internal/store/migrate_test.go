@@ -91,7 +91,7 @@ func TestTenantSlugMigrationCarriesExistingData(t *testing.T) {
 			}
 			r, err := s.Rotate(ctx, authtest.Hash("old-token"), authtest.Hash("new-token"), time.Hour)
 			want := auth.Rotated{SessionID: session, UserID: ann, TenantID: auth.DefaultTenantID, Email: "ann@example.test",
-				Role: auth.DefaultRole, AMR: "pwd otp", ExpiresAt: now.Add(24 * time.Hour)}
+				Role: auth.DefaultRole, AMR: "pwd otp", ExpiresAt: now.Add(24 * time.Hour), SessionStart: now}
 			if err != nil || !cmp.Equal(want, r) {
 				t.Errorf("rotating a token issued before the migration = %+v, %v; want %+v", r, err, want)
 			}

@@ -134,7 +134,7 @@ func (s *Store) Rotate(ctx context.Context, oldHash, newHash []byte, idleTTL tim
 			return r, err
 		}
 		err = s.sqlDB.QueryRowContext(ctx, rotatePostgres, now, oldHash, newHash, idle, idleFloor, touchFloor).
-			Scan(&r.SessionID, &r.UserID, &r.TenantID, &r.Email, &r.Role, &r.AMR, &r.ExpiresAt, &rotated)
+			Scan(&r.SessionID, &r.UserID, &r.TenantID, &r.Email, &r.Role, &r.AMR, &r.ExpiresAt, &r.SessionStart, &rotated)
 		release()
 		if errors.Is(err, sql.ErrNoRows) {
 			return r, auth.ErrNotFound
@@ -174,7 +174,7 @@ func (s *Store) Rotate(ctx context.Context, oldHash, newHash []byte, idleTTL tim
 				now, idle, old[0].SessionID, touchFloor).Error; err != nil {
 				return err
 			}
-			return tx.Raw(`SELECT s.id AS session_id, s.user_id, s.tenant_id, u.email, u.role, s.amr, s.expires_at
+			return tx.Raw(`SELECT s.id AS session_id, s.user_id, s.tenant_id, u.email, u.role, s.amr, s.expires_at, s.created_at AS session_start
 				FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?`, old[0].SessionID).Scan(&r).Error
 		})
 		if err != nil {
@@ -220,7 +220,7 @@ const rotatePostgres = `WITH consumed AS (
 	UPDATE sessions SET last_used_at = $1, idle_expires_at = LEAST($4, sessions.expires_at)
 	FROM consumed WHERE sessions.id = consumed.session_id AND sessions.last_used_at < $6
 )
-SELECT s.id::text, s.user_id::text, s.tenant_id, u.email, u.role, s.amr, s.expires_at, c.rotated
+SELECT s.id::text, s.user_id::text, s.tenant_id, u.email, u.role, s.amr, s.expires_at, s.created_at, c.rotated
 FROM consumed c JOIN sessions s ON s.id = c.session_id JOIN users u ON u.id = s.user_id`
 
 // refreshStateRow is a presented token with its session, user, successor and the session's tip: a
@@ -238,6 +238,7 @@ type refreshStateRow struct {
 	UserStatus      string
 	RevokedAt       *time.Time
 	ExpiresAt       time.Time
+	SessionStart    time.Time
 	Kept            bool
 	NewestCreatedAt time.Time
 	NewestUsedAt    *time.Time
@@ -251,7 +252,7 @@ func (s *Store) RefreshState(ctx context.Context, hash []byte) (auth.RefreshStat
 	var rows []refreshStateRow
 	err := s.db.WithContext(ctx).Raw(`SELECT rt.created_at AS token_created_at, rt.last_used_at AS token_last_used_at, rt.used_at,
 			s.id AS session_id, s.user_id, s.tenant_id, u.email, u.role, s.amr, u.status AS user_status, s.revoked_at, s.expires_at,
-			rt.kept, tip.created_at AS newest_created_at, tip.last_used_at AS newest_used_at,
+			s.created_at AS session_start, rt.kept, tip.created_at AS newest_created_at, tip.last_used_at AS newest_used_at,
 			c.token_hash AS successor_hash, c.used_at AS successor_used_at
 		FROM refresh_tokens rt
 		JOIN sessions s ON s.id = rt.session_id
@@ -272,7 +273,7 @@ func (s *Store) RefreshState(ctx context.Context, hash []byte) (auth.RefreshStat
 	}
 	return auth.RefreshState{TokenCreatedAt: r.TokenCreatedAt, TokenLastUsedAt: r.TokenLastUsedAt, UsedAt: r.UsedAt,
 		SessionID: r.SessionID, UserID: r.UserID, TenantID: r.TenantID, Email: r.Email, Role: r.Role, AMR: r.AMR,
-		UserStatus: r.UserStatus, RevokedAt: r.RevokedAt, ExpiresAt: r.ExpiresAt, Kept: r.Kept,
+		UserStatus: r.UserStatus, RevokedAt: r.RevokedAt, ExpiresAt: r.ExpiresAt, SessionStart: r.SessionStart, Kept: r.Kept,
 		NewestTokenAt: newest, SuccessorHash: r.SuccessorHash, SuccessorUsedAt: r.SuccessorUsedAt}, nil
 }
 

@@ -61,6 +61,7 @@ func userClaims() Claims {
 		TenantID:  "tenant-1",
 		Email:     "ada@example.test",
 		AMR:       []string{"pwd", "otp"},
+		AuthTime:  t0.Add(-48 * time.Hour),
 	}
 }
 

@@ -34,6 +34,9 @@ var (
 	// ErrExpired is returned for a genuine token (signature, issuer, audience
 	// all good) whose exp has passed.
 	ErrExpired = errors.New("token: access token expired")
+	// ErrMalformed (always wrapped in ErrInvalid) means the input is not a JWT at all: not three
+	// base64url segments of JSON. Surfaces that tell "cannot decode" from "not valid" use it.
+	ErrMalformed = errors.New("token: not a decodable JWT")
 	// ErrUnknownKey (always wrapped in ErrInvalid) means the kid is not in the
 	// key set; another instance may have rotated keys, so reload and retry.
 	ErrUnknownKey = errors.New("token: unknown signing key")
@@ -62,6 +65,9 @@ type Claims struct {
 	AMR       []string // amr
 	IssuedAt  time.Time
 	ExpiresAt time.Time
+	// AuthTime is when the user proved themselves, i.e. when the session began (auth_time, as in
+	// OpenID Connect and RFC 9068); it stays the same across refreshes. Zero leaves the claim out.
+	AuthTime time.Time
 }
 
 type Config struct {
@@ -233,6 +239,7 @@ type wireClaims struct {
 	Email     string   `json:"email,omitempty"`
 	Role      string   `json:"role,omitempty"`
 	AMR       []string `json:"amr,omitempty"`
+	AuthTime  int64    `json:"auth_time,omitempty"`
 }
 
 // Validate is called by the jwt parser after the signature checks out.
@@ -276,6 +283,9 @@ func (i *Issuer) Issue(c Claims) (token string, expiresAt time.Time, err error) 
 		Email:     c.Email,
 		Role:      c.Role,
 		AMR:       c.AMR,
+	}
+	if !c.AuthTime.IsZero() {
+		wc.AuthTime = c.AuthTime.Unix()
 	}
 	t := jwt.NewWithClaims(i.method, wc)
 	t.Header["kid"] = set.signingKID
@@ -347,6 +357,8 @@ func (i *Issuer) verifyUncached(token string) (Claims, error) {
 		// The signature checked out (claims are validated after it), so the claims are genuine and
 		// the caller may still judge their issuer.
 		err = fmt.Errorf("%w: %w", ErrExpired, err)
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return Claims{}, fmt.Errorf("%w: %w: %w", ErrInvalid, ErrMalformed, err)
 	default:
 		return Claims{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
@@ -364,6 +376,9 @@ func (i *Issuer) verifyUncached(token string) (Claims, error) {
 	}
 	if wc.IssuedAt != nil {
 		c.IssuedAt = wc.IssuedAt.Time
+	}
+	if wc.AuthTime != 0 {
+		c.AuthTime = time.Unix(wc.AuthTime, 0)
 	}
 	return c, err
 }

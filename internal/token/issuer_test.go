@@ -475,6 +475,9 @@ func TestVerifyRejects(t *testing.T) {
 			if tc.cause != nil && !errors.Is(err, tc.cause) {
 				t.Errorf("err = %v, want it to wrap %v", err, tc.cause)
 			}
+			if malformed := errors.Is(tc.cause, jwt.ErrTokenMalformed); errors.Is(err, ErrMalformed) != malformed {
+				t.Errorf("err = %v: wraps ErrMalformed = %v, want %v", err, !malformed, malformed)
+			}
 			if diff := cmp.Diff(Claims{}, claims); diff != "" {
 				t.Errorf("rejected token still yields claims:\n%s", diff)
 			}

@@ -539,7 +539,7 @@ func (m *MemStore) Rotate(_ context.Context, oldHash, newHash []byte, idleTTL ti
 	s.IdleExpiresAt = auth.SessionEnd(now, s.ExpiresAt, idleTTL)
 	u := m.users[s.UserID]
 	return auth.Rotated{SessionID: s.ID, UserID: s.UserID, TenantID: s.TenantID, Email: u.Email, Role: u.Role, AMR: s.AMR,
-		ExpiresAt: s.ExpiresAt, Kept: verdict == auth.RefreshKeep}, nil
+		ExpiresAt: s.ExpiresAt, Kept: verdict == auth.RefreshKeep, SessionStart: s.CreatedAt}, nil
 }
 
 func (m *MemStore) RefreshState(_ context.Context, hash []byte) (auth.RefreshState, error) {
@@ -561,7 +561,7 @@ func (m *MemStore) state(hash []byte) (auth.RefreshState, bool) {
 	u := m.users[s.UserID]
 	st := auth.RefreshState{TokenCreatedAt: t.createdAt, TokenLastUsedAt: t.lastUsedAt, UsedAt: t.usedAt, SessionID: s.ID,
 		UserID: s.UserID, TenantID: s.TenantID, Email: u.Email, Role: u.Role, AMR: s.AMR, UserStatus: u.Status,
-		RevokedAt: s.RevokedAt, ExpiresAt: s.ExpiresAt, Kept: t.kept}
+		RevokedAt: s.RevokedAt, ExpiresAt: s.ExpiresAt, SessionStart: s.CreatedAt, Kept: t.kept}
 	for _, x := range m.tokens {
 		if x.sessionID == s.ID && x.usedAt == nil {
 			st.NewestTokenAt = x.createdAt

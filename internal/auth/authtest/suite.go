@@ -418,7 +418,8 @@ func suiteRotateExactlyOnce(t *testing.T, open Opener) {
 	if len(wins) != 1 {
 		t.Fatalf("%d rotations won, want exactly 1", len(wins))
 	}
-	want := auth.Rotated{SessionID: sess.ID, UserID: u.ID, TenantID: u.TenantID, Email: u.Email, Role: auth.DefaultRole, AMR: "pwd otp", ExpiresAt: sess.ExpiresAt}
+	want := auth.Rotated{SessionID: sess.ID, UserID: u.ID, TenantID: u.TenantID, Email: u.Email, Role: auth.DefaultRole, AMR: "pwd otp",
+		ExpiresAt: sess.ExpiresAt, SessionStart: sess.CreatedAt}
 	if diff := cmp.Diff(want, <-wins); diff != "" {
 		t.Errorf("rotated (-want +got):\n%s", diff)
 	}
@@ -426,7 +427,7 @@ func suiteRotateExactlyOnce(t *testing.T, open Opener) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.UsedAt == nil || string(st.SuccessorHash) != string(Hash("r1")) || st.SuccessorUsedAt != nil {
+	if st.UsedAt == nil || string(st.SuccessorHash) != string(Hash("r1")) || st.SuccessorUsedAt != nil || !st.SessionStart.Equal(sess.CreatedAt) {
 		t.Errorf("state after rotation = %+v", st)
 	}
 }
