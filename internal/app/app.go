@@ -20,8 +20,10 @@ import (
 	"github.com/latch-auth/latch/internal/mail"
 	"github.com/latch-auth/latch/internal/metrics"
 	"github.com/latch-auth/latch/internal/password"
+	"github.com/latch-auth/latch/internal/seal"
 	"github.com/latch-auth/latch/internal/store"
 	"github.com/latch-auth/latch/internal/surface/devii"
+	"github.com/latch-auth/latch/internal/surface/directus"
 	"github.com/latch-auth/latch/internal/token"
 )
 
@@ -126,7 +128,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	a.Service = auth.New(auth.Config{
 		CodeTTL: cfg.Codes.TTL, CodeMaxAttempts: cfg.Codes.MaxAttempts, ResendCooldown: cfg.Codes.ResendCooldown, CodesPerHour: cfg.Codes.MaxPerHour,
 		AccessTTL: cfg.Tokens.AccessTTL, RefreshIdleTTL: cfg.Tokens.RefreshIdleTTL, SessionMaxAge: cfg.Tokens.SessionMaxAge, ReuseGrace: cfg.Tokens.RefreshReuseGrace,
-		PasswordMinLength: cfg.Password.MinLength, PasswordMaxLength: cfg.Password.MaxLength,
+		PasswordMinLength: cfg.Password.MinLength, PasswordMaxLength: cfg.Password.MaxLength, TOTPIssuer: cfg.TOTP.Issuer,
 		Throttle: auth.ThrottleConfig{FreeFailures: cfg.RateLimit.FreeFailures, BaseDelay: cfg.RateLimit.BaseDelay,
 			MaxDelay: cfg.RateLimit.MaxDelay, Ceiling: cfg.RateLimit.AccountCeiling},
 	}, a.Store, a.Tenants, a.Keys, hasher, secrets, log)
@@ -186,6 +188,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 			Introspection: g.Introspection, MaxDepth: g.MaxDepth, MaxComplexity: g.MaxComplexity, MaxTokens: g.MaxTokens,
 			MaxBatch: g.MaxBatch}, a.Service, log))
 	}
+	if d := cfg.Surfaces.Directus; d.Enabled {
+		a.server.Mount(directus.New(a.Service, directus.Config{Prefix: d.Prefix, AllowQueryParam: cfg.Tokens.AllowQueryParam, CookieSecure: cfg.Tokens.CookieSecure}))
+	}
 	return a, nil
 }
 
@@ -222,11 +227,28 @@ func HashSlots(cfg config.Config) int {
 // loadSecrets takes the configured server secrets, or the ones generated and kept in the database.
 func loadSecrets(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Logger) (auth.Secrets, error) {
 	secrets, generated, err := auth.LoadSecrets(ctx, st, []byte(cfg.Secrets.CodeHMACKey), []byte(cfg.Secrets.RefreshKey))
+	if err != nil {
+		return secrets, err
+	}
+	totpKeys, err := cfg.Secrets.TOTPKeys()
+	if err != nil {
+		return secrets, err
+	}
+	keyring, totpGenerated, err := auth.LoadSealKeyring(ctx, st, auth.SecretTOTP, totpKeys)
+	if err != nil {
+		return secrets, err
+	}
+	if secrets.TOTP, err = keyring.For(seal.PurposeTOTP); err != nil {
+		return secrets, err
+	}
+	if totpGenerated {
+		generated = append(generated, auth.SecretTOTP)
+	}
 	for _, name := range generated {
-		key := map[string]string{auth.SecretCode: "secrets.code_hmac_key", auth.SecretRefresh: "secrets.refresh_key"}[name]
+		key := map[string]string{auth.SecretCode: "secrets.code_hmac_key", auth.SecretRefresh: "secrets.refresh_key", auth.SecretTOTP: "secrets.totp_key"}[name]
 		log.Warn("secret not configured; using the one stored in the database (production should set it)", "secret", key)
 	}
-	return secrets, err
+	return secrets, nil
 }
 
 // LoadKeys loads the signing keys: the configured key file, or the keys kept in the database. tenants

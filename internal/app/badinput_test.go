@@ -33,6 +33,9 @@ var bodyRoutes = []bodyRoute{
 	{"/v2/auth/password/forgot", []string{"email"}, "email", false},
 	{"/v2/auth/password/reset", []string{"email", "emailToken", "newPassword"}, "newPassword", false},
 	{"/v2/auth/password/change", []string{"currentPassword", "newPassword"}, "currentPassword", true},
+	{"/v2/auth/totp/setup", []string{"password"}, "password", true},
+	{"/v2/auth/totp/enable", []string{"otp"}, "otp", true},
+	{"/v2/auth/totp/disable", []string{"password", "otp"}, "otp", true},
 }
 
 // sendRaw sends a raw body with a content type ("" sends none); no input may make the server fail.

@@ -18,6 +18,10 @@ func TestMetricsExposeTheOperatorSeries(t *testing.T) {
 	h := apptest.New(t, store.SQLite)
 	h.Signup(t, "metrics@example.test", apptest.Password)
 	apptest.WantStatus(t, h.LoginStep(t, "metrics@example.test", "wrong password"), http.StatusUnauthorized)
+	// A surface's answers are counted with the status its client got, in its own shape.
+	apptest.WantStatus(t, h.Post(t, "/directus/auth/login", map[string]string{"email": "metrics@example.test", "password": "wrong password"}),
+		http.StatusUnauthorized)
+	apptest.WantStatus(t, h.Get(t, "/directus/users/me"), http.StatusForbidden)
 
 	// The code reaches the SMTP capture a moment before the worker records the send and marks the
 	// row sent, so wait for the delivery to be counted.
@@ -33,6 +37,8 @@ func TestMetricsExposeTheOperatorSeries(t *testing.T) {
 		`latch_http_request_duration_seconds_bucket{method="POST",route="/v2/auth/login",le="+Inf"} 1`,
 		`latch_auth_outcomes_total{operation="validate_register",outcome="ok"} 1`,
 		`latch_auth_outcomes_total{operation="login",outcome="invalid_credentials"} 1`,
+		`latch_auth_outcomes_total{operation="directus_login",outcome="invalid_credentials"} 1`,
+		`latch_http_requests_total{method="GET",route="/directus/users/me",status="403"} 1`,
 		`latch_mail_sends_total{result="sent"} 1`,
 		`latch_mail_delivery_delay_seconds_count 1`,
 		`latch_password_hash_wait_seconds_count`,

@@ -283,6 +283,35 @@ func TestOpenAPIDescribesEveryResponse(t *testing.T) {
 		h.MailTo(t, alice)
 		c.post(http.StatusNoContent, "/v2/auth/logout", formBody(map[string]string{"all": "true"}), apptest.Bearer(pair.AccessToken)...)
 
+		// Two-factor authentication: enrolment, a login in one call, the second step refused, disabling.
+		const dave = "dave@example.test"
+		davePair := h.Signup(t, dave, pw)
+		daveAuth := apptest.Bearer(davePair.AccessToken)
+		c.problem(http.StatusConflict, "totp_setup_required", http.MethodPost, "/v2/auth/totp/enable", jsonBody(`{"otp":"123456"}`), daveAuth...)
+		c.problem(http.StatusUnauthorized, "invalid_credentials", http.MethodPost, "/v2/auth/totp/setup", jsonBody(`{"password":"not it at all"}`), daveAuth...)
+		var setup apptest.TOTPSetup
+		c.post(http.StatusOK, "/v2/auth/totp/setup", jsonBody(`{"password":"correct horse battery"}`), daveAuth...).JSON(t, &setup)
+		c.problem(http.StatusBadRequest, "validation_failed", http.MethodPost, "/v2/auth/totp/enable", jsonBody(`{"otp":"12345"}`), daveAuth...)
+		c.post(http.StatusOK, "/v2/auth/totp/enable", formBody(map[string]string{"otp": apptest.TOTPCode(t, setup.Secret, h.Clock.Now())}), daveAuth...)
+		c.problem(http.StatusConflict, "totp_already_enabled", http.MethodPost, "/v2/auth/totp/setup", jsonBody(`{"password":"correct horse battery"}`), daveAuth...)
+		h.Clock.Advance(30 * time.Second)
+		c.problem(http.StatusUnauthorized, "otp_required", http.MethodPost, "/v2/auth/login", jsonBody(`{"email":"dave@example.test","password":"correct horse battery"}`))
+		totpCode := apptest.TOTPCode(t, setup.Secret, h.Clock.Now())
+		loginWith := jsonBody(`{"email":"dave@example.test","password":"correct horse battery","otp":"` + totpCode + `"}`)
+		daveTOTP := c.pair(c.post(http.StatusOK, "/v2/auth/login", loginWith))
+		c.problem(http.StatusUnauthorized, "invalid_otp", http.MethodPost, "/v2/auth/login", loginWith)
+		var daveMe struct {
+			TOTPEnabled bool `json:"totpEnabled"`
+		}
+		c.call(http.StatusOK, http.MethodGet, "/v2/auth/me", nil, apptest.Bearer(daveTOTP.AccessToken)...).JSON(t, &daveMe)
+		if !daveMe.TOTPEnabled {
+			t.Error("me does not say that TOTP is on")
+		}
+		h.Clock.Advance(30 * time.Second)
+		c.problem(http.StatusUnauthorized, "invalid_otp", http.MethodPost, "/v2/auth/totp/disable", jsonBody(`{"password":"correct horse battery","otp":"`+totpCode+`"}`), daveAuth...)
+		c.post(http.StatusOK, "/v2/auth/totp/disable", multipartBody(t, map[string]string{"password": pw, "otp": apptest.TOTPCode(t, setup.Secret, h.Clock.Now())}), daveAuth...)
+		c.problem(http.StatusConflict, "totp_not_enabled", http.MethodPost, "/v2/auth/totp/disable", jsonBody(`{"password":"correct horse battery","otp":"123456"}`), daveAuth...)
+
 		// Bodies the server cannot read.
 		c.problem(http.StatusBadRequest, "malformed_request", http.MethodPost, "/v2/auth/login", jsonBody(`{"email":`))
 		c.problem(http.StatusBadRequest, "malformed_request", http.MethodPost, "/v2/auth/login", jsonBody(`[]`))

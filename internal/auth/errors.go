@@ -28,6 +28,10 @@ const (
 	CodePasswordUnchanged  = "password_unchanged"
 	CodeEmailTaken         = "email_taken"
 	CodeOTPRequired        = "otp_required"
+	CodeInvalidOTP         = "invalid_otp"
+	CodeTOTPAlreadyEnabled = "totp_already_enabled"
+	CodeTOTPSetupRequired  = "totp_setup_required"
+	CodeTOTPNotEnabled     = "totp_not_enabled"
 	CodeOverloaded         = "overloaded"
 	// Operator codes, answered by the service's tenant methods (the command line, the admin API).
 	CodeTenantExists   = "tenant_exists"
@@ -62,7 +66,10 @@ type Error struct {
 	Fields            []FieldError
 	RetryAfter        time.Duration
 	AttemptsRemaining *int
-	Err               error // the cause, for logs only
+	// Authenticator, on otp_required, says the code wanted is the authenticator app's (or a recovery
+	// code) and nothing was emailed.
+	Authenticator bool
+	Err           error // the cause, for logs only
 }
 
 func (e *Error) Error() string {

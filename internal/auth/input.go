@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/latch-auth/latch/internal/totp"
 )
 
 const maxEmailLen = 254
@@ -57,8 +59,23 @@ func checkCode(v *Validation, field, code string) string {
 		v.Add(field, "is required")
 		return code
 	}
-	if len(code) != 6 || strings.Trim(code, "0123456789") != "" {
+	if !isEmailCode(code) {
 		v.Add(field, "must be six digits")
 	}
 	return code
+}
+
+// isEmailCode tells six ASCII digits: the shape of emailed codes and of TOTP codes alike.
+func isEmailCode(code string) bool {
+	return len(code) == 6 && strings.Trim(code, "0123456789") == ""
+}
+
+// checkOTP accepts the optional second step of a login: "" (none), six digits (an emailed or TOTP
+// code) or a recovery code.
+func checkOTP(v *Validation, field, otp string) string {
+	otp = strings.TrimSpace(otp)
+	if otp != "" && !isEmailCode(otp) && !totp.IsRecoveryCode(otp) {
+		v.Add(field, "must be six digits or a recovery code")
+	}
+	return otp
 }

@@ -11,19 +11,22 @@ import (
 	"sync"
 	"time"
 
+	"github.com/latch-auth/latch/internal/seal"
 	"github.com/latch-auth/latch/internal/token"
 )
 
-// Secrets are the server's HMAC keys, newest first; older versions still verify.
+// Secrets are the server's keys. The HMAC keys are listed newest first; older versions still verify.
 type Secrets struct {
-	Code    [][]byte // keys the HMAC of emailed codes
+	Code    [][]byte // keys the HMAC of emailed codes and of TOTP recovery codes
 	Refresh [][]byte // derives a refresh token's successor from the token
+	TOTP    *seal.Box
 }
 
 // Secret names in the server_secrets table.
 const (
 	SecretCode    = "code_hmac"
 	SecretRefresh = "refresh"
+	SecretTOTP    = "totp_seal"
 )
 
 // LoadSecrets uses the configured secrets (nil when not configured), or generates them once and keeps
@@ -47,6 +50,30 @@ func LoadSecrets(ctx context.Context, st KeyStore, codeKey, refreshKey []byte) (
 		generated = append(generated, s.name)
 	}
 	return out, generated, nil
+}
+
+// LoadSealKeyring builds the keyring that seals one kind of value at rest: the configured versions
+// (current first, then older ones that still open) when there are any; otherwise the versions of the
+// secret named name kept in the database, generated once on first start, and generated is true so the
+// wiring can warn. Stored versions are numbered from 1, oldest first.
+func LoadSealKeyring(ctx context.Context, st KeyStore, name string, configured []seal.Secret) (k *seal.Keyring, generated bool, err error) {
+	if len(configured) > 0 {
+		k, err = seal.NewKeyring(configured[0], configured[1:], nil)
+		return k, false, err
+	}
+	versions, err := st.Secrets(ctx, name, func() ([]byte, error) { return randomBytes(32) })
+	if err != nil {
+		return nil, false, fmt.Errorf("load secret %s: %w", name, err)
+	}
+	if len(versions) == 0 {
+		return nil, false, fmt.Errorf("load secret %s: none stored", name)
+	}
+	secrets := make([]seal.Secret, len(versions))
+	for i, v := range versions {
+		secrets[i] = seal.Secret{Version: uint32(len(versions) - i), Material: v}
+	}
+	k, err = seal.NewKeyring(secrets[0], secrets[1:], nil)
+	return k, true, err
 }
 
 func randomBytes(n int) ([]byte, error) {

@@ -9,10 +9,12 @@ import (
 	"github.com/latch-auth/latch/internal/token"
 )
 
-// Credentials is an email + password for a tenant ("" = the default tenant).
+// Credentials is an email + password for a tenant ("" = the default tenant). On a login, OTP is the
+// second step when the client sends both at once: the emailed code, a TOTP code or a recovery code.
 type Credentials struct {
 	Email    string
 	Password string
+	OTP      string
 	TenantID string
 	Meta     Meta
 }
@@ -41,15 +43,16 @@ type TokenPair struct {
 	Role             string
 }
 
-// LoginResult is the answer to the password step: how long the emailed code lives or, for a tenant
-// whose second step is off, the tokens themselves.
+// LoginResult is the answer to a login: how long the emailed code lives or, when the login carried its
+// one-time code (or the tenant's second step is off), the tokens themselves.
 type LoginResult struct {
 	ExpiresIn int64
 	Tokens    *TokenPair
 }
 
-// How a session's user proved themselves, as stored and as the amr claim lists it: a password, then
-// (unless the tenant turned the second step off) an emailed one-time code.
+// How a session's user proved themselves, as stored and as the amr claim lists it (RFC 8176 values):
+// a password, then (unless the tenant turned the second step off) an emailed one-time code. The
+// authenticator app's proofs are in factors.go.
 const (
 	amrPasswordAndCode = "pwd otp"
 	amrPasswordOnly    = "pwd"
@@ -146,6 +149,10 @@ func (s *Service) validate(ctx context.Context, in CodeInput, purpose, event str
 	if err != nil {
 		return TokenPair{}, err
 	}
+	if purpose == PurposeLogin && u != nil && u.TOTPEnabled {
+		// A login code sent before the user turned the authenticator on must not skip it.
+		return TokenPair{}, invalidCode(nil)
+	}
 	codeID, err := s.checkCode(ctx, u, purpose, code)
 	if err != nil {
 		return TokenPair{}, err
@@ -156,88 +163,122 @@ func (s *Service) validate(ctx context.Context, in CodeInput, purpose, event str
 	return s.openSession(ctx, *u, tenant, codeID, amrPasswordAndCode, in.Meta, event)
 }
 
-// Login checks the password and emails a login code. It works for accounts whose address is not
-// verified yet: the code proves the address. For a tenant whose second step is off it answers the
-// tokens at once.
+// Login checks the password and starts the second step: it emails a login code, or for a user with an
+// authenticator app asks for its code (otp_required) and sends nothing. When the credentials carry
+// the one-time code already, or the tenant's second step is off, it answers the tokens at once. It
+// works for accounts whose address is not verified yet: the code proves the address.
 func (s *Service) Login(ctx context.Context, in Credentials) (LoginResult, error) {
-	var v Validation
-	email := normalizeEmail(&v, "email", in.Email)
-	s.checkPresentedPassword(&v, "password", in.Password)
-	tenant, err := s.requestTenant(ctx, &v, in.TenantID)
-	if err != nil {
+	pair, step, err := s.signIn(ctx, in)
+	switch {
+	case err != nil:
 		return LoginResult{}, err
+	case step == stepCodeEmailed:
+		return LoginResult{ExpiresIn: int64(s.cfg.CodeTTL / time.Second)}, nil
+	case step == stepAuthenticator:
+		return LoginResult{}, errOTPRequired(step)
 	}
-	if err := v.Err(); err != nil {
-		return LoginResult{}, err
-	}
-	u, err := s.checkPassword(ctx, tenant.ID, email, in.Password, in.Meta)
-	if err != nil {
-		return LoginResult{}, err
-	}
-	if tenant.Settings.SecondStep == SecondStepOff {
-		pair, err := s.openSession(ctx, *u, tenant, "", amrPasswordOnly, in.Meta, "login")
-		if err != nil {
-			return LoginResult{}, err
-		}
-		return LoginResult{Tokens: &pair}, nil
-	}
-	if err := s.sendCode(ctx, *u, tenant, PurposeLogin, ""); err != nil {
-		return LoginResult{}, err
-	}
-	return LoginResult{ExpiresIn: int64(s.cfg.CodeTTL / time.Second)}, nil
+	return LoginResult{Tokens: &pair}, nil
 }
 
 // SignInInput is a login on a surface whose clients log in with one call: the credentials, and on the
 // second call the one-time code the first call asked for.
-type SignInInput struct {
-	Email    string
-	Password string
-	OTP      string
-	TenantID string
-	Meta     Meta
-}
+type SignInInput = Credentials
 
 // SignIn is the two steps of a login as two calls of one operation, for the surfaces whose clients
 // cannot make two different calls (Directus, GraphQL, Devii). Without OTP it checks the password,
-// emails a login code and answers otp_required; with OTP it checks the password again and exchanges
-// the code for tokens, under the same rules as Login and ValidateLogin. For a tenant whose second step
-// is off the first call answers tokens, and an OTP sent along is not looked at.
+// starts the second step as Login does and answers otp_required, saying whether a code was emailed;
+// with OTP it checks the password again and the code, and returns the tokens. For a tenant whose
+// second step is off the first call answers tokens, and an OTP sent along is not looked at, unless
+// the user turned an authenticator app on: a factor the user chose is always asked for.
 func (s *Service) SignIn(ctx context.Context, in SignInInput) (TokenPair, error) {
+	pair, step, err := s.signIn(ctx, in)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	if step != stepDone {
+		return TokenPair{}, errOTPRequired(step)
+	}
+	return pair, nil
+}
+
+// secondStep is where a login stands after signIn.
+type secondStep int
+
+const (
+	stepDone          secondStep = iota // the session is open
+	stepCodeEmailed                     // a login code is on its way
+	stepAuthenticator                   // the user must send a code from their authenticator app
+)
+
+func errOTPRequired(step secondStep) error {
+	if step == stepAuthenticator {
+		return &Error{Code: CodeOTPRequired, Authenticator: true,
+			Detail: "Two-factor authentication is on and no code was emailed: send the code from your authenticator app (or a recovery code) as otp with the same credentials."}
+	}
+	return newError(CodeOTPRequired, "A one-time code was emailed; send it as otp with the same credentials.")
+}
+
+// signIn is the one login operation behind Login and SignIn.
+func (s *Service) signIn(ctx context.Context, in Credentials) (TokenPair, secondStep, error) {
 	var v Validation
 	email := normalizeEmail(&v, "email", in.Email)
 	s.checkPresentedPassword(&v, "password", in.Password)
 	tenant, err := s.requestTenant(ctx, &v, in.TenantID)
 	if err != nil {
-		return TokenPair{}, err
+		return TokenPair{}, 0, err
 	}
-	code := ""
-	if in.OTP != "" && tenant.Settings.SecondStep != SecondStepOff {
-		code = checkCode(&v, "otp", in.OTP)
+	otp := strings.TrimSpace(in.OTP)
+	if tenant.Settings.SecondStep != SecondStepOff {
+		otp = checkOTP(&v, "otp", in.OTP)
 	}
 	if err := v.Err(); err != nil {
-		return TokenPair{}, err
+		return TokenPair{}, 0, err
 	}
 	u, err := s.checkPassword(ctx, tenant.ID, email, in.Password, in.Meta)
 	if err != nil {
-		return TokenPair{}, err
+		return TokenPair{}, 0, err
+	}
+	subject := loginSubject(tenant.ID, email)
+	if u.TOTPEnabled {
+		// The password alone settles nothing here: the failure count is reset only once the
+		// authenticator code is right too, or guesses at the code would never be throttled.
+		if otp == "" {
+			return TokenPair{}, stepAuthenticator, nil
+		}
+		proof, err := s.checkAuthenticator(ctx, u, otp, subject, in.Meta)
+		if err != nil {
+			return TokenPair{}, 0, err
+		}
+		if err := s.passed(ctx, subject); err != nil {
+			return TokenPair{}, 0, err
+		}
+		pair, err := s.openSession(ctx, *u, tenant, "", proof.amr(), in.Meta, "login")
+		return pair, stepDone, err
+	}
+	if err := s.passed(ctx, subject); err != nil {
+		return TokenPair{}, 0, err
 	}
 	if tenant.Settings.SecondStep == SecondStepOff {
-		return s.openSession(ctx, *u, tenant, "", amrPasswordOnly, in.Meta, "login")
+		pair, err := s.openSession(ctx, *u, tenant, "", amrPasswordOnly, in.Meta, "login")
+		return pair, stepDone, err
 	}
-	if code == "" {
-		if err := s.sendCode(ctx, *u, tenant, PurposeLogin, ""); err != nil {
-			return TokenPair{}, err
-		}
-		return TokenPair{}, newError(CodeOTPRequired, "A one-time code was emailed; send it as otp with the same credentials.")
+	if otp == "" {
+		return TokenPair{}, stepCodeEmailed, s.sendCode(ctx, *u, tenant, PurposeLogin, "")
 	}
-	codeID, err := s.checkCode(ctx, u, PurposeLogin, code)
+	if !isEmailCode(otp) {
+		return TokenPair{}, 0, invalidCode(nil)
+	}
+	codeID, err := s.checkCode(ctx, u, PurposeLogin, otp)
 	if err != nil {
-		return TokenPair{}, err
+		return TokenPair{}, 0, err
 	}
-	return s.openSession(ctx, *u, tenant, codeID, amrPasswordAndCode, in.Meta, "login")
+	pair, err := s.openSession(ctx, *u, tenant, codeID, amrPasswordAndCode, in.Meta, "login")
+	return pair, stepDone, err
 }
 
-// checkPassword is the throttled password check shared by login and password change.
+// checkPassword is the throttled password check shared by login, password change and the TOTP
+// settings. A failure is counted; a success is not yet: the caller calls passed once the whole
+// operation has proved the user.
 func (s *Service) checkPassword(ctx context.Context, tenant, email, plain string, meta Meta) (*User, error) {
 	subject := loginSubject(tenant, email)
 	ev := Event{IP: meta.IP, UserAgent: meta.UserAgent, Detail: email}
@@ -269,9 +310,6 @@ func (s *Service) checkPassword(ctx context.Context, tenant, email, plain string
 	if !u.Active() {
 		return nil, errDisabled()
 	}
-	if err := s.store.ResetFailures(ctx, subject); err != nil {
-		return nil, internal("reset failures", err)
-	}
 	if rehash {
 		// An imported bcrypt hash or older parameters: upgrade now that we hold the plain password.
 		if h, err := s.hasher.Hash(ctx, plain); err == nil {
@@ -281,6 +319,14 @@ func (s *Service) checkPassword(ctx context.Context, tenant, email, plain string
 		}
 	}
 	return u, nil
+}
+
+// passed forgets the failed checks of a login subject once the user has proved themselves.
+func (s *Service) passed(ctx context.Context, subject string) error {
+	if err := s.store.ResetFailures(ctx, subject); err != nil {
+		return internal("reset failures", err)
+	}
+	return nil
 }
 
 // openSession consumes the code (if any) and creates the session in one transaction, then signs the

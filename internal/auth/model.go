@@ -29,10 +29,12 @@ type User struct {
 	Status          string
 	// Role and Metadata are set only by an admin. Role is a claim of the access token; Metadata is
 	// a JSON object of at most MaxMetadataBytes.
-	Role      string
-	Metadata  json.RawMessage
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Role     string
+	Metadata json.RawMessage
+	// TOTPEnabled says the user logs in with an authenticator app instead of an emailed code.
+	TOTPEnabled bool
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // Active reports whether the account may log in and refresh.
@@ -91,6 +93,18 @@ type Session struct {
 // Ends is when the session stops being usable if nothing happens before: the earlier of its idle end
 // and its absolute end.
 func (s Session) Ends() time.Time { return earlier(s.IdleExpiresAt, s.ExpiresAt) }
+
+// TOTPFactor is a user's authenticator-app factor as stored: pending from setup until its first code
+// enables it.
+type TOTPFactor struct {
+	UserID string
+	// Secret is the base32 secret sealed by the service (seal.PurposeTOTP, the user id as associated
+	// data); the store never sees it in plain.
+	Secret []byte
+	// LastStep is the newest time step accepted for the user; no step at or below it is accepted again.
+	LastStep  int64
+	EnabledAt *time.Time
+}
 
 // Event is a row of the security event log, written in the transaction of the change it records.
 type Event struct {

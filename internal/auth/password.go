@@ -94,6 +94,9 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 	if err != nil {
 		return err
 	}
+	if err := s.passed(ctx, loginSubject(me.TenantID, me.Email)); err != nil {
+		return err
+	}
 	return s.setPassword(ctx, *u, "", p.Claims.SessionID, next, "password_changed", meta)
 }
 

@@ -173,6 +173,41 @@ type FailureCounts struct {
 	Total int
 }
 
+// Factors stores TOTP second factors and their recovery codes. Each method that accepts a code is one
+// conditional write, so a code is good once across every instance.
+type Factors interface {
+	// SetPendingTOTP stores a sealed secret awaiting its first code, replacing a pending one, with its
+	// event; ErrConflict when the user's factor is already enabled.
+	SetPendingTOTP(ctx context.Context, userID string, sealed []byte, ev Event) error
+	// TOTPFactor returns the user's factor, pending or enabled; ErrNotFound when there is none.
+	TOTPFactor(ctx context.Context, userID string) (TOTPFactor, error)
+	// EnableTOTP enables the pending factor if its secret is still Sealed and Step is above its last
+	// accepted step, records Step, replaces the recovery codes and writes the event, atomically;
+	// ErrNotFound otherwise.
+	EnableTOTP(ctx context.Context, p EnableTOTP) error
+	// AcceptTOTPStep records step as the newest accepted if the factor is enabled and step is above the
+	// last accepted one; ErrNotFound otherwise (a replay, an older code, or no enabled factor).
+	AcceptTOTPStep(ctx context.Context, userID string, step int64) error
+	// UseRecoveryCode spends the unused recovery code of an enabled factor whose hash is one of hashes
+	// (one per version of the hashing key); ErrNotFound when there is none.
+	UseRecoveryCode(ctx context.Context, userID string, hashes []string) error
+	// ResealTOTP replaces the sealed secret if it is still old (the same secret sealed under a newer
+	// key version); ErrNotFound otherwise.
+	ResealTOTP(ctx context.Context, userID string, old, sealed []byte) error
+	// DisableTOTP removes the enabled factor and its recovery codes, with its event; ErrNotFound when
+	// the user has no enabled factor.
+	DisableTOTP(ctx context.Context, userID string, ev Event) error
+}
+
+// EnableTOTP turns a pending factor on with the step of its first code.
+type EnableTOTP struct {
+	UserID         string
+	Sealed         []byte // the pending secret the code was checked against
+	Step           int64
+	RecoveryHashes []string
+	Event          Event
+}
+
 // EventLog records security events that change no other row (a failed login, a throttle).
 type EventLog interface {
 	RecordEvent(ctx context.Context, ev Event) error
@@ -185,6 +220,7 @@ type Store interface {
 	Codes
 	Sessions
 	Throttle
+	Factors
 	EventLog
 }
 

@@ -31,6 +31,9 @@ type Config struct {
 	PasswordMinLength int
 	PasswordMaxLength int
 
+	// TOTPIssuer is the name authenticator apps list a Latch account under.
+	TOTPIssuer string
+
 	Throttle ThrottleConfig
 }
 

@@ -24,6 +24,7 @@ type Config struct {
 	Secrets   Secrets   `yaml:"secrets"`
 	Password  Password  `yaml:"password"`
 	RateLimit RateLimit `yaml:"ratelimit"`
+	TOTP      TOTP      `yaml:"totp"`
 	Sandbox   Sandbox   `yaml:"sandbox"`
 	// DefaultTenant is the settings of the default tenant, which serves every request that names no
 	// tenant; other tenants keep theirs in the database.
@@ -106,6 +107,10 @@ type Tokens struct {
 type Secrets struct {
 	CodeHMACKey string `yaml:"code_hmac_key" secret:"true"`
 	RefreshKey  string `yaml:"refresh_key" secret:"true"`
+	// TOTPKey seals TOTP secrets at rest (AES-256-GCM): "[v<version>:]<at least 32 characters>".
+	// TOTPPreviousKey is the version it replaced, kept so secrets sealed under it still open.
+	TOTPKey         string `yaml:"totp_key" secret:"true"`
+	TOTPPreviousKey string `yaml:"totp_previous_key" secret:"true"`
 }
 
 type Password struct {
@@ -131,6 +136,11 @@ type RateLimit struct {
 	AccountCeiling int `yaml:"account_ceiling"`
 }
 
+type TOTP struct {
+	// Issuer is the name authenticator apps list the account under.
+	Issuer string `yaml:"issuer"`
+}
+
 type Sandbox struct {
 	Enabled bool `yaml:"enabled"`
 	// AllowRemote lets clients other than loopback read the inbox; off, it answers only this machine.
@@ -154,7 +164,8 @@ type DefaultTenant struct {
 
 // Surfaces are the compatibility APIs served beside v2, each with its switch and path prefix.
 type Surfaces struct {
-	Devii Surface `yaml:"devii"`
+	Devii    Surface `yaml:"devii"`
+	Directus Surface `yaml:"directus"`
 }
 
 type Surface struct {
@@ -242,8 +253,10 @@ func Default() Config {
 			AllowedOrigins:  []string{},
 			Routes:          "{}",
 		},
+		TOTP: TOTP{Issuer: "Latch"},
 		Surfaces: Surfaces{
-			Devii: Surface{Enabled: true, Prefix: "/devii"},
+			Devii:    Surface{Enabled: true, Prefix: "/devii"},
+			Directus: Surface{Enabled: true, Prefix: "/directus"},
 		},
 		GraphQL: GraphQL{
 			Enabled:       true,

@@ -12,6 +12,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"gopkg.in/yaml.v3"
+
+	"github.com/latch-auth/latch/internal/seal"
 )
 
 func writeFile(t *testing.T, content string) string {
@@ -392,6 +394,11 @@ func TestInvalidValuesNameTheirKey(t *testing.T) {
 		{"LATCH_RATELIMIT_BASE_DELAY=-1s", "ratelimit.base_delay"},
 		{"LATCH_RATELIMIT_MAX_DELAY=10s", "ratelimit.max_delay"},
 		{"LATCH_RATELIMIT_ACCOUNT_CEILING=-1", "ratelimit.account_ceiling"},
+		{"LATCH_SECRETS_TOTP_KEY=v2:short", "secrets.totp_key"},
+		{"LATCH_SECRETS_TOTP_PREVIOUS_KEY=0123456789abcdef0123456789abcdef", "secrets.totp_previous_key"},
+		{"LATCH_TOTP_ISSUER=Acme:Pay", "totp.issuer"},
+		{"LATCH_TOTP_ISSUER= ", "totp.issuer"},
+		{"LATCH_SURFACES_DIRECTUS_ENABLED=maybe", "surfaces.directus.enabled"},
 		{"LATCH_SANDBOX_ENABLED=on", "sandbox.enabled"},
 		{"LATCH_DEFAULT_TENANT_SECOND_STEP=sms", "default_tenant.second_step"},
 		{"LATCH_DEFAULT_TENANT_REFRESH_ROTATION=sometimes", "default_tenant.refresh_rotation"},
@@ -580,6 +587,8 @@ func TestSecretValuesStayOutOfErrors(t *testing.T) {
 		{"LATCH_DATABASE_URL=postgres://latch:" + secret + "/x@db/latch"},
 		{"LATCH_DATABASE_URL=mysql://latch:" + secret + "@db/latch"},
 		{"LATCH_DATABASE_URL=" + secret},
+		{"LATCH_SECRETS_TOTP_KEY=v1:" + secret},
+		{"LATCH_SECRETS_TOTP_KEY=v1:" + secret + secret + secret, "LATCH_SECRETS_TOTP_PREVIOUS_KEY=" + secret + secret + secret},
 	}
 	for _, environ := range environs {
 		_, err := Load("", false, environ)
@@ -608,5 +617,28 @@ func TestTrustedProxyPrefixes(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+func TestTOTPKeys(t *testing.T) {
+	const current, previous = "v2:0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"
+	c, err := Load("", false, []string{"LATCH_SECRETS_TOTP_KEY=" + current, "LATCH_SECRETS_TOTP_PREVIOUS_KEY=" + previous})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := c.Secrets.TOTPKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []seal.Secret{{Version: 2, Material: []byte(current[3:])}, {Version: 1, Material: []byte(previous)}}
+	if diff := cmp.Diff(want, keys); diff != "" {
+		t.Errorf("keys (-want +got):\n%s", diff)
+	}
+	if keys, err := Default().Secrets.TOTPKeys(); keys != nil || err != nil {
+		t.Errorf("default TOTPKeys = %v, %v; want none (generated)", keys, err)
+	}
+	_, err = Load("", false, []string{"LATCH_SECRETS_TOTP_KEY=" + previous, "LATCH_SECRETS_TOTP_PREVIOUS_KEY=v1:" + current[3:]})
+	if diff := cmp.Diff([]string{"secrets.totp_previous_key"}, errorKeys(err)); diff != "" {
+		t.Errorf("two keys of version 1: keys in error (-want +got):\n%s", diff)
 	}
 }

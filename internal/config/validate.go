@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/latch-auth/latch/internal/seal"
 )
 
 const (
@@ -90,6 +92,15 @@ func (c Config) Validate() error {
 
 	p.secret("secrets.code_hmac_key", c.Secrets.CodeHMACKey)
 	p.secret("secrets.refresh_key", c.Secrets.RefreshKey)
+	if _, err := c.Secrets.TOTPKeys(); err != nil {
+		var ke *KeyError
+		if errors.As(err, &ke) {
+			p = append(p, ke)
+		}
+	}
+	if strings.TrimSpace(c.TOTP.Issuer) == "" || strings.Contains(c.TOTP.Issuer, ":") {
+		p.add("totp.issuer", "must be a non-empty name without a colon")
+	}
 
 	p.atLeast("password.min_length", c.Password.MinLength, 1)
 	if c.Password.MaxLength < c.Password.MinLength {
@@ -133,6 +144,12 @@ func (c Config) Validate() error {
 	if err := checkPrefix(c.Surfaces.Devii.Prefix); err != nil {
 		p.add("surfaces.devii.prefix", "%v", err)
 	}
+	if err := checkPrefix(c.Surfaces.Directus.Prefix); err != nil {
+		p.add("surfaces.directus.prefix", "%v", err)
+	} else if d := c.Surfaces.Directus.Prefix; d == c.Surfaces.Devii.Prefix || strings.HasPrefix(d, c.Surfaces.Devii.Prefix+"/") ||
+		strings.HasPrefix(c.Surfaces.Devii.Prefix, d+"/") {
+		p.add("surfaces.directus.prefix", "%q overlaps surfaces.devii.prefix %q", d, c.Surfaces.Devii.Prefix)
+	}
 
 	p.atLeast("graphql.max_depth", c.GraphQL.MaxDepth, 2)
 	p.atLeast("graphql.max_complexity", c.GraphQL.MaxComplexity, 1)
@@ -167,6 +184,32 @@ func checkPrefix(prefix string) error {
 		}
 	}
 	return nil
+}
+
+// TOTPKeys parses secrets.totp_key and secrets.totp_previous_key into seal secrets, current first; nil
+// when none is set (a generated secret is used). Errors are *KeyError and never quote the secret.
+func (s Secrets) TOTPKeys() ([]seal.Secret, error) {
+	if s.TOTPKey == "" {
+		if s.TOTPPreviousKey != "" {
+			return nil, &KeyError{Key: "secrets.totp_previous_key", Err: errors.New("set only together with secrets.totp_key")}
+		}
+		return nil, nil
+	}
+	var out []seal.Secret
+	for _, k := range []struct{ key, value string }{{"secrets.totp_key", s.TOTPKey}, {"secrets.totp_previous_key", s.TOTPPreviousKey}} {
+		if k.value == "" {
+			continue
+		}
+		sec, err := seal.ParseSecret(k.value)
+		if err != nil {
+			return nil, &KeyError{Key: k.key, Err: errors.New(`want "[v<version>:]<at least 32 characters>"`)}
+		}
+		out = append(out, sec)
+	}
+	if len(out) == 2 && out[0].Version == out[1].Version {
+		return nil, &KeyError{Key: "secrets.totp_previous_key", Err: errors.New("must have another version than secrets.totp_key (write them as v1:..., v2:...)")}
+	}
+	return out, nil
 }
 
 // TrustedProxyPrefixes parses server.trusted_proxies; a bare address stands for itself alone

@@ -109,6 +109,8 @@ func saleorErrors(err error, tokenField string) ([]AccountError, error) {
 		return one(AccountErrorCodeOtpRequired, "otp", ae.Detail)
 	case auth.CodeInvalidCode:
 		return one(AccountErrorCodeInvalidOtp, "otp", withAttempts(ae))
+	case auth.CodeInvalidOTP:
+		return one(AccountErrorCodeInvalidOtp, "otp", ae.Detail)
 	case auth.CodeLoginThrottled, auth.CodeRecentlySent, auth.CodeTooManyCodes:
 		return one(AccountErrorCodeLoginAttemptDelayed, "", fmt.Sprintf("%s Retry in %d s.", ae.Detail, seconds(ae.RetryAfter)))
 	case auth.CodeTokenExpired, auth.CodeSessionExpired:

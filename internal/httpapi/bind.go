@@ -35,6 +35,9 @@ func decode(c echo.Context, dst any) error {
 	}
 }
 
+// Decode is decode for the surfaces, so every surface reads bodies by the same rules.
+func Decode(c echo.Context, dst any) error { return decode(c, dst) }
+
 func decodeJSON(body io.Reader, dst any) error {
 	raw, err := io.ReadAll(body)
 	if err != nil {

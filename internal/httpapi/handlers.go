@@ -22,8 +22,10 @@ type credentialsRequest struct {
 type loginRequest struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
+	OTP      string `json:"otp"`
 	TenantID string `json:"tenantId"`
-	// Mode is how the tokens are handed out when the tenant's second step is off.
+	// Mode is how the tokens are handed out when the login answers them (with otp, or when the
+	// tenant's second step is off).
 	Mode string `json:"mode"`
 }
 
@@ -73,6 +75,7 @@ type meResponse struct {
 	TenantID      string          `json:"tenantId"`
 	Role          string          `json:"role"`
 	Metadata      json.RawMessage `json:"metadata"`
+	TOTPEnabled   bool            `json:"totpEnabled"`
 }
 
 type sessionResponse struct {
@@ -198,7 +201,8 @@ func (s *Server) login(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.svc.Login(c.Request().Context(), auth.Credentials{Email: req.Email, Password: req.Password, TenantID: tenant, Meta: Meta(c)})
+	res, err := s.svc.Login(c.Request().Context(), auth.Credentials{Email: req.Email, Password: req.Password, OTP: req.OTP,
+		TenantID: tenant, Meta: Meta(c)})
 	if err != nil {
 		return err
 	}
@@ -274,7 +278,7 @@ func (s *Server) me(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, meResponse{ID: u.ID, Email: u.Email, EmailVerified: u.EmailVerifiedAt != nil, CreatedAt: u.CreatedAt,
-		TenantID: u.TenantID, Role: u.Role, Metadata: u.Metadata})
+		TenantID: u.TenantID, Role: u.Role, Metadata: u.Metadata, TOTPEnabled: u.TOTPEnabled})
 }
 
 func (s *Server) verify(c echo.Context) error {
@@ -427,4 +431,77 @@ func (s *Server) changePassword(c echo.Context) error {
 func loopbackClient(ip string) bool {
 	addr, err := netip.ParseAddr(ip)
 	return err == nil && addr.Unmap().IsLoopback()
+}
+
+type totpSetupRequest struct {
+	Password string `json:"password"`
+}
+
+type totpSetupResponse struct {
+	Secret     string `json:"secret"`
+	OTPAuthURL string `json:"otpauthUrl"`
+	QRCode     string `json:"qrCode"`
+}
+
+type totpEnableRequest struct {
+	OTP string `json:"otp"`
+}
+
+type recoveryCodesResponse struct {
+	Message       string   `json:"message"`
+	RecoveryCodes []string `json:"recoveryCodes"`
+}
+
+type totpDisableRequest struct {
+	Password string `json:"password"`
+	OTP      string `json:"otp"`
+}
+
+func (s *Server) totpSetup(c echo.Context) error {
+	p, err := s.authenticate(c, true)
+	if err != nil {
+		return err
+	}
+	var req totpSetupRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	setup, err := s.svc.SetupTOTP(c.Request().Context(), p, req.Password, Meta(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, totpSetupResponse{Secret: setup.Secret, OTPAuthURL: setup.OTPAuthURL, QRCode: setup.QRCode})
+}
+
+func (s *Server) totpEnable(c echo.Context) error {
+	p, err := s.authenticate(c, true)
+	if err != nil {
+		return err
+	}
+	var req totpEnableRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	codes, err := s.svc.EnableTOTP(c.Request().Context(), p, auth.TOTPEnableInput{Code: req.OTP, Meta: Meta(c)})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, recoveryCodesResponse{RecoveryCodes: codes,
+		Message: "Two-factor authentication is on. Keep these recovery codes somewhere safe: each works once in place of a code, and they are not shown again."})
+}
+
+func (s *Server) totpDisable(c echo.Context) error {
+	p, err := s.authenticate(c, true)
+	if err != nil {
+		return err
+	}
+	var req totpDisableRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	err = s.svc.DisableTOTP(c.Request().Context(), p, auth.TOTPDisableInput{Code: req.OTP, Password: req.Password, RequirePassword: true, Meta: Meta(c)})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, messageResponse{"Two-factor authentication is off; logins use emailed codes again."})
 }

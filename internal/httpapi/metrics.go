@@ -12,6 +12,13 @@ var operations = map[string]string{
 	"/v2/auth/login": "login", "/v2/auth/validate-login": "validate_login", "/v2/auth/refresh": "refresh",
 	"/v2/auth/logout": "logout", "/v2/auth/password/forgot": "password_forgot",
 	"/v2/auth/password/reset": "password_reset", "/v2/auth/password/change": "password_change",
+	"/v2/auth/totp/setup": "totp_setup", "/v2/auth/totp/enable": "totp_enable", "/v2/auth/totp/disable": "totp_disable",
+}
+
+// operationNamer is a mounted surface whose auth operations are counted like v2's: route (below its
+// prefix) → operation name.
+type operationNamer interface {
+	Operations() map[string]string
 }
 
 // observe records each request's route, status and latency, and the outcome of auth operations by
@@ -37,7 +44,7 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Error(err)
 		}
 		m.Request(route, c.Request().Method, c.Response().Status, time.Since(start))
-		if op, ok := operations[route]; ok {
+		if op, ok := s.ops[route]; ok {
 			m.Outcome(op, outcome)
 		}
 		return nil

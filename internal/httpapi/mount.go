@@ -27,6 +27,11 @@ type Surface interface {
 // Mount serves a surface under its prefix.
 func (s *Server) Mount(sf Surface) {
 	s.surfaces = append(s.surfaces, sf)
+	if on, ok := sf.(operationNamer); ok {
+		for route, op := range on.Operations() {
+			s.ops[sf.Prefix()+route] = op
+		}
+	}
 	sf.Routes(s.echo.Group(sf.Prefix()), s.throttle)
 }
 

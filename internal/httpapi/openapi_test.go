@@ -263,7 +263,7 @@ func TestOpenAPIResponseSchemasMatchGoTypes(t *testing.T) {
 	for name, v := range map[string]any{
 		"TokenPair": tokenResponse{}, "Me": meResponse{}, "Session": sessionResponse{}, "VerifyResult": verifyResponse{},
 		"Message": messageResponse{}, "LoginStarted": loginResponse{}, "Problem": Problem{}, "FieldError": auth.FieldError{},
-		"SandboxEmail": sandboxEmail{},
+		"SandboxEmail": sandboxEmail{}, "TOTPSetup": totpSetupResponse{}, "RecoveryCodes": recoveryCodesResponse{},
 	} {
 		s := doc.Components.Schemas[name].Value
 		if diff := cmp.Diff(goFields(v), schemaFields(s)); diff != "" {
@@ -283,6 +283,7 @@ func TestOpenAPIRequestSchemasMatchGoTypes(t *testing.T) {
 		"register": credentialsRequest{}, "login": loginRequest{}, "validateRegister": codeRequest{},
 		"validateLogin": codeRequest{}, "refresh": refreshRequest{}, "logout": logoutRequest{}, "verify": verifyRequest{},
 		"forgotPassword": forgotRequest{}, "resetPassword": resetRequest{}, "changePassword": changeRequest{},
+		"totpSetup": totpSetupRequest{}, "totpEnable": totpEnableRequest{}, "totpDisable": totpDisableRequest{},
 	}
 	seen := map[string]bool{}
 	for path, item := range doc.Paths.Map() {

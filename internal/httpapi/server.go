@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -46,13 +47,14 @@ type Server struct {
 	log      *slog.Logger
 	ips      *ipLimiter
 	surfaces []Surface
+	ops      map[string]string // route → auth operation whose outcomes are counted
 }
 
 // New builds the router.
 func New(cfg Config, svc *auth.Service, log *slog.Logger) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	s := &Server{echo: e, svc: svc, cfg: cfg, log: log}
+	s := &Server{echo: e, svc: svc, cfg: cfg, log: log, ops: maps.Clone(operations)}
 	e.HTTPErrorHandler = s.errorHandler
 	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
 	if cfg.IPPerMinute > 0 {
@@ -110,6 +112,9 @@ func (s *Server) routes() {
 	g.POST("/password/forgot", s.forgotPassword, throttled)
 	g.POST("/password/reset", s.resetPassword, throttled)
 	g.POST("/password/change", s.changePassword, throttled)
+	g.POST("/totp/setup", s.totpSetup, throttled)
+	g.POST("/totp/enable", s.totpEnable, throttled)
+	g.POST("/totp/disable", s.totpDisable, throttled)
 	if s.cfg.Sandbox != nil {
 		e.GET("/v2/sandbox/emails", s.sandboxEmails)
 	}
@@ -238,6 +243,7 @@ func AccessToken(c echo.Context, allowQuery bool) string {
 	return ""
 }
 
+// bearer is AccessToken under this server's tokens.allow_query_param.
 func (s *Server) bearer(c echo.Context) string { return AccessToken(c, s.cfg.AllowQueryParam) }
 
 // authenticate requires an access token; live also requires its session to be live.

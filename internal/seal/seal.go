@@ -189,6 +189,10 @@ func (k *Keyring) For(p Purpose) (*Box, error) {
 	return b, nil
 }
 
+// CurrentVersion is the key version the box seals under; a stored value whose KeyVersion differs is
+// due for re-sealing.
+func (b *Box) CurrentVersion() uint32 { return b.current }
+
 // Seal encrypts plaintext under the current version in the binary form (for bytea/blob columns).
 // aad is not stored; the same bytes must be given to Open.
 func (b *Box) Seal(plaintext, aad []byte) ([]byte, error) {

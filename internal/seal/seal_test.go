@@ -202,6 +202,9 @@ func TestRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if before.CurrentVersion() != 1 || after.CurrentVersion() != 2 {
+		t.Errorf("boxes seal under versions %d and %d, want 1 and 2", before.CurrentVersion(), after.CurrentVersion())
+	}
 	for form, sealed := range oldSealed {
 		got, err := after.Open(sealed, []byte("user-1"))
 		if err != nil {

@@ -71,3 +71,34 @@ func benchRotate(b *testing.B, d store.Dialect) {
 func BenchmarkRotate(b *testing.B) { benchRotate(b, store.Postgres) }
 
 func BenchmarkRotateSQLite(b *testing.B) { benchRotate(b, store.SQLite) }
+
+// BenchmarkUserByID measures the read behind GET me on Postgres, which also tells whether the user's
+// authenticator is on (a primary-key probe of totp_factors in the same statement).
+func BenchmarkUserByID(b *testing.B) {
+	s := storetest.Open(b, store.Postgres)
+	ctx := context.Background()
+	plain, withTOTP := auth.User{Email: "plain@example.test"}, auth.User{Email: "totp@example.test"}
+	for _, u := range []*auth.User{&plain, &withTOTP} {
+		if err := s.CreateUser(ctx, u, "x"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := s.SetPendingTOTP(ctx, withTOTP.ID, []byte("sealed"), auth.Event{}); err != nil {
+		b.Fatal(err)
+	}
+	if err := s.EnableTOTP(ctx, auth.EnableTOTP{UserID: withTOTP.ID, Sealed: []byte("sealed"), Step: 1}); err != nil {
+		b.Fatal(err)
+	}
+	for _, u := range []auth.User{plain, withTOTP} {
+		b.Run(u.Email, func(b *testing.B) {
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := s.UserByID(ctx, u.ID); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}

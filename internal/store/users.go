@@ -25,13 +25,35 @@ type userRow struct {
 	Metadata        string
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
+	// TOTPEnabled is computed by userSelect, never written.
+	TOTPEnabled bool `gorm:"->"`
 }
 
 func (userRow) TableName() string { return "users" }
 
 func (r userRow) user() auth.User {
 	return auth.User{ID: r.ID, TenantID: r.TenantID, Email: r.Email, EmailVerifiedAt: r.EmailVerifiedAt,
-		Status: r.Status, Role: r.Role, Metadata: json.RawMessage(r.Metadata), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+		Status: r.Status, Role: r.Role, Metadata: json.RawMessage(r.Metadata), TOTPEnabled: r.TOTPEnabled,
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+}
+
+// userSelect reads a user with whether their authenticator is on: a primary-key probe of
+// totp_factors in the same statement, so a login or `me` costs no extra round trip.
+const userSelect = `SELECT id, tenant_id, email, password_hash, email_verified_at, status, role, metadata, created_at, updated_at,
+	EXISTS (SELECT 1 FROM totp_factors f WHERE f.user_id = users.id AND f.enabled_at IS NOT NULL) AS totp_enabled
+	FROM users `
+
+// takeUser runs userSelect with a condition, answering auth.ErrNotFound when no row matches.
+func (s *Store) takeUser(ctx context.Context, where string, args ...any) (userRow, error) {
+	var r userRow
+	res := s.db.WithContext(ctx).Raw(userSelect+where, args...).Scan(&r)
+	if res.Error != nil {
+		return r, res.Error
+	}
+	if res.RowsAffected == 0 {
+		return r, auth.ErrNotFound
+	}
+	return r, nil
 }
 
 // CreateUser inserts u, filling ID, tenant, status and timestamps when empty. A taken email answers
@@ -65,10 +87,9 @@ func (s *Store) CreateUser(ctx context.Context, u *auth.User, passwordHash strin
 
 // UserByEmail finds a user of a tenant by email, case-insensitively, with its password hash.
 func (s *Store) UserByEmail(ctx context.Context, tenantID, email string) (auth.Credential, error) {
-	var r userRow
-	err := s.db.WithContext(ctx).Where("tenant_id = ? AND lower(email) = lower(?)", tenantID, email).Take(&r).Error
+	r, err := s.takeUser(ctx, "WHERE tenant_id = ? AND lower(email) = lower(?)", tenantID, email)
 	if err != nil {
-		return auth.Credential{}, notFound(err)
+		return auth.Credential{}, err
 	}
 	return auth.Credential{User: r.user(), PasswordHash: r.PasswordHash}, nil
 }
@@ -87,17 +108,18 @@ func (s *Store) UserByID(ctx context.Context, id string) (auth.User, error) {
 		defer release()
 		var metadata string
 		err = s.sqlDB.QueryRowContext(ctx, `SELECT id::text, tenant_id, email, email_verified_at, status, role, metadata,
-			created_at, updated_at FROM users WHERE id = $1`, id).
-			Scan(&u.ID, &u.TenantID, &u.Email, &u.EmailVerifiedAt, &u.Status, &u.Role, &metadata, &u.CreatedAt, &u.UpdatedAt)
+			created_at, updated_at, EXISTS (SELECT 1 FROM totp_factors f WHERE f.user_id = users.id AND f.enabled_at IS NOT NULL)
+			FROM users WHERE id = $1`, id).
+			Scan(&u.ID, &u.TenantID, &u.Email, &u.EmailVerifiedAt, &u.Status, &u.Role, &metadata, &u.CreatedAt, &u.UpdatedAt, &u.TOTPEnabled)
 		if errors.Is(err, sql.ErrNoRows) {
 			return u, auth.ErrNotFound
 		}
 		u.Metadata = json.RawMessage(metadata)
 		return u, err
 	}
-	var r userRow
-	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&r).Error; err != nil {
-		return u, notFound(err)
+	r, err := s.takeUser(ctx, "WHERE id = ?", id)
+	if err != nil {
+		return u, err
 	}
 	return r.user(), nil
 }

@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp"
+	pqtotp "github.com/pquerna/otp/totp"
+
 	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/mail/mailtest"
 )
@@ -197,3 +200,46 @@ func Eventually(t testing.TB, what string, cond func() bool) {
 
 // Password is a password every policy accepts, for accounts whose password is not what is tested.
 const Password = "correct horse battery"
+
+// TOTPCode is the authenticator code of secret at a time, from pquerna/otp's generator rather than
+// Latch's own TOTP package.
+func TOTPCode(t testing.TB, secret string, at time.Time) string {
+	t.Helper()
+	code, err := pqtotp.GenerateCodeCustom(secret, at, pqtotp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code
+}
+
+// TOTPSetup is the answer of POST /v2/auth/totp/setup.
+type TOTPSetup struct {
+	Secret     string `json:"secret"`
+	OTPAuthURL string `json:"otpauthUrl"`
+	QRCode     string `json:"qrCode"`
+}
+
+// EnableTOTP turns on an authenticator for the user of access (whose password is password) and
+// returns its secret and recovery codes. The clock then moves to the next 30-second step, so the
+// next code the test computes is not the one that enabled it.
+func (in *Instance) EnableTOTP(t testing.TB, access, password string) (secret string, recovery []string) {
+	t.Helper()
+	r := in.Post(t, "/v2/auth/totp/setup", map[string]string{"password": password}, Bearer(access)...)
+	WantStatus(t, r, http.StatusOK)
+	var setup TOTPSetup
+	r.JSON(t, &setup)
+	r = in.Post(t, "/v2/auth/totp/enable", map[string]string{"otp": TOTPCode(t, setup.Secret, in.Clock.Now())}, Bearer(access)...)
+	WantStatus(t, r, http.StatusOK)
+	var codes struct {
+		RecoveryCodes []string `json:"recoveryCodes"`
+	}
+	r.JSON(t, &codes)
+	in.Clock.Advance(30 * time.Second)
+	return setup.Secret, codes.RecoveryCodes
+}
+
+// LoginOTP sends a login with its second step at once.
+func (in *Instance) LoginOTP(t testing.TB, email, password, code string) Response {
+	t.Helper()
+	return in.Post(t, "/v2/auth/login", map[string]string{"email": email, "password": password, "otp": code})
+}

@@ -55,6 +55,8 @@ type MemStore struct {
 	failures map[[2]string]*memFailure
 	keys     []auth.StoredKey
 	secrets  map[string][][]byte
+	factors  map[string]*auth.TOTPFactor
+	recovery map[string]map[string]bool // user id → code hash → used
 }
 
 type memUser struct {
@@ -106,7 +108,7 @@ func NewMemStore(now func() time.Time) *MemStore {
 	def := &auth.Tenant{ID: auth.DefaultTenantID, Name: auth.DefaultTenantID, Settings: auth.DefaultTenantSettings(), CreatedAt: now().UTC()}
 	return &MemStore{now: now, tenants: map[string]*auth.Tenant{def.ID: def}, users: map[string]*memUser{},
 		codes: map[string]*memCode{}, sessions: map[string]*memSession{}, failures: map[[2]string]*memFailure{},
-		secrets: map[string][][]byte{}}
+		secrets: map[string][][]byte{}, factors: map[string]*auth.TOTPFactor{}, recovery: map[string]map[string]bool{}}
 }
 
 var (
@@ -320,7 +322,7 @@ func (m *MemStore) UserByEmail(_ context.Context, tenantID, email string) (auth.
 	defer m.mu.Unlock()
 	for _, x := range m.users {
 		if x.TenantID == tenantID && strings.EqualFold(x.Email, email) {
-			return auth.Credential{User: x.User, PasswordHash: x.hash}, nil
+			return auth.Credential{User: m.user(x), PasswordHash: x.hash}, nil
 		}
 	}
 	return auth.Credential{}, auth.ErrNotFound
@@ -330,9 +332,17 @@ func (m *MemStore) UserByID(_ context.Context, id string) (auth.User, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if x, ok := m.users[id]; ok {
-		return x.User, nil
+		return m.user(x), nil
 	}
 	return auth.User{}, auth.ErrNotFound
+}
+
+// user is the account as the stores hand it out, with whether its authenticator is on.
+func (m *MemStore) user(x *memUser) auth.User {
+	u := x.User
+	f, ok := m.factors[u.ID]
+	u.TOTPEnabled = ok && f.EnabledAt != nil
+	return u
 }
 
 func (m *MemStore) SetPasswordHash(_ context.Context, userID, hash string) error {
@@ -744,4 +754,102 @@ func (m *MemStore) Secrets(_ context.Context, name string, gen func() ([]byte, e
 	}
 	m.secrets[name] = [][]byte{v}
 	return m.secrets[name], nil
+}
+
+func (m *MemStore) SetPendingTOTP(_ context.Context, userID string, sealed []byte, ev auth.Event) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.users[userID]; !ok {
+		return auth.ErrNotFound
+	}
+	f, ok := m.factors[userID]
+	if ok && f.EnabledAt != nil {
+		return auth.ErrConflict
+	}
+	if !ok {
+		f = &auth.TOTPFactor{UserID: userID}
+		m.factors[userID] = f
+	}
+	f.Secret = slices.Clone(sealed)
+	m.event(ev)
+	return nil
+}
+
+func (m *MemStore) TOTPFactor(_ context.Context, userID string) (auth.TOTPFactor, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if f, ok := m.factors[userID]; ok {
+		out := *f
+		out.Secret = slices.Clone(f.Secret)
+		return out, nil
+	}
+	return auth.TOTPFactor{}, auth.ErrNotFound
+}
+
+func (m *MemStore) EnableTOTP(_ context.Context, p auth.EnableTOTP) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f, ok := m.factors[p.UserID]
+	if !ok || f.EnabledAt != nil || string(f.Secret) != string(p.Sealed) || f.LastStep >= p.Step {
+		return auth.ErrNotFound
+	}
+	now := m.at()
+	f.EnabledAt, f.LastStep = &now, p.Step
+	codes := map[string]bool{}
+	for _, h := range p.RecoveryHashes {
+		codes[h] = false
+	}
+	m.recovery[p.UserID] = codes
+	m.event(p.Event)
+	return nil
+}
+
+func (m *MemStore) AcceptTOTPStep(_ context.Context, userID string, step int64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f, ok := m.factors[userID]
+	if !ok || f.EnabledAt == nil || f.LastStep >= step {
+		return auth.ErrNotFound
+	}
+	f.LastStep = step
+	return nil
+}
+
+func (m *MemStore) UseRecoveryCode(_ context.Context, userID string, hashes []string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if f, ok := m.factors[userID]; !ok || f.EnabledAt == nil {
+		return auth.ErrNotFound
+	}
+	codes := m.recovery[userID]
+	for _, h := range hashes {
+		if used, ok := codes[h]; ok && !used {
+			codes[h] = true
+			return nil
+		}
+	}
+	return auth.ErrNotFound
+}
+
+func (m *MemStore) ResealTOTP(_ context.Context, userID string, old, sealed []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f, ok := m.factors[userID]
+	if !ok || string(f.Secret) != string(old) {
+		return auth.ErrNotFound
+	}
+	f.Secret = slices.Clone(sealed)
+	return nil
+}
+
+func (m *MemStore) DisableTOTP(_ context.Context, userID string, ev auth.Event) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if f, ok := m.factors[userID]; !ok || f.EnabledAt == nil {
+		return auth.ErrNotFound
+	}
+	delete(m.factors, userID)
+	delete(m.recovery, userID)
+	m.event(ev)
+	return nil
 }

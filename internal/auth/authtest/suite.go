@@ -32,6 +32,8 @@ func StoreSuite(t *testing.T, open Opener) {
 		"RotateAgreesWithTheClassifier":       suiteRotateAgreesWithClassifier,
 		"RevocationAndDisabling":              suiteRevocation,
 		"ThrottleCountsAndLocks":              suiteThrottle,
+		"TOTPFactorLifecycle":                 suiteTOTPFactor,
+		"TOTPStepsAndRecoveryCodesOnce":       suiteTOTPOnce,
 	} {
 		t.Run(name, func(t *testing.T) { test(t, open) })
 	}
@@ -728,5 +730,171 @@ func suiteThrottle(t *testing.T, open Opener) {
 	}
 	if diff := cmp.Diff([3]time.Duration{}, waits()); diff != "" {
 		t.Errorf("waits after a reset (-want +got):\n%s", diff)
+	}
+}
+
+// atOnce runs f from n goroutines released together and counts the calls that succeeded; any error
+// other than ErrNotFound fails the test.
+func atOnce(t *testing.T, n int, f func() error) int {
+	t.Helper()
+	var wg sync.WaitGroup
+	wins := make(chan struct{}, n)
+	start := make(chan struct{})
+	for range n {
+		wg.Go(func() {
+			<-start
+			err := f()
+			if err == nil {
+				wins <- struct{}{}
+			} else if !errors.Is(err, auth.ErrNotFound) {
+				t.Error(err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	return len(wins)
+}
+
+func suiteTOTPFactor(t *testing.T, open Opener) {
+	s := open(t, NewClock().Now)
+	ctx := context.Background()
+	u := mustUser(t, s, "totp@example.test")
+	other := mustUser(t, s, "other@example.test")
+	enabled := func(id string) bool {
+		t.Helper()
+		byID, err := s.UserByID(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byEmail, err := s.UserByEmail(ctx, byID.TenantID, byID.Email)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if byID.TOTPEnabled != byEmail.User.TOTPEnabled {
+			t.Errorf("UserByID says TOTPEnabled %v, UserByEmail %v", byID.TOTPEnabled, byEmail.User.TOTPEnabled)
+		}
+		return byID.TOTPEnabled
+	}
+
+	if _, err := s.TOTPFactor(ctx, u.ID); !errors.Is(err, auth.ErrNotFound) {
+		t.Fatalf("TOTPFactor before setup = %v, want ErrNotFound", err)
+	}
+	for _, sealed := range []string{"sealed-1", "sealed-2"} {
+		if err := s.SetPendingTOTP(ctx, u.ID, []byte(sealed), auth.Event{UserID: u.ID, Kind: "totp_setup"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := s.TOTPFactor(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(auth.TOTPFactor{UserID: u.ID, Secret: []byte("sealed-2")}, f); diff != "" {
+		t.Errorf("pending factor (-want +got):\n%s", diff)
+	}
+	if enabled(u.ID) {
+		t.Error("a pending factor counts as enabled")
+	}
+	if err := s.AcceptTOTPStep(ctx, u.ID, 100); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("AcceptTOTPStep on a pending factor = %v, want ErrNotFound", err)
+	}
+
+	enable := auth.EnableTOTP{UserID: u.ID, Sealed: []byte("sealed-1"), Step: 100, RecoveryHashes: []string{"h1", "h2", "h3"},
+		Event: auth.Event{UserID: u.ID, Kind: "totp_enabled"}}
+	if err := s.EnableTOTP(ctx, enable); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("EnableTOTP with a replaced secret = %v, want ErrNotFound", err)
+	}
+	enable.Sealed = []byte("sealed-2")
+	if wins := atOnce(t, 8, func() error { return s.EnableTOTP(ctx, enable) }); wins != 1 {
+		t.Errorf("%d concurrent enables won, want 1", wins)
+	}
+	f, err = s.TOTPFactor(ctx, u.ID)
+	if err != nil || f.EnabledAt == nil || f.LastStep != 100 {
+		t.Errorf("enabled factor = %+v, %v; want enabled at step 100", f, err)
+	}
+	if !enabled(u.ID) || enabled(other.ID) {
+		t.Error("TOTPEnabled does not follow the enabled factor")
+	}
+	if err := s.SetPendingTOTP(ctx, u.ID, []byte("sealed-3"), auth.Event{}); !errors.Is(err, auth.ErrConflict) {
+		t.Errorf("SetPendingTOTP over an enabled factor = %v, want ErrConflict", err)
+	}
+	if f, _ := s.TOTPFactor(ctx, u.ID); string(f.Secret) != "sealed-2" {
+		t.Errorf("a refused setup changed the secret to %q", f.Secret)
+	}
+
+	if err := s.ResealTOTP(ctx, u.ID, []byte("sealed-1"), []byte("resealed")); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("ResealTOTP of a secret no longer stored = %v, want ErrNotFound", err)
+	}
+	if err := s.ResealTOTP(ctx, u.ID, []byte("sealed-2"), []byte("resealed")); err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := s.TOTPFactor(ctx, u.ID); string(f.Secret) != "resealed" || f.EnabledAt == nil || f.LastStep != 100 {
+		t.Errorf("after a reseal the factor is %+v", f)
+	}
+	if err := s.DisableTOTP(ctx, other.ID, auth.Event{}); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("DisableTOTP without a factor = %v, want ErrNotFound", err)
+	}
+	if err := s.DisableTOTP(ctx, u.ID, auth.Event{UserID: u.ID, Kind: "totp_disabled"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.TOTPFactor(ctx, u.ID); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("TOTPFactor after disabling = %v, want ErrNotFound", err)
+	}
+	if err := s.UseRecoveryCode(ctx, u.ID, []string{"h1"}); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("a recovery code after disabling = %v, want ErrNotFound", err)
+	}
+	if enabled(u.ID) {
+		t.Error("TOTPEnabled after disabling")
+	}
+	// Enrolling again starts afresh: the old recovery codes stay gone.
+	if err := s.SetPendingTOTP(ctx, u.ID, []byte("sealed-4"), auth.Event{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.EnableTOTP(ctx, auth.EnableTOTP{UserID: u.ID, Sealed: []byte("sealed-4"), Step: 5, RecoveryHashes: []string{"h9"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UseRecoveryCode(ctx, u.ID, []string{"h2"}); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("an old recovery code after enrolling again = %v, want ErrNotFound", err)
+	}
+}
+
+func suiteTOTPOnce(t *testing.T, open Opener) {
+	s := open(t, NewClock().Now)
+	ctx := context.Background()
+	u := mustUser(t, s, "once@example.test")
+	other := mustUser(t, s, "other@example.test")
+	for _, x := range []auth.User{u, other} {
+		if err := s.SetPendingTOTP(ctx, x.ID, []byte("sealed"), auth.Event{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.EnableTOTP(ctx, auth.EnableTOTP{UserID: x.ID, Sealed: []byte("sealed"), Step: 100, RecoveryHashes: []string{"h1", "h2"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []bool
+	for _, step := range []int64{100, 99, 101, 101, 103, 102} {
+		got = append(got, s.AcceptTOTPStep(ctx, u.ID, step) == nil)
+	}
+	if diff := cmp.Diff([]bool{false, false, true, false, true, false}, got); diff != "" {
+		t.Errorf("steps 100, 99, 101, 101, 103, 102 accepted (-want +got):\n%s", diff)
+	}
+	if wins := atOnce(t, 8, func() error { return s.AcceptTOTPStep(ctx, u.ID, 104) }); wins != 1 {
+		t.Errorf("%d concurrent acceptances of one step won, want 1", wins)
+	}
+	// Another user's steps are their own.
+	if err := s.AcceptTOTPStep(ctx, other.ID, 101); err != nil {
+		t.Errorf("another user's step: %v", err)
+	}
+
+	if wins := atOnce(t, 8, func() error { return s.UseRecoveryCode(ctx, u.ID, []string{"old-key-hash", "h1"}) }); wins != 1 {
+		t.Errorf("%d concurrent uses of one recovery code won, want 1", wins)
+	}
+	for _, hashes := range [][]string{{"h1"}, {"unknown"}, nil} {
+		if err := s.UseRecoveryCode(ctx, u.ID, hashes); !errors.Is(err, auth.ErrNotFound) {
+			t.Errorf("UseRecoveryCode(%v) = %v, want ErrNotFound", hashes, err)
+		}
+	}
+	if err := s.UseRecoveryCode(ctx, other.ID, []string{"h1"}); err != nil {
+		t.Errorf("another user's recovery code: %v", err)
 	}
 }

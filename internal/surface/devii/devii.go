@@ -235,6 +235,10 @@ func describe(err error) (int, string) {
 	case auth.CodeAccountDisabled:
 		return http.StatusForbidden, "This account is disabled."
 	case auth.CodeOTPRequired:
+		if ae != nil && ae.Authenticator {
+			return http.StatusUnauthorized, "One-time code required: two-factor authentication is on and no code was emailed; " +
+				"send the code from your authenticator app (or a recovery code) as otp with the same login, password and tenantid."
+		}
 		return http.StatusUnauthorized, "One-time code required: a six-digit code was emailed to you; " +
 			"send it as otp with the same login, password and tenantid."
 	case auth.CodeInvalidCode:
