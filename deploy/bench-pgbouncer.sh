@@ -90,7 +90,7 @@ for run in $(seq 1 "$RUNS"); do
 	for m in $MODES; do
 		read -r url flag < <(url_and_flag "$m")
 		env -u LATCH_CLUSTER_STATE "LATCH_SERVER_ADDR=127.0.0.1:$BENCH_PORT" "LATCH_DATABASE_URL=$url" "LATCH_DATABASE_PGBOUNCER=$flag" \
-			"LATCH_MAIL_SMTP_PORT=$MAIL_SINK_PORT" LATCH_LOG_LEVEL=warn \
+			"LATCH_MAIL_SMTP_PORT=$MAIL_SINK_PORT" "LATCH_SECRETS_ENCRYPTION_KEY_FILE=$STATE/latch/latch.kek" LATCH_LOG_LEVEL=warn \
 			"$latch" --config "$deploy/latch/latch.yaml" serve >"$results/${m//\//-}-$run.log" 2>&1 &
 		pid=$!
 		for _ in $(seq 1 100); do

@@ -91,7 +91,7 @@ echo "== starting latch on $target (log: $work/latch.log)"
 	LATCH_SERVER_ADDR=127.0.0.1:$http_port \
 	LATCH_MAIL_DRIVER=smtp LATCH_MAIL_SMTP_HOST=127.0.0.1 LATCH_MAIL_SMTP_PORT=$SMTP_PORT LATCH_MAIL_SMTP_TLS=none \
 	LATCH_RATELIMIT_IP_PER_MINUTE=0 LATCH_CODES_RESEND_COOLDOWN=0s LATCH_CODES_MAX_PER_HOUR=1000000 \
-	LATCH_LOG_LEVEL=info \
+	LATCH_SECRETS_ENCRYPTION_KEY_FILE="$work/latch.kek" LATCH_LOG_LEVEL=info \
 	exec "$latch" serve >"$work/latch.log" 2>&1) &
 latch_pid=$!
 for i in $(seq 1 100); do

@@ -59,6 +59,7 @@ func startLatch(t *testing.T, d store.Dialect, mb *loadgen.Mailbox) string {
 	cfg.Password.Argon2Memory, cfg.Password.Argon2Iterations = 1024, 1
 	cfg.RateLimit.IPPerMinute = 0
 	cfg.Codes.ResendCooldown, cfg.Codes.MaxPerHour = 0, 1_000_000
+	cfg.Secrets.EncryptionKey = "v1:latch-bench test key-encryption key, not a secret"
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("test config: %v", err)
 	}

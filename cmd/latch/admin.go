@@ -30,12 +30,12 @@ func cmdKeys(ctx context.Context, args []string, load func() (config.Config, err
 	if err != nil {
 		return err
 	}
-	st, err := app.OpenStore(ctx, cfg, time.Now, cfg.Database.AutoMigrate)
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	st, err := app.OpenSealedStore(ctx, cfg, time.Now, cfg.Database.AutoMigrate, log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	keys, err := app.LoadKeys(ctx, cfg, st, nil, time.Now, log)
 	if err != nil {
 		return err

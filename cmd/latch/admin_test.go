@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/latch-auth/latch/internal/app/apptest"
@@ -17,6 +18,7 @@ import (
 func runAdmin(t *testing.T, dbURL string, args ...string) (stdout string, err error) {
 	t.Helper()
 	t.Setenv("LATCH_DATABASE_URL", dbURL)
+	t.Setenv("LATCH_SECRETS_ENCRYPTION_KEY", apptest.EncryptionKey)
 	t.Setenv("LATCH_PASSWORD_ARGON2_MEMORY_KIB", "1024")
 	t.Setenv("LATCH_PASSWORD_ARGON2_ITERATIONS", "1")
 	t.Setenv("LATCH_LOG_LEVEL", "error")
@@ -106,4 +108,39 @@ func TestAdminUserUsageErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestOutboxListShowsDeadMail: an operator sees the mail the server refused for good, without its
+// data, from the command line.
+func TestOutboxListShowsDeadMail(t *testing.T) {
+	apptest.EachDialect(t, func(t *testing.T, d store.Dialect) {
+		dbURL := storetest.URL(t, d)
+		smtp := mailtest.NewServer(t)
+		h := apptest.Start(t, apptest.Config(dbURL, smtp), smtp, apptest.NewClock())
+		h.Signup(t, "fine@example.test", apptest.Password)
+		smtp.Refuse(550)
+		apptest.WantStatus(t, h.Post(t, "/v2/auth/register", apptest.Credentials("gone@example.test", apptest.Password)), http.StatusCreated)
+		apptest.Eventually(t, "the refused message is dead", func() bool {
+			rows := h.OutboxRowsTo(t, "gone@example.test")
+			return len(rows) == 1 && rows[0].Dead
+		})
+		out, err := runAdmin(t, dbURL, "outbox", "list", "--dead")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) != 2 || !strings.Contains(lines[1], " dead ") || !strings.Contains(lines[1], "gone@example.test") || !strings.Contains(lines[1], "550") {
+			t.Errorf("outbox list --dead:\n%s\nwant the header and the one dead message with its 550", out)
+		}
+		all, err := runAdmin(t, dbURL, "outbox", "list")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(all, "\n"); n != 3 || !strings.Contains(all, " sent ") {
+			t.Errorf("outbox list:\n%s\nwant the header, the sent message and the dead one", all)
+		}
+		if strings.Contains(all, `"Code"`) {
+			t.Errorf("outbox list shows message data:\n%s", all)
+		}
+	})
 }

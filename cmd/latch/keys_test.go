@@ -30,6 +30,7 @@ func TestKeysRotateCommand(t *testing.T) {
 		oldKid, _ := apptest.DecodeJWT(t, old.AccessToken)
 
 		t.Setenv("LATCH_DATABASE_URL", h.Config.Database.URL)
+		t.Setenv("LATCH_SECRETS_ENCRYPTION_KEY", apptest.EncryptionKey)
 		stdout, stderr, err := runLatch(t, "keys", "rotate")
 		if err != nil {
 			t.Fatalf("keys rotate: %v\n%s", err, stderr)
@@ -96,6 +97,7 @@ func TestSigningKeyFromFile(t *testing.T) {
 	apptest.VerifySignature(t, p.AccessToken, "ES256", apptest.KeyFromSet(t, h.JWKS(t)))
 
 	t.Setenv("LATCH_DATABASE_URL", h.Config.Database.URL)
+	t.Setenv("LATCH_SECRETS_ENCRYPTION_KEY", apptest.EncryptionKey)
 	t.Setenv("LATCH_TOKENS_SIGNING_KEY_FILE", path)
 	_, _, err = runLatch(t, "keys", "rotate")
 	if !errors.Is(err, auth.ErrFixedKey) {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/latch-auth/latch/internal/app"
 	"github.com/latch-auth/latch/internal/config"
+	"github.com/latch-auth/latch/internal/httpapi"
 	"github.com/latch-auth/latch/internal/logging"
 )
 
@@ -67,6 +68,7 @@ Commands:
   tenant create         create a tenant: --id, --name and its settings (see latch tenant create --help)
   tenant list           list the tenants with their settings
   healthcheck           exit 0 when the server on this machine answers /healthz (for container checks)
+  outbox list           list queued and sent mail, or with --dead the mail refused for good
   version               print the version
 
 Global flags:
@@ -118,6 +120,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdHealthcheck(ctx, rest, load, stdout, stderr)
 	case "tenant":
 		return cmdTenant(ctx, rest, load, stdout, stderr)
+	case "outbox":
+		return cmdOutbox(ctx, rest, load, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "latch", version)
 		return nil
@@ -191,7 +195,7 @@ func cmdServe(ctx context.Context, args []string, load func() (config.Config, er
 	}
 	slots := app.HashSlots(cfg)
 	procs := addHashingProcs(slots)
-	a, err := app.New(ctx, cfg, log, time.Now)
+	a, err := app.New(ctx, cfg, log, time.Now, app.WithLogSync(logOut.Flush))
 	if err != nil {
 		return err
 	}
@@ -215,8 +219,11 @@ func cmdServe(ctx context.Context, args []string, load func() (config.Config, er
 	if err != nil {
 		return fmt.Errorf("server.addr: %w", err)
 	}
+	ln = httpapi.WrapListener(ln)
+	// The write timeout outlasts the request deadline, so a request that hit its deadline still gets
+	// its 503 rather than a cut connection.
 	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second}
+		WriteTimeout: max(30*time.Second, cfg.Server.RequestTimeout+10*time.Second), IdleTimeout: 120 * time.Second}
 	servers := []*http.Server{srv}
 	errc := make(chan error, 2)
 	if addr := cfg.Server.InternalAddr; addr != "" {
@@ -227,7 +234,7 @@ func cmdServe(ctx context.Context, args []string, load func() (config.Config, er
 		}
 		internal := &http.Server{Handler: a.InternalHandler(), ReadHeaderTimeout: 10 * time.Second}
 		servers = append(servers, internal)
-		go func() { errc <- internal.Serve(iln) }()
+		go func() { errc <- internal.Serve(httpapi.WrapListener(iln)) }()
 		log.Info("internal listener (/metrics)", "addr", iln.Addr().String())
 	}
 	bgCtx, stopBg := context.WithCancel(context.Background())

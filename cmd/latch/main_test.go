@@ -50,6 +50,7 @@ func TestHelpGoesToStdoutAndRunsNothing(t *testing.T) {
 		{"keys", "--help"}, {"keys", "rotate", "--help"}, {"user", "--help"}, {"user", "create", "--help"},
 		{"user", "disable", "--email", "a@example.test", "-h"}, {"healthcheck", "--help"},
 		{"tenant", "--help"}, {"tenant", "create", "--help"}, {"tenant", "create", "--id", "acme", "-h"}, {"tenant", "list", "-h"},
+		{"outbox", "--help"}, {"outbox", "list", "--dead", "--help"},
 	} {
 		stdout, stderr, err := runLatch(t, args...)
 		if code := exitCode(err); err != nil && !errors.Is(err, flag.ErrHelp) || code != 0 {

@@ -46,7 +46,8 @@ type App struct {
 // OpenStore connects and, when asked, migrates.
 func OpenStore(ctx context.Context, cfg config.Config, now func() time.Time, migrate bool) (*store.Store, error) {
 	st, err := store.Open(ctx, cfg.Database.URL, store.Options{MaxOpenConns: cfg.Database.MaxOpenConns,
-		MaxIdleConns: cfg.Database.MaxIdleConns, ConnMaxLifetime: cfg.Database.ConnMaxLifetime, PgBouncer: cfg.Database.PgBouncer})
+		MaxIdleConns: cfg.Database.MaxIdleConns, ConnMaxLifetime: cfg.Database.ConnMaxLifetime, PgBouncer: cfg.Database.PgBouncer,
+		LockTimeout: cfg.Server.RequestTimeout})
 	if err != nil {
 		return nil, err
 	}
@@ -56,6 +57,32 @@ func OpenStore(ctx context.Context, cfg config.Config, now func() time.Time, mig
 			st.Close()
 			return nil, err
 		}
+	}
+	return st, nil
+}
+
+// OpenSealedStore is OpenStore for what reads or writes values sealed at rest (the service, `latch keys
+// rotate`): it takes the key-encryption key and seals what is still in plain.
+func OpenSealedStore(ctx context.Context, cfg config.Config, now func() time.Time, migrate bool, log *slog.Logger) (*store.Store, error) {
+	kek, err := LoadKeyring(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	st, err := OpenStore(ctx, cfg, now, migrate)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.UseKeyring(kek); err != nil {
+		st.Close()
+		return nil, err
+	}
+	n, err := st.SealAtRest(ctx)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("seal values at rest: %w", err)
+	}
+	if n > 0 {
+		log.Info("sealed values the database kept in plain or under an older key-encryption key", "rows", n)
 	}
 	return st, nil
 }
@@ -101,11 +128,26 @@ func NewHasher(cfg config.Config) (*password.Hasher, error) {
 	return password.NewHasher(p, HashSlots(cfg), cfg.Password.QueueTimeout, nil), nil
 }
 
+// Option changes how New wires an instance.
+type Option func(*options)
+
+type options struct {
+	logSync func() error
+}
+
+// WithLogSync gives New what makes the log durable (the flush of a buffered log writer): the log mail
+// driver calls it before a message counts as sent, so a crash cannot lose a code that was logged.
+func WithLogSync(sync func() error) Option { return func(o *options) { o.logSync = sync } }
+
 // New wires every component from the configuration. now is the clock of the whole instance.
-func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() time.Time) (*App, error) {
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() time.Time, opts ...Option) (*App, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	a := &App{Config: cfg, Log: log}
 	var err error
-	if a.Store, err = OpenStore(ctx, cfg, now, cfg.Database.AutoMigrate); err != nil {
+	if a.Store, err = OpenSealedStore(ctx, cfg, now, cfg.Database.AutoMigrate, log); err != nil {
 		return nil, err
 	}
 	fail := func(err error) (*App, error) { a.Store.Close(); return nil, err }
@@ -127,7 +169,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	a.Hasher = hasher
 	a.Service = auth.New(auth.Config{
 		CodeTTL: cfg.Codes.TTL, CodeMaxAttempts: cfg.Codes.MaxAttempts, ResendCooldown: cfg.Codes.ResendCooldown, CodesPerHour: cfg.Codes.MaxPerHour,
-		AccessTTL: cfg.Tokens.AccessTTL, RefreshIdleTTL: cfg.Tokens.RefreshIdleTTL, SessionMaxAge: cfg.Tokens.SessionMaxAge, ReuseGrace: cfg.Tokens.RefreshReuseGrace,
+		NoticesPerHour: cfg.Codes.NoticesPerHour,
+		AccessTTL:      cfg.Tokens.AccessTTL, RefreshIdleTTL: cfg.Tokens.RefreshIdleTTL, SessionMaxAge: cfg.Tokens.SessionMaxAge, ReuseGrace: cfg.Tokens.RefreshReuseGrace,
 		PasswordMinLength: cfg.Password.MinLength, PasswordMaxLength: cfg.Password.MaxLength, TOTPIssuer: cfg.TOTP.Issuer,
 		Throttle: auth.ThrottleConfig{FreeFailures: cfg.RateLimit.FreeFailures, BaseDelay: cfg.RateLimit.BaseDelay,
 			MaxDelay: cfg.RateLimit.MaxDelay, Ceiling: cfg.RateLimit.AccountCeiling},
@@ -147,33 +190,37 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 			return fail(fmt.Errorf("mail.smtp: %w", err))
 		}
 	default:
-		sender = mail.NewLog(log)
+		logDriver := mail.NewLog(log)
+		logDriver.Sync = o.logSync
+		sender = logDriver
 	}
 	if cfg.Sandbox.Enabled {
 		a.Inbox = mail.NewInbox(sender, 50)
 		sender = a.Inbox
 	}
 
-	a.Metrics = metrics.New(a.Store.SQLDB(), func(ctx context.Context) (int64, time.Duration, error) {
+	a.Metrics = metrics.New(a.Store.SQLDB(), func(ctx context.Context) (int64, time.Duration, int64, error) {
 		st, err := a.Store.OutboxStats(ctx)
 		var age time.Duration
 		if st.Oldest != nil {
 			age = now().Sub(*st.Oldest)
 		}
-		return st.Pending, age, err
+		return st.Pending, age, st.Dead, err
 	})
 	hasher.WaitObserver = a.Metrics.HashWait
 
 	a.Worker = mail.NewWorker(a.Store, renderer, sender, log)
 	a.Worker.Now = now
 	a.Worker.Observe = a.Metrics.MailSend
+	// A lease outlasts the longest send, and is renewed while the send runs.
+	a.Worker.Lease = max(a.Worker.Lease, 2*cfg.Mail.SMTP.SendTimeout)
 	a.Service.OnMailQueued(a.Worker.Wake)
 
 	proxies, err := cfg.Server.TrustedProxyPrefixes()
 	if err != nil {
 		return fail(err)
 	}
-	hc := httpapi.Config{TrustedProxies: proxies, AllowQueryParam: cfg.Tokens.AllowQueryParam, CookieSecure: cfg.Tokens.CookieSecure,
+	hc := httpapi.Config{RequestTimeout: cfg.Server.RequestTimeout, TrustedProxies: proxies, AllowQueryParam: cfg.Tokens.AllowQueryParam, CookieSecure: cfg.Tokens.CookieSecure,
 		IPPerMinute: cfg.RateLimit.IPPerMinute, IPBurst: cfg.RateLimit.IPBurst, Ready: a.Store.Ping, JWKS: a.Keys.JWKS, Metrics: a.Metrics}
 	if a.Inbox != nil {
 		hc.Sandbox, hc.SandboxAllowRemote = a.Inbox, cfg.Sandbox.AllowRemote
@@ -200,13 +247,45 @@ func (a *App) Handler() http.Handler { return a.server.Handler() }
 // InternalHandler is the handler of server.internal_addr (/metrics).
 func (a *App) InternalHandler() http.Handler { return a.server.InternalHandler() }
 
-// RunBackground runs the outbox worker and the key reloader until ctx ends; wait returns once both
-// have stopped.
+// RunBackground runs the outbox worker, the key reloader and the retention job until ctx ends; wait
+// returns once they have stopped and the service's work after answers is done (stop serving requests
+// first).
 func (a *App) RunBackground(ctx context.Context) (wait func()) {
-	done := make(chan struct{}, 2)
+	const jobs = 3
+	done := make(chan struct{}, jobs)
 	go func() { a.Worker.Run(ctx); done <- struct{}{} }()
 	go func() { a.Keys.Run(ctx, time.Minute); done <- struct{}{} }()
-	return func() { <-done; <-done }
+	go func() { a.purge(ctx); done <- struct{}{} }()
+	return func() {
+		for range jobs {
+			<-done
+		}
+		a.Service.Drain()
+	}
+}
+
+// purge deletes what the retention allows every retention.interval until ctx ends.
+func (a *App) purge(ctx context.Context) {
+	r := a.Config.Retention
+	t := time.NewTicker(r.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, max(r.Interval/2, time.Minute))
+		p, err := a.Store.Purge(pctx, store.Retention{Events: r.Events, Sessions: r.Sessions, Codes: r.Codes,
+			LoginFailures: r.LoginFailures, Outbox: r.Outbox})
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			a.Log.Warn("retention purge stopped; the next run goes on", "err", err, "deleted", p.Total())
+		} else if p.Total() > 0 {
+			a.Log.Info("retention purge", "events", p.Events, "sessions", p.Sessions, "codes", p.Codes,
+				"login_failures", p.LoginFailures, "outbox", p.Outbox)
+		}
+	}
 }
 
 // Close releases the database pool.

@@ -212,8 +212,8 @@ func TestOpenAPIDescribesEveryResponse(t *testing.T) {
 		code := h.CodeFor(t, alice)
 		p := c.problem(http.StatusUnauthorized, "invalid_code", http.MethodPost, "/v2/auth/validate-register",
 			jsonBody(`{"email":"alice@example.test","emailToken":"`+apptest.OtherCode(code)+`"}`))
-		if p.AttemptsRemaining == nil {
-			t.Error("invalid_code without attemptsRemaining")
+		if p.AttemptsRemaining != nil {
+			t.Error("a wrong signup code tells its tries remaining")
 		}
 		first := c.pair(c.post(http.StatusOK, "/v2/auth/validate-register", formBody(apptest.EmailCode(alice, code))))
 
@@ -222,7 +222,13 @@ func TestOpenAPIDescribesEveryResponse(t *testing.T) {
 		c.problem(http.StatusUnauthorized, "invalid_credentials", http.MethodPost, "/v2/auth/login",
 			jsonBody(`{"email":"alice@example.test","password":"wrong password"}`))
 		c.post(http.StatusOK, "/v2/auth/login", jsonBody(`{"email":"alice@example.test","password":"correct horse battery"}`))
-		r := c.post(http.StatusOK, "/v2/auth/validate-login", multipartBody(t, map[string]string{"email": alice, "emailToken": h.CodeFor(t, alice), "mode": "cookie"}))
+		loginCode := h.CodeFor(t, alice)
+		p = c.problem(http.StatusUnauthorized, "invalid_code", http.MethodPost, "/v2/auth/validate-login",
+			jsonBody(`{"email":"alice@example.test","emailToken":"`+apptest.OtherCode(loginCode)+`"}`))
+		if p.AttemptsRemaining == nil {
+			t.Error("a wrong login code without attemptsRemaining")
+		}
+		r := c.post(http.StatusOK, "/v2/auth/validate-login", multipartBody(t, map[string]string{"email": alice, "emailToken": loginCode, "mode": "cookie"}))
 		if c.pair(r).RefreshToken != "" {
 			t.Error("mode cookie returned the refresh token in the body")
 		}

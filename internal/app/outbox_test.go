@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/latch-auth/latch/internal/app"
 	"github.com/latch-auth/latch/internal/app/apptest"
 	"github.com/latch-auth/latch/internal/store"
 )
@@ -61,14 +63,14 @@ func TestOutboxLeaseComesBack(t *testing.T) {
 		parkLoginCode(t, h, email)
 
 		// A worker of another instance, whose clock is a little ahead, claims it and crashes.
-		crashed, err := store.Open(context.Background(), h.Config.Database.URL, store.Options{MaxOpenConns: 2})
+		crashed, err := app.OpenSealedStore(context.Background(), h.Config, h.Clock.Now, false, slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer crashed.Close()
 		crashed.Now = func() time.Time { return h.Clock.Now().Add(time.Second) }
 		const lease = time.Minute
-		claimed, err := crashed.ClaimOutbox(context.Background(), lease, 10)
+		claimed, err := crashed.ClaimOutbox(context.Background(), lease, 10, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,7 +82,7 @@ func TestOutboxLeaseComesBack(t *testing.T) {
 			t.Fatal(err)
 		}
 		h.Clock.Advance(lease - time.Second) // due by its retry time, still leased
-		again, err := h.App.Store.ClaimOutbox(context.Background(), lease, 10)
+		again, err := h.App.Store.ClaimOutbox(context.Background(), lease, 10, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -107,8 +107,8 @@ func TestPasswordResetRevokesEverySession(t *testing.T) {
 
 		p = apptest.WantProblem(t, h.Post(t, "/v2/auth/password/reset", map[string]string{"email": email, "emailToken": apptest.OtherCode(code), "newPassword": newPW}),
 			http.StatusUnauthorized, "invalid_code")
-		if p.AttemptsRemaining == nil || *p.AttemptsRemaining != h.Config.Codes.MaxAttempts-1 {
-			t.Errorf("attemptsRemaining = %v after one wrong try, want %d", p.AttemptsRemaining, h.Config.Codes.MaxAttempts-1)
+		if p.AttemptsRemaining != nil {
+			t.Errorf("a wrong reset code told %d tries remaining; a stranger could tell accounts apart by it", *p.AttemptsRemaining)
 		}
 		// A wrong code changed nothing.
 		apptest.WantStatus(t, h.Get(t, "/v2/auth/sessions", apptest.Bearer(first.AccessToken)...), http.StatusOK)

@@ -59,9 +59,10 @@ func brandedEmail(t Tenant, to, template string, expires time.Time, d mail.Data)
 	return Email{To: to, From: t.Settings.MailFrom, Template: template, ExpiresAt: expires, Data: mailData(d)}
 }
 
-// sendCode creates a code for the user and purpose and queues its email. pendingHash, for a signup
-// code, is the password that takes effect when the code is validated.
-func (s *Service) sendCode(ctx context.Context, u User, tenant Tenant, purpose, pendingHash string) error {
+// sendCode creates a code for the user and purpose and queues its email, with ev (when its Kind is
+// set) in the same transaction. pendingHash, for a signup code, is the password that takes effect
+// when the code is validated.
+func (s *Service) sendCode(ctx context.Context, u User, tenant Tenant, purpose, pendingHash string, ev Event) error {
 	code, err := newCode(s.Random)
 	if err != nil {
 		return internal("draw code", err)
@@ -72,17 +73,17 @@ func (s *Service) sendCode(ctx context.Context, u User, tenant Tenant, purpose, 
 		TTL: s.cfg.CodeTTL, MaxAttempts: s.cfg.CodeMaxAttempts, Cooldown: s.cfg.ResendCooldown, MaxPerHour: s.cfg.CodesPerHour,
 		Mail: brandedEmail(tenant, u.Email, templateFor(purpose), now.Add(s.cfg.CodeTTL),
 			mail.Data{Email: u.Email, Code: code, ValidMinutes: int(s.cfg.CodeTTL / time.Minute), Time: now}),
+		Event: ev,
 	})
 	return s.afterIssue(err)
 }
 
-// sendNotice queues a code-less email that still counts as a code email of purpose (the "already
-// registered" notice counts as a signup email).
-func (s *Service) sendNotice(ctx context.Context, u User, tenant Tenant, purpose, template string) error {
+// sendNotice queues the code-less "already registered" email under its own cooldown and hourly cap.
+func (s *Service) sendNotice(ctx context.Context, u User, tenant Tenant) error {
 	now := s.Now()
 	_, err := s.store.IssueCode(ctx, IssueCode{
-		UserID: u.ID, Purpose: purpose, Cooldown: s.cfg.ResendCooldown, MaxPerHour: s.cfg.CodesPerHour,
-		Mail: brandedEmail(tenant, u.Email, template, now.Add(time.Hour), mail.Data{Email: u.Email, Time: now}),
+		UserID: u.ID, Purpose: PurposeAlreadyRegistered, Cooldown: s.cfg.ResendCooldown, MaxPerHour: s.cfg.NoticesPerHour,
+		Mail: brandedEmail(tenant, u.Email, mail.AlreadyRegistered, now.Add(time.Hour), mail.Data{Email: u.Email, Time: now}),
 	})
 	return s.afterIssue(err)
 }
@@ -93,7 +94,7 @@ func (s *Service) afterIssue(err error) error {
 	case errors.As(err, &lim) && lim.Cooldown:
 		return &Error{Code: CodeRecentlySent, Detail: "A code was sent moments ago; wait before asking for another.", RetryAfter: roundUp(lim.RetryAfter)}
 	case errors.As(err, &lim):
-		return &Error{Code: CodeTooManyCodes, Detail: "Too many codes were sent to this account in the last hour.", RetryAfter: roundUp(lim.RetryAfter)}
+		return &Error{Code: CodeTooManyCodes, Detail: "Too many codes of this kind were sent to this account in the last hour.", RetryAfter: roundUp(lim.RetryAfter)}
 	case err != nil:
 		return internal("issue code", err)
 	}
@@ -115,13 +116,21 @@ func (s *Service) checkCode(ctx context.Context, u *User, purpose, code string) 
 	if err != nil {
 		return "", internal("load code", err)
 	}
+	// Tries left are told only for login codes, which exist only after the account's password was
+	// given. A stranger can make a signup or reset code exist with an address alone; telling its tries
+	// would tell an address with an account from one without.
+	tell := func(left int) *int {
+		if purpose != PurposeLogin {
+			return nil
+		}
+		return &left
+	}
 	attempts, err := s.store.CountCodeAttempt(ctx, live.ID)
 	if errors.Is(err, ErrCodeDead) {
 		if !s.Now().Before(live.ExpiresAt) {
 			return "", invalidCode(nil)
 		}
-		zero := 0
-		return "", invalidCode(&zero)
+		return "", invalidCode(tell(0))
 	}
 	if err != nil {
 		return "", internal("count code attempt", err)
@@ -131,8 +140,7 @@ func (s *Service) checkCode(ctx context.Context, u *User, purpose, code string) 
 			return live.ID, nil
 		}
 	}
-	left := live.MaxAttempts - attempts
-	return "", invalidCode(&left)
+	return "", invalidCode(tell(live.MaxAttempts - attempts))
 }
 
 func invalidCode(remaining *int) error {
@@ -141,4 +149,10 @@ func invalidCode(remaining *int) error {
 		e.Detail = "The code is wrong and no tries are left; start over to get a new code."
 	}
 	return e
+}
+
+// isLimited reports whether err is a refusal by a code email's cooldown or hourly cap.
+func isLimited(err error) bool {
+	c := ErrorCode(err)
+	return c == CodeRecentlySent || c == CodeTooManyCodes
 }

@@ -33,6 +33,7 @@ const (
 	CodeTOTPSetupRequired  = "totp_setup_required"
 	CodeTOTPNotEnabled     = "totp_not_enabled"
 	CodeOverloaded         = "overloaded"
+	CodeUnavailable        = "unavailable"
 	// Operator codes, answered by the service's tenant methods (the command line, the admin API).
 	CodeTenantExists   = "tenant_exists"
 	CodeTenantHasUsers = "tenant_has_users"

@@ -101,7 +101,7 @@ func (s *Service) SetupTOTP(ctx context.Context, p Principal, password string, m
 	if err != nil {
 		return TOTPSetup{}, internal("seal totp secret", err)
 	}
-	ev := Event{UserID: u.ID, Kind: "totp_setup", IP: meta.IP, UserAgent: meta.UserAgent}
+	ev := meta.event(u.ID, "totp_setup", "")
 	err = s.store.SetPendingTOTP(ctx, u.ID, sealed, ev)
 	if errors.Is(err, ErrConflict) {
 		return TOTPSetup{}, errTOTPAlreadyEnabled()
@@ -152,13 +152,15 @@ func (s *Service) EnableTOTP(ctx context.Context, p Principal, in TOTPEnableInpu
 		return nil, v.Err()
 	}
 	subject := loginSubject(me.TenantID, me.Email)
-	ev := Event{UserID: me.ID, IP: in.Meta.IP, UserAgent: in.Meta.UserAgent, Detail: me.Email}
-	if err := s.checkThrottle(ctx, subject, in.Meta.IP, ev); err != nil {
+	ev := in.Meta.event(me.ID, "", me.Email)
+	if err := s.checkThrottle(ctx, subject, ev); err != nil {
 		return nil, err
 	}
 	step, err := totp.Validate(secret, code, s.Now())
 	if errors.Is(err, totp.ErrInvalidCode) {
-		s.recordFailure(ctx, subject, in.Meta.IP, ev)
+		if err := s.recordFailure(ctx, subject, ev); err != nil {
+			return nil, err
+		}
 		return nil, errInvalidOTP()
 	}
 	if err != nil {
@@ -222,7 +224,7 @@ func (s *Service) DisableTOTP(ctx context.Context, p Principal, in TOTPDisableIn
 		if _, err := s.checkPassword(ctx, me.TenantID, me.Email, in.Password, in.Meta); err != nil {
 			return err
 		}
-	} else if err := s.checkThrottle(ctx, subject, in.Meta.IP, Event{UserID: me.ID, IP: in.Meta.IP, UserAgent: in.Meta.UserAgent, Detail: me.Email}); err != nil {
+	} else if err := s.checkThrottle(ctx, subject, in.Meta.event(me.ID, "", me.Email)); err != nil {
 		return err
 	}
 	if _, err := s.checkAuthenticator(ctx, &me, code, subject, in.Meta); err != nil {
@@ -231,7 +233,8 @@ func (s *Service) DisableTOTP(ctx context.Context, p Principal, in TOTPDisableIn
 	if err := s.passed(ctx, subject); err != nil {
 		return err
 	}
-	ev := Event{UserID: me.ID, Kind: "totp_disabled", SessionID: p.Claims.SessionID, IP: in.Meta.IP, UserAgent: in.Meta.UserAgent}
+	ev := in.Meta.event(me.ID, "totp_disabled", "")
+	ev.SessionID = p.Claims.SessionID
 	err = s.store.DisableTOTP(ctx, me.ID, ev)
 	if errors.Is(err, ErrNotFound) {
 		return newError(CodeTOTPNotEnabled, "Two-factor authentication is not on.")
@@ -247,7 +250,9 @@ func (s *Service) DisableTOTP(ctx context.Context, p Principal, in TOTPDisableIn
 // is spent the same way. A wrong, reused or old code counts as a failed login of subject.
 func (s *Service) checkAuthenticator(ctx context.Context, u *User, code, subject string, meta Meta) (proof, error) {
 	fail := func() (proof, error) {
-		s.recordFailure(ctx, subject, meta.IP, Event{UserID: u.ID, IP: meta.IP, UserAgent: meta.UserAgent, Detail: u.Email + ": wrong one-time code"})
+		if err := s.recordFailure(ctx, subject, meta.event(u.ID, "", u.Email+": wrong one-time code")); err != nil {
+			return 0, err
+		}
 		return 0, errInvalidOTP()
 	}
 	if totp.IsRecoveryCode(code) {

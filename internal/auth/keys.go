@@ -168,7 +168,7 @@ func (k *Keys) Issue(c token.Claims) (string, time.Time, error) { return k.issue
 // just made, so the keys are reloaded once before the token is refused.
 func (k *Keys) Verify(raw string) (token.Claims, error) {
 	c, err := k.issuer.Verify(raw)
-	if errors.Is(err, token.ErrUnknownKey) && k.reloadForUnknownKid(context.Background()) {
+	if errors.Is(err, token.ErrUnknownKey) && k.reloadForUnknownKid() {
 		c, err = k.issuer.Verify(raw)
 	}
 	return c, err
@@ -223,7 +223,7 @@ func (k *Keys) Reload(ctx context.Context) error {
 
 // reloadForUnknownKid reloads when a token names a kid this instance has not seen, at most once every
 // few seconds so garbage tokens cannot turn into a query storm.
-func (k *Keys) reloadForUnknownKid(ctx context.Context) bool {
+func (k *Keys) reloadForUnknownKid() bool {
 	if k.fixed {
 		return false
 	}
@@ -236,12 +236,18 @@ func (k *Keys) reloadForUnknownKid(ctx context.Context) bool {
 	if !due {
 		return false
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), reloadTimeout)
+	defer cancel()
 	if err := k.Reload(ctx); err != nil {
 		k.log.Error("reload signing keys", "err", err)
 		return false
 	}
 	return true
 }
+
+// reloadTimeout bounds a reload: a database that does not answer must not hold the verification
+// that asked for it, nor the reloader, any longer than a request would wait.
+const reloadTimeout = 5 * time.Second
 
 // Run reloads the keys every interval until ctx ends, so retired keys drop out of the JWKS and
 // rotations made elsewhere take effect for signing.
@@ -256,9 +262,11 @@ func (k *Keys) Run(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := k.Reload(ctx); err != nil && ctx.Err() == nil {
+			reloadCtx, cancel := context.WithTimeout(ctx, reloadTimeout)
+			if err := k.Reload(reloadCtx); err != nil && ctx.Err() == nil {
 				k.log.Error("reload signing keys", "err", err)
 			}
+			cancel()
 		}
 	}
 }

@@ -116,12 +116,19 @@ func (s *Service) Register(ctx context.Context, in Credentials) error {
 		}
 	}
 	if u.EmailVerifiedAt != nil {
-		return s.sendNotice(ctx, *u, tenant, PurposeSignup, "already_registered")
+		// The answer must not depend on the notice's own limits, or it would tell a taken address
+		// from a free one.
+		if err := s.sendNotice(ctx, *u, tenant); isLimited(err) {
+			s.log.InfoContext(ctx, "already-registered notice not sent", "reason", ErrorCode(err))
+		} else if err != nil {
+			return err
+		}
+		return nil
 	}
 	// Not verified yet: a fresh code that carries this registration's password. Whoever validates a
 	// code proves the address, so the password that takes effect is the one registered with that code;
 	// someone squatting an address they cannot read gets nothing.
-	return s.sendCode(ctx, *u, tenant, PurposeSignup, hash)
+	return s.sendCode(ctx, *u, tenant, PurposeSignup, hash, Event{})
 }
 
 // ValidateRegister exchanges a signup code for a session and marks the address verified.
@@ -263,7 +270,7 @@ func (s *Service) signIn(ctx context.Context, in Credentials) (TokenPair, second
 		return pair, stepDone, err
 	}
 	if otp == "" {
-		return TokenPair{}, stepCodeEmailed, s.sendCode(ctx, *u, tenant, PurposeLogin, "")
+		return TokenPair{}, stepCodeEmailed, s.sendCode(ctx, *u, tenant, PurposeLogin, "", Event{})
 	}
 	if !isEmailCode(otp) {
 		return TokenPair{}, 0, invalidCode(nil)
@@ -281,8 +288,8 @@ func (s *Service) signIn(ctx context.Context, in Credentials) (TokenPair, second
 // operation has proved the user.
 func (s *Service) checkPassword(ctx context.Context, tenant, email, plain string, meta Meta) (*User, error) {
 	subject := loginSubject(tenant, email)
-	ev := Event{IP: meta.IP, UserAgent: meta.UserAgent, Detail: email}
-	if err := s.checkThrottle(ctx, subject, meta.IP, ev); err != nil {
+	ev := meta.event("", "", email)
+	if err := s.checkThrottle(ctx, subject, ev); err != nil {
 		return nil, err
 	}
 	c, err := s.lookupCredential(ctx, tenant, email)
@@ -294,7 +301,9 @@ func (s *Service) checkPassword(ctx context.Context, tenant, email, plain string
 		if err := s.hasher.VerifyDummy(ctx, plain); err != nil {
 			return nil, hashErr("verify dummy", err)
 		}
-		s.recordFailure(ctx, subject, meta.IP, ev)
+		if err := s.recordFailure(ctx, subject, ev); err != nil {
+			return nil, err
+		}
 		return nil, errInvalidCredentials()
 	}
 	u := &c.User
@@ -304,7 +313,9 @@ func (s *Service) checkPassword(ctx context.Context, tenant, email, plain string
 		return nil, hashErr("verify password", err)
 	}
 	if !ok {
-		s.recordFailure(ctx, subject, meta.IP, ev)
+		if err := s.recordFailure(ctx, subject, ev); err != nil {
+			return nil, err
+		}
 		return nil, errInvalidCredentials()
 	}
 	if !u.Active() {
@@ -336,12 +347,12 @@ func (s *Service) openSession(ctx context.Context, u User, tenant Tenant, codeID
 	if err != nil {
 		return TokenPair{}, internal("refresh token", err)
 	}
+	ev := meta.event(u.ID, event, "")
 	sess, err := s.store.OpenSession(ctx, NewSession{
 		CodeID: codeID, UserID: u.ID, TenantID: u.TenantID, MarkVerified: codeID != "", AMR: amr,
 		RefreshRotation: tenant.Settings.RefreshRotation,
-		IP:              meta.IP, UserAgent: meta.UserAgent, IdleTTL: s.cfg.RefreshIdleTTL, MaxAge: s.cfg.SessionMaxAge,
-		RefreshHash: token.HashRefreshToken(refresh),
-		Event:       Event{UserID: u.ID, Kind: event, IP: meta.IP, UserAgent: meta.UserAgent},
+		IP:              ev.IP, UserAgent: ev.UserAgent, IdleTTL: s.cfg.RefreshIdleTTL, MaxAge: s.cfg.SessionMaxAge,
+		RefreshHash: token.HashRefreshToken(refresh), Event: ev,
 	})
 	if errors.Is(err, ErrCodeDead) {
 		return TokenPair{}, invalidCode(nil)

@@ -54,6 +54,10 @@ const (
 	PurposeReset  = "reset"
 	// PurposeNotice marks mail that carries no code (e.g. "password changed"); it counts against no limit.
 	PurposeNotice = "notice"
+	// PurposeAlreadyRegistered is the notice a registration of a taken address sends instead of a code.
+	// It has a budget of its own: anyone can trigger it with an address alone, so it must neither spend
+	// the owner's code emails nor be unbounded.
+	PurposeAlreadyRegistered = "already_registered"
 )
 
 // EmailCode is an emailed one-time code; only its HMAC is kept.
@@ -136,11 +140,14 @@ var (
 	ErrConflict = errors.New("auth: conflict")
 	// ErrCodeDead means the code can take no more tries: used, replaced, expired or out of attempts.
 	ErrCodeDead = errors.New("auth: code is used, expired or out of attempts")
+	// ErrUnavailable wraps a storage failure that says nothing about the request: the database did not
+	// answer in time, or could not be reached. The service answers it with CodeUnavailable.
+	ErrUnavailable = errors.New("auth: storage unavailable")
 )
 
-// LimitError says a code email was refused by the resend cooldown or the hourly cap.
+// LimitError says a code email was refused by the resend cooldown or the hourly cap of its purpose.
 type LimitError struct {
-	Cooldown   bool // true: per-purpose cooldown; false: hourly cap across purposes
+	Cooldown   bool // true: the resend cooldown; false: the hourly cap
 	RetryAfter time.Duration
 }
 

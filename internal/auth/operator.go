@@ -40,9 +40,9 @@ func (s *Service) CreateAccount(ctx context.Context, in NewAccount) (User, error
 	if err != nil {
 		return User{}, internal("create user", err)
 	}
-	ev := Event{UserID: u.ID, Kind: "user_created", Detail: in.Actor}
+	ev := Meta{}.event(u.ID, "user_created", in.Actor)
 	if err := s.store.RecordEvent(ctx, ev); err != nil {
-		s.log.ErrorContext(ctx, "record event", "err", err)
+		return u, internal("record event", err)
 	}
 	return u, nil
 }
@@ -66,7 +66,7 @@ func (s *Service) DisableAccount(ctx context.Context, tenantID, email, actor str
 	if u == nil {
 		return User{}, newError(CodeNotFound, "No account has that email in this tenant.")
 	}
-	ev := Event{UserID: u.ID, Kind: "user_disabled", Detail: actor}
+	ev := Meta{}.event(u.ID, "user_disabled", actor)
 	if err := s.store.SetUserStatus(ctx, u.ID, StatusDisabled, ev); err != nil {
 		return User{}, internal("disable user", err)
 	}

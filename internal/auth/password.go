@@ -8,8 +8,10 @@ import (
 	"github.com/latch-auth/latch/internal/mail"
 )
 
-// ForgotPassword emails a reset code when the account exists. Its answer never depends on that:
-// limits that would refuse the email are logged, not reported.
+// ForgotPassword emails a reset code when the account exists. Its answer never depends on that: the
+// input is checked, then the answer goes out, and the account is looked up and the code issued after
+// it (detach), so neither the answer nor its timing tells an address with an account from one
+// without. Limits that would refuse the email, and failures, are logged.
 func (s *Service) ForgotPassword(ctx context.Context, email, tenantID string, meta Meta) error {
 	var v Validation
 	email = normalizeEmail(&v, "email", email)
@@ -20,22 +22,18 @@ func (s *Service) ForgotPassword(ctx context.Context, email, tenantID string, me
 	if err := v.Err(); err != nil {
 		return err
 	}
-	u, err := s.lookup(ctx, tenant.ID, email)
-	if err != nil || u == nil || !u.Active() {
+	s.detach(ctx, "password reset request", func(ctx context.Context) error {
+		u, err := s.lookup(ctx, tenant.ID, email)
+		if err != nil || u == nil || !u.Active() {
+			return err
+		}
+		err = s.sendCode(ctx, *u, tenant, PurposeReset, "", meta.event(u.ID, "password_reset_requested", ""))
+		if isLimited(err) {
+			s.log.InfoContext(ctx, "reset code not sent", "reason", ErrorCode(err))
+			return nil
+		}
 		return err
-	}
-	err = s.sendCode(ctx, *u, tenant, PurposeReset, "")
-	if ErrorCode(err) == CodeRecentlySent || ErrorCode(err) == CodeTooManyCodes {
-		s.log.InfoContext(ctx, "reset code not sent", "reason", ErrorCode(err))
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	ev := Event{UserID: u.ID, Kind: "password_reset_requested", IP: meta.IP, UserAgent: meta.UserAgent}
-	if err := s.store.RecordEvent(ctx, ev); err != nil {
-		s.log.ErrorContext(ctx, "record event", "err", err)
-	}
+	})
 	return nil
 }
 
@@ -113,7 +111,7 @@ func (s *Service) setPassword(ctx context.Context, u User, codeID, keepSession, 
 	err = s.store.UpdatePassword(ctx, PasswordUpdate{
 		CodeID: codeID, UserID: u.ID, Hash: hash, KeepSessionID: keepSession, Reason: event,
 		Mail:  brandedEmail(tenant, u.Email, mail.PasswordChanged, now.Add(24*time.Hour), mail.Data{Email: u.Email, Time: now}),
-		Event: Event{UserID: u.ID, Kind: event, IP: meta.IP, UserAgent: meta.UserAgent},
+		Event: meta.event(u.ID, event, ""),
 	})
 	if errors.Is(err, ErrCodeDead) {
 		return invalidCode(nil)

@@ -64,9 +64,10 @@ type PasswordUpdate struct {
 
 // Codes stores emailed one-time codes and queues their mail.
 type Codes interface {
-	// IssueCode enforces the resend cooldown and the hourly cap (answering *LimitError), replaces any
-	// live code of the same purpose, stores the new code and queues its email, atomically across
-	// instances.
+	// IssueCode enforces the resend cooldown and the hourly cap of the purpose (answering *LimitError),
+	// replaces any live code of the same purpose, stores the new code and queues its email, atomically
+	// across instances. Each purpose has its own budget: mail anyone can trigger with an address alone
+	// (a reset code, the already-registered notice) never spends the login codes of the account.
 	IssueCode(ctx context.Context, p IssueCode) (Issued, error)
 	// LiveCode returns the user's unused code of a purpose, which may have expired.
 	LiveCode(ctx context.Context, userID, purpose string) (EmailCode, error)
@@ -75,8 +76,8 @@ type Codes interface {
 	CountCodeAttempt(ctx context.Context, codeID string) (int, error)
 }
 
-// IssueCode is a request to email a code (or, with CodeHash nil, a notice counted as a code email of
-// Purpose, like the "already registered" notice).
+// IssueCode is a request to email a code (or, with CodeHash nil, a notice with a budget of its own,
+// like the "already registered" notice).
 type IssueCode struct {
 	UserID   string
 	Purpose  string
@@ -89,6 +90,7 @@ type IssueCode struct {
 	Cooldown            time.Duration
 	MaxPerHour          int
 	Mail                Email
+	Event               Event // recorded in the same transaction when its Kind is set
 }
 
 // Issued describes what IssueCode wrote.
@@ -160,9 +162,9 @@ type Rotated struct {
 type Throttle interface {
 	// LockedUntil returns how long the subject must wait before another password check from ip.
 	LockedUntil(ctx context.Context, subject, ip string) (time.Duration, error)
-	// RecordFailure counts a failure and applies the waits lock returns for the new counts (per-IP
-	// wait, subject-wide wait; zero means none).
-	RecordFailure(ctx context.Context, subject, ip string, lock func(FailureCounts) (time.Duration, time.Duration)) (FailureCounts, error)
+	// RecordFailure counts a failure, applies the waits lock returns for the new counts (per-IP wait,
+	// subject-wide wait; zero means none) and records ev, all in one transaction.
+	RecordFailure(ctx context.Context, subject, ip string, lock func(FailureCounts) (time.Duration, time.Duration), ev Event) (FailureCounts, error)
 	// ResetFailures forgets a subject's failures after a success.
 	ResetFailures(ctx context.Context, subject string) error
 }

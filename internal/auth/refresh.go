@@ -159,17 +159,11 @@ func (s *Service) Refresh(ctx context.Context, refresh string, meta Meta) (Token
 		case !errors.Is(err, ErrNotFound):
 			return TokenPair{}, internal("inspect refresh token", err)
 		}
-		switch ClassifyRefresh(state, s.Now(), s.refreshRules()) {
+		switch v := ClassifyRefresh(state, s.Now(), s.refreshRules()); v {
 		case RefreshRotate, RefreshKeep:
 			continue
-		case RefreshUnknown:
-			return TokenPair{}, errInvalidRefresh()
-		case RefreshDisabled:
-			return TokenPair{}, errDisabled()
-		case RefreshRevoked:
-			return TokenPair{}, errSessionRevoked()
-		case RefreshExpired:
-			return TokenPair{}, newError(CodeSessionExpired, "The session has expired; log in again.")
+		case RefreshUnknown, RefreshDisabled, RefreshRevoked, RefreshExpired:
+			return TokenPair{}, verdictError(v)
 		case RefreshGrace:
 			if succ, ok := s.derivedSuccessor(refresh, st.SuccessorHash); ok {
 				g := grant{userID: st.UserID, tenantID: st.TenantID, email: st.Email, role: st.Role, sessionID: st.SessionID, amr: st.AMR, start: st.SessionStart}
@@ -183,9 +177,22 @@ func (s *Service) Refresh(ctx context.Context, refresh string, meta Meta) (Token
 	return TokenPair{}, errInvalidRefresh()
 }
 
+// verdictError is the answer to a refresh token that cannot be used, for every verdict but reuse,
+// which ends the session first.
+func verdictError(v RefreshVerdict) error {
+	switch v {
+	case RefreshDisabled:
+		return errDisabled()
+	case RefreshRevoked:
+		return errSessionRevoked()
+	case RefreshExpired:
+		return newError(CodeSessionExpired, "The session has expired; log in again.")
+	}
+	return errInvalidRefresh()
+}
+
 func (s *Service) endReusedSession(ctx context.Context, st RefreshState, meta Meta) error {
-	ev := Event{UserID: st.UserID, Kind: "refresh_token_reused", IP: meta.IP, UserAgent: meta.UserAgent,
-		Detail: "a spent refresh token was presented again; the session was revoked"}
+	ev := meta.event(st.UserID, "refresh_token_reused", "a spent refresh token was presented again; the session was revoked")
 	if err := s.store.RevokeSession(ctx, st.UserID, st.SessionID, "refresh_token_reused", ev); err != nil && !errors.Is(err, ErrNotFound) {
 		return internal("revoke reused session", err)
 	}

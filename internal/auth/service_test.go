@@ -24,7 +24,7 @@ import (
 const pw = "correct horse battery"
 
 var specConfig = auth.Config{
-	CodeTTL: 10 * time.Minute, CodeMaxAttempts: 5, ResendCooldown: time.Minute, CodesPerHour: 10,
+	CodeTTL: 10 * time.Minute, CodeMaxAttempts: 5, ResendCooldown: time.Minute, CodesPerHour: 10, NoticesPerHour: 3,
 	AccessTTL: 15 * time.Minute, RefreshIdleTTL: 168 * time.Hour, SessionMaxAge: 720 * time.Hour, ReuseGrace: 10 * time.Second,
 	PasswordMinLength: 8, PasswordMaxLength: 256, TOTPIssuer: "Latch",
 	Throttle: auth.ThrottleConfig{FreeFailures: 5, BaseDelay: 30 * time.Second, MaxDelay: 15 * time.Minute, Ceiling: 100},
@@ -357,7 +357,7 @@ func TestInvalidCodeAnswersDoNotTellAccountsApart(t *testing.T) {
 func TestCodeCooldownAndHourlyCap(t *testing.T) {
 	f := newFixture(t, func(c *auth.Config) { c.CodesPerHour = 3 })
 	ctx := context.Background()
-	f.signup("ann@example.test") // one signup code email
+	f.signup("ann@example.test") // a signup code: another purpose, another budget
 	login := func() error {
 		_, err := f.svc.Login(ctx, auth.Credentials{Email: "ann@example.test", Password: pw})
 		return err
@@ -369,14 +369,48 @@ func TestCodeCooldownAndHourlyCap(t *testing.T) {
 	if ae.RetryAfter != time.Minute {
 		t.Errorf("cooldown Retry-After %v, want 1m", ae.RetryAfter)
 	}
-	f.clk.Advance(time.Minute)
-	if err := login(); err != nil {
-		t.Fatal(err)
+	for range 2 {
+		f.clk.Advance(time.Minute)
+		if err := login(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	f.clk.Advance(time.Minute)
 	ae = wantCode(t, login(), auth.CodeTooManyCodes)
-	if want := time.Hour - 2*time.Minute; ae.RetryAfter != want {
+	if want := time.Hour - 3*time.Minute; ae.RetryAfter != want {
 		t.Errorf("hourly cap Retry-After %v, want %v", ae.RetryAfter, want)
+	}
+}
+
+// TestAddressOnlyMailSpendsNoLoginCodes: forgot-password and a registration of a taken address need
+// nothing but the address. However often a stranger sends them, the owner's correct password still
+// gets a login code, and the registration answers as for a free address.
+func TestAddressOnlyMailSpendsNoLoginCodes(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.signup("ann@example.test")
+	stranger := auth.Meta{IP: "203.0.113.66"}
+	for range specConfig.CodesPerHour {
+		f.clk.Advance(specConfig.ResendCooldown)
+		if err := f.svc.ForgotPassword(ctx, "ann@example.test", "", stranger); err != nil {
+			t.Fatal(err)
+		}
+		f.svc.Drain() // the reset code is issued after the answer
+		if err := f.svc.Register(ctx, auth.Credentials{Email: "ann@example.test", Password: "a stranger's password", Meta: stranger}); err != nil {
+			t.Fatalf("register of a taken address: %v", err)
+		}
+	}
+	f.clk.Advance(specConfig.ResendCooldown)
+	if _, err := f.svc.Login(ctx, auth.Credentials{Email: "ann@example.test", Password: pw, Meta: f.meta}); err != nil {
+		t.Fatalf("the owner's login after a stranger's mail: %v", err)
+	}
+	sent := map[string]int{}
+	for _, m := range f.store.Outbox() {
+		sent[m.Template]++
+	}
+	want := map[string]int{mail.SignupCode: 1, mail.ResetCode: specConfig.CodesPerHour, mail.AlreadyRegistered: specConfig.NoticesPerHour, mail.LoginCode: 1}
+	if diff := cmp.Diff(want, sent); diff != "" {
+		t.Errorf("emails sent in the hour (-want +got):\n%s", diff)
 	}
 }
 
@@ -502,4 +536,33 @@ func TestAccessTokensCarryTheSessionStart(t *testing.T) {
 		t.Fatalf("replay within the grace: %v", err)
 	}
 	check("grace", replayed)
+}
+
+func TestLogoutAllTakesALiveToken(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	first := f.signup("ann@example.test")
+	next := f.mustRefresh(first.RefreshToken)
+	logoutAll := func(tok string) error {
+		return f.svc.Logout(ctx, auth.LogoutInput{RefreshToken: tok, All: true, Meta: f.meta})
+	}
+	f.clk.Advance(specConfig.ReuseGrace + time.Minute) // first is spent and past its grace
+	other := f.signup("bob@example.test")
+	f.clk.Advance(time.Minute)
+	if _, err := f.svc.Login(ctx, auth.Credentials{Email: "ann@example.test", Password: pw, Meta: f.meta}); err != nil {
+		t.Fatal(err)
+	}
+	second, err := f.svc.ValidateLogin(ctx, auth.CodeInput{Email: "ann@example.test", Code: f.lastCode("ann@example.test"), Meta: f.meta})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, logoutAll(first.RefreshToken), auth.CodeInvalidRefresh)
+	next = f.mustRefresh(next.RefreshToken)
+	if err := logoutAll(next.RefreshToken); err != nil {
+		t.Fatalf("logout all with the live token: %v", err)
+	}
+	_, err = f.refresh(second.RefreshToken)
+	wantCode(t, err, auth.CodeSessionRevoked)
+	wantCode(t, logoutAll(next.RefreshToken), auth.CodeSessionRevoked)
+	f.mustRefresh(other.RefreshToken)
 }

@@ -68,13 +68,20 @@ type LogoutInput struct {
 	Meta         Meta
 }
 
-// Logout revokes a session (or all of the user's). Logging out an already ended session succeeds.
+// Logout revokes a session (or all of the user's). Logging out an already ended session succeeds,
+// but ending every session takes a live token: one that would refresh now (or within its grace), or
+// the access token of a live session, so a spent token picked up from a log cannot end them all.
 func (s *Service) Logout(ctx context.Context, in LogoutInput) error {
 	var userID, sessionID string
 	switch {
 	case in.RefreshToken != "":
 		if !token.LooksLikeRefreshToken(in.RefreshToken) {
 			return errInvalidRefresh()
+		}
+		if in.All {
+			if err := s.requireLiveRefresh(ctx, in.RefreshToken); err != nil {
+				return err
+			}
 		}
 		sess, err := s.store.SessionForRefresh(ctx, token.HashRefreshToken(in.RefreshToken))
 		if errors.Is(err, ErrNotFound) {
@@ -91,7 +98,7 @@ func (s *Service) Logout(ctx context.Context, in LogoutInput) error {
 		v.Add("refreshToken", "is required (or send an access token in Authorization)")
 		return v.Err()
 	}
-	ev := Event{UserID: userID, Kind: "logout", IP: in.Meta.IP, UserAgent: in.Meta.UserAgent}
+	ev := in.Meta.event(userID, "logout", "")
 	if in.All {
 		ev.Kind, ev.SessionID = "logout_all", sessionID
 		if err := s.store.RevokeUserSessions(ctx, userID, "", "logout", ev); err != nil {
@@ -106,6 +113,24 @@ func (s *Service) Logout(ctx context.Context, in LogoutInput) error {
 	return nil
 }
 
+// requireLiveRefresh answers nil for a refresh token that the rotation rule would accept now.
+func (s *Service) requireLiveRefresh(ctx context.Context, refresh string) error {
+	st, err := s.store.RefreshState(ctx, token.HashRefreshToken(refresh))
+	var state *RefreshState
+	switch {
+	case err == nil:
+		state = &st
+	case !errors.Is(err, ErrNotFound):
+		return internal("inspect refresh token", err)
+	}
+	switch v := ClassifyRefresh(state, s.Now(), s.refreshRules()); v {
+	case RefreshRotate, RefreshKeep, RefreshGrace:
+		return nil
+	default:
+		return verdictError(v)
+	}
+}
+
 // Sessions lists the caller's live sessions.
 func (s *Service) Sessions(ctx context.Context, p Principal) ([]Session, error) {
 	out, err := s.store.ListSessions(ctx, p.Claims.Subject)
@@ -117,7 +142,7 @@ func (s *Service) Sessions(ctx context.Context, p Principal) ([]Session, error) 
 
 // RevokeSession ends one of the caller's own sessions; any other id is not found.
 func (s *Service) RevokeSession(ctx context.Context, p Principal, sessionID string, meta Meta) error {
-	ev := Event{UserID: p.Claims.Subject, Kind: "session_revoked", IP: meta.IP, UserAgent: meta.UserAgent}
+	ev := meta.event(p.Claims.Subject, "session_revoked", "")
 	err := s.store.RevokeSession(ctx, p.Claims.Subject, sessionID, "revoked_by_user", ev)
 	if errors.Is(err, ErrNotFound) {
 		return newError(CodeNotFound, "No such session.")

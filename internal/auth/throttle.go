@@ -34,8 +34,10 @@ func (c ThrottleConfig) waits(n FailureCounts) (perIP, total time.Duration) {
 // loginSubject keys throttling by tenant and email, so unknown emails are throttled like known ones.
 func loginSubject(tenantID, email string) string { return tenantID + ":" + email }
 
-func (s *Service) checkThrottle(ctx context.Context, subject, ip string, ev Event) error {
-	wait, err := s.store.LockedUntil(ctx, subject, ip)
+// checkThrottle refuses a password check while the subject waits. A refusal is a security event;
+// when it cannot be recorded the request fails rather than go unrecorded.
+func (s *Service) checkThrottle(ctx context.Context, subject string, ev Event) error {
+	wait, err := s.store.LockedUntil(ctx, subject, ev.IP)
 	if err != nil {
 		return internal("check throttle", err)
 	}
@@ -44,19 +46,20 @@ func (s *Service) checkThrottle(ctx context.Context, subject, ip string, ev Even
 	}
 	ev.Kind = "login_throttled"
 	if err := s.store.RecordEvent(ctx, ev); err != nil {
-		s.log.Error("record event", "err", err)
+		return internal("record event", err)
 	}
 	return &Error{Code: CodeLoginThrottled, Detail: "Too many failed attempts; wait before trying again.", RetryAfter: roundUp(wait)}
 }
 
-func (s *Service) recordFailure(ctx context.Context, subject, ip string, ev Event) {
-	if _, err := s.store.RecordFailure(ctx, subject, ip, s.cfg.Throttle.waits); err != nil {
-		s.log.Error("record login failure", "err", err)
-	}
+// recordFailure counts a failed check (a wrong password or one-time code) and records its event in
+// one write. When that fails the request must fail with it: a failure that could not be counted must
+// not pass as an ordinary one, or brute force could hide from both the throttle and the log.
+func (s *Service) recordFailure(ctx context.Context, subject string, ev Event) error {
 	ev.Kind = "login_failed"
-	if err := s.store.RecordEvent(ctx, ev); err != nil {
-		s.log.Error("record event", "err", err)
+	if _, err := s.store.RecordFailure(ctx, subject, ev.IP, s.cfg.Throttle.waits, ev); err != nil {
+		return internal("record login failure", err)
 	}
+	return nil
 }
 
 // roundUp turns a wait into whole seconds for Retry-After, never zero.

@@ -25,6 +25,7 @@ type Config struct {
 	Password  Password  `yaml:"password"`
 	RateLimit RateLimit `yaml:"ratelimit"`
 	TOTP      TOTP      `yaml:"totp"`
+	Retention Retention `yaml:"retention"`
 	Sandbox   Sandbox   `yaml:"sandbox"`
 	// DefaultTenant is the settings of the default tenant, which serves every request that names no
 	// tenant; other tenants keep theirs in the database.
@@ -36,7 +37,10 @@ type Config struct {
 type Server struct {
 	Addr string `yaml:"addr"`
 	// TrustedProxies are CIDRs (a bare IP means that one address) whose X-Forwarded-For is believed.
-	TrustedProxies  []string      `yaml:"trusted_proxies"`
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// RequestTimeout is every request's deadline, carried into its queries: a database that does not
+	// answer within it answers 503 unavailable instead of holding the request.
+	RequestTimeout  time.Duration `yaml:"request_timeout"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	PprofAddr       string        `yaml:"pprof_addr"`
 	// InternalAddr, when set, is a second listener for what operators and their tools use (/metrics);
@@ -83,7 +87,10 @@ type Codes struct {
 	TTL            time.Duration `yaml:"ttl"`
 	MaxAttempts    int           `yaml:"max_attempts"`
 	ResendCooldown time.Duration `yaml:"resend_cooldown"`
-	MaxPerHour     int           `yaml:"max_per_hour"`
+	// MaxPerHour counts the code emails of one purpose (signup, login, reset) per user.
+	MaxPerHour int `yaml:"max_per_hour"`
+	// NoticesPerHour bounds the already-registered notices per user, which a stranger can trigger.
+	NoticesPerHour int `yaml:"notices_per_hour"`
 }
 
 type Tokens struct {
@@ -103,7 +110,7 @@ type Tokens struct {
 }
 
 // Secrets left empty are generated on first start and kept in the database, so every instance on
-// that database agrees.
+// that database agrees; they are kept there sealed under the key-encryption key.
 type Secrets struct {
 	CodeHMACKey string `yaml:"code_hmac_key" secret:"true"`
 	RefreshKey  string `yaml:"refresh_key" secret:"true"`
@@ -111,6 +118,12 @@ type Secrets struct {
 	// TOTPPreviousKey is the version it replaced, kept so secrets sealed under it still open.
 	TOTPKey         string `yaml:"totp_key" secret:"true"`
 	TOTPPreviousKey string `yaml:"totp_previous_key" secret:"true"`
+	// EncryptionKey is the key-encryption key, "[v<N>:]material" (at least 32 bytes): it seals what the
+	// database keeps that is worth stealing (signing keys and secrets generated there, queued codes).
+	EncryptionKey string `yaml:"encryption_key" secret:"true"`
+	// EncryptionKeyFile holds the key-encryption key instead, one version a line, newest first (older
+	// ones still open what they sealed). A file that does not exist is created with a new key.
+	EncryptionKeyFile string `yaml:"encryption_key_file"`
 }
 
 type Password struct {
@@ -139,6 +152,20 @@ type RateLimit struct {
 type TOTP struct {
 	// Issuer is the name authenticator apps list the account under.
 	Issuer string `yaml:"issuer"`
+}
+
+// Retention bounds how long rows that no longer serve any rule are kept; every instance purges them
+// every Interval, in small batches.
+type Retention struct {
+	Interval time.Duration `yaml:"interval"`
+	Events   time.Duration `yaml:"events"`
+	// Sessions keeps ended sessions (revoked, or past their absolute end) and their refresh tokens
+	// this long after the end. A live session keeps every token of its chain.
+	Sessions      time.Duration `yaml:"sessions"`
+	Codes         time.Duration `yaml:"codes"`
+	LoginFailures time.Duration `yaml:"login_failures"`
+	// Outbox must be at least the hour the code caps count.
+	Outbox time.Duration `yaml:"outbox"`
 }
 
 type Sandbox struct {
@@ -191,6 +218,7 @@ func Default() Config {
 		Server: Server{
 			Addr:            ":10952",
 			TrustedProxies:  []string{},
+			RequestTimeout:  10 * time.Second,
 			ShutdownTimeout: 15 * time.Second,
 			PprofAddr:       "",
 			InternalAddr:    "",
@@ -219,6 +247,7 @@ func Default() Config {
 			MaxAttempts:    5,
 			ResendCooldown: 60 * time.Second,
 			MaxPerHour:     10,
+			NoticesPerHour: 3,
 		},
 		Tokens: Tokens{
 			Issuer:            "latch",
@@ -266,6 +295,14 @@ func Default() Config {
 			MaxComplexity: 250,
 			MaxTokens:     5000,
 			MaxBatch:      10,
+		},
+		Retention: Retention{
+			Interval:      10 * time.Minute,
+			Events:        90 * 24 * time.Hour,
+			Sessions:      7 * 24 * time.Hour,
+			Codes:         24 * time.Hour,
+			LoginFailures: 24 * time.Hour,
+			Outbox:        24 * time.Hour,
 		},
 	}
 }

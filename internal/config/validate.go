@@ -31,6 +31,7 @@ func (c Config) Validate() error {
 	if _, err := c.Server.TrustedProxyPrefixes(); err != nil {
 		p.add("server.trusted_proxies", "%v", err)
 	}
+	p.positive("server.request_timeout", c.Server.RequestTimeout)
 	p.positive("server.shutdown_timeout", c.Server.ShutdownTimeout)
 	if c.Server.PprofAddr != "" {
 		// Profiles expose internals: only ever on a loopback address.
@@ -80,6 +81,7 @@ func (c Config) Validate() error {
 	p.atLeast("codes.max_attempts", c.Codes.MaxAttempts, 1)
 	p.notNegative("codes.resend_cooldown", c.Codes.ResendCooldown)
 	p.atLeast("codes.max_per_hour", c.Codes.MaxPerHour, 1)
+	p.atLeast("codes.notices_per_hour", c.Codes.NoticesPerHour, 1)
 
 	p.required("tokens.issuer", c.Tokens.Issuer)
 	p.required("tokens.audience", c.Tokens.Audience)
@@ -100,6 +102,14 @@ func (c Config) Validate() error {
 	}
 	if strings.TrimSpace(c.TOTP.Issuer) == "" || strings.Contains(c.TOTP.Issuer, ":") {
 		p.add("totp.issuer", "must be a non-empty name without a colon")
+	}
+	if c.Secrets.EncryptionKey != "" {
+		if _, err := seal.ParseSecret(c.Secrets.EncryptionKey); err != nil {
+			p.add("secrets.encryption_key", "%v", err) // seal's messages never quote the secret
+		}
+		if c.Secrets.EncryptionKeyFile != "" {
+			p.add("secrets.encryption_key_file", "set either secrets.encryption_key or secrets.encryption_key_file, not both")
+		}
 	}
 
 	p.atLeast("password.min_length", c.Password.MinLength, 1)
@@ -155,6 +165,15 @@ func (c Config) Validate() error {
 	p.atLeast("graphql.max_complexity", c.GraphQL.MaxComplexity, 1)
 	p.atLeast("graphql.max_tokens", c.GraphQL.MaxTokens, 100)
 	p.atLeast("graphql.max_batch", c.GraphQL.MaxBatch, 1)
+
+	p.positive("retention.interval", c.Retention.Interval)
+	p.positive("retention.events", c.Retention.Events)
+	p.positive("retention.sessions", c.Retention.Sessions)
+	p.positive("retention.codes", c.Retention.Codes)
+	p.positive("retention.login_failures", c.Retention.LoginFailures)
+	if c.Retention.Outbox < time.Hour {
+		p.add("retention.outbox", "%v is below 1h, the window the hourly code caps count", c.Retention.Outbox)
+	}
 
 	return errors.Join(p...)
 }

@@ -31,6 +31,11 @@ const (
 	codeRateLimited      = "rate_limited"
 	codeNotReady         = "not_ready"
 	codeInternal         = "internal_error"
+	// Answered for net/http, which refuses these requests before the router sees them (listener.go).
+	codeHeadersTooLarge   = "headers_too_large"
+	codeNotImplemented    = "not_implemented"
+	codeHTTPVersion       = "http_version_not_supported"
+	codeExpectationFailed = "expectation_failed"
 )
 
 type catalogueEntry struct {
@@ -61,12 +66,17 @@ var catalogue = map[string]catalogueEntry{
 	auth.CodeTOTPNotEnabled:     {http.StatusConflict, "Two-factor authentication not on"},
 	codeTooLarge:                {http.StatusRequestEntityTooLarge, "Payload too large"},
 	codeUnsupportedMedia:        {http.StatusUnsupportedMediaType, "Unsupported media type"},
+	codeExpectationFailed:       {http.StatusExpectationFailed, "Expectation failed"},
+	codeHeadersTooLarge:         {http.StatusRequestHeaderFieldsTooLarge, "Headers too large"},
 	auth.CodeRecentlySent:       {http.StatusTooManyRequests, "Code recently sent"},
 	auth.CodeTooManyCodes:       {http.StatusTooManyRequests, "Too many codes"},
 	auth.CodeLoginThrottled:     {http.StatusTooManyRequests, "Too many failed attempts"},
 	codeRateLimited:             {http.StatusTooManyRequests, "Too many requests"},
 	codeInternal:                {http.StatusInternalServerError, "Internal error"},
+	codeNotImplemented:          {http.StatusNotImplemented, "Not implemented"},
+	codeHTTPVersion:             {http.StatusHTTPVersionNotSupported, "HTTP version not supported"},
 	auth.CodeOverloaded:         {http.StatusServiceUnavailable, "Overloaded"},
+	auth.CodeUnavailable:        {http.StatusServiceUnavailable, "Unavailable"},
 	codeNotReady:                {http.StatusServiceUnavailable, "Not ready"},
 }
 
@@ -147,6 +157,9 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		return
 	}
 	p, retry, ok := problemFor(err)
+	if p.Code == auth.CodeUnavailable {
+		s.log.WarnContext(c.Request().Context(), "database unavailable", "method", c.Request().Method, "path", c.Path(), "err", err)
+	}
 	if !ok {
 		failed()
 		cl := Classify(err)

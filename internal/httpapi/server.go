@@ -24,6 +24,9 @@ import (
 
 // Config is what the HTTP layer needs beyond the service.
 type Config struct {
+	// RequestTimeout is every request's deadline, carried into its queries through the request's
+	// context; 0 means none (tests of the router alone).
+	RequestTimeout  time.Duration
 	TrustedProxies  []netip.Prefix
 	AllowQueryParam bool // accept ?access_token= (off by default: URLs end up in logs)
 	CookieSecure    bool
@@ -61,7 +64,7 @@ func New(cfg Config, svc *auth.Service, log *slog.Logger) *Server {
 		s.ips = newIPLimiter(cfg.IPPerMinute, cfg.IPBurst)
 	}
 	e.Pre(stripTenantPrefix)
-	e.Use(s.requestID, s.accessLog)
+	e.Use(s.requestID, s.deadline, s.accessLog)
 	if cfg.Metrics != nil {
 		e.Use(s.observe)
 		if !cfg.InternalListener {
@@ -135,6 +138,12 @@ func ipExtractor(trusted []netip.Prefix) echo.IPExtractor {
 	return echo.ExtractIPFromXFFHeader(opts...)
 }
 
+func newRequestID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
 func validRequestID(id string) bool {
 	if id == "" || len(id) > 64 {
 		return false
@@ -153,13 +162,26 @@ func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		id := c.Request().Header.Get(echo.HeaderXRequestID)
 		if !validRequestID(id) {
-			var b [12]byte
-			rand.Read(b[:])
-			id = hex.EncodeToString(b[:])
+			id = newRequestID()
 		}
 		c.Response().Header().Set(echo.HeaderXRequestID, id)
 		req := c.Request()
 		c.SetRequest(req.WithContext(logging.WithRequestID(req.Context(), id)))
+		return next(c)
+	}
+}
+
+// deadline bounds the request: every query it makes, every wait for a connection or a hashing slot,
+// ends with it. Without one, a locked table held requests (and pool connections) for as long as the
+// lock, and their answers were lost to the server's write timeout even when their work committed.
+func (s *Server) deadline(next echo.HandlerFunc) echo.HandlerFunc {
+	if s.cfg.RequestTimeout <= 0 {
+		return next
+	}
+	return func(c echo.Context) error {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.RequestTimeout)
+		defer cancel()
+		c.SetRequest(c.Request().WithContext(ctx))
 		return next(c)
 	}
 }
@@ -261,11 +283,8 @@ func (s *Server) authenticate(c echo.Context, live bool) (auth.Principal, error)
 }
 
 // Meta describes the client of a request for sessions and the event log: its IP (X-Forwarded-For only
-// from trusted proxies) and User-Agent.
+// from trusted proxies) and User-Agent, as sent: the service bounds and cleans them before anything
+// stores them.
 func Meta(c echo.Context) auth.Meta {
-	ua := c.Request().UserAgent()
-	if len(ua) > 512 {
-		ua = ua[:512]
-	}
-	return auth.Meta{IP: c.RealIP(), UserAgent: ua}
+	return auth.Meta{IP: c.RealIP(), UserAgent: c.Request().UserAgent()}
 }

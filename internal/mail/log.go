@@ -14,6 +14,9 @@ type Sender interface {
 // sending it. Never use it where the log is less private than the mailbox.
 type Log struct {
 	logger *slog.Logger
+	// Sync, when set, makes what was logged durable (flushes a buffered log writer). Send calls it
+	// before it returns, so a message is never recorded as sent while its line can still be lost.
+	Sync func() error
 }
 
 // NewLog returns a Log writing to logger, or to slog.Default() when logger is nil.
@@ -33,5 +36,8 @@ func (l *Log) Send(ctx context.Context, m Message) error {
 	l.logger.LogAttrs(ctx, slog.LevelInfo, "email (log driver, not sent)", append(attrs,
 		slog.String("subject", m.Subject),
 		slog.String("text", m.Text))...)
+	if l.Sync != nil {
+		return l.Sync()
+	}
 	return nil
 }

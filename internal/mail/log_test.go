@@ -5,11 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/latch-auth/latch/internal/logging"
 	latchmail "github.com/latch-auth/latch/internal/mail"
 )
 
@@ -38,5 +42,30 @@ func TestLogWritesTheMessageWithItsCode(t *testing.T) {
 	}
 	if !strings.Contains(rec.Text, "918273") {
 		t.Errorf("logged text lacks the code: %q", rec.Text)
+	}
+}
+
+// TestLogDriverIsDurableWhenSendReturns: the process log is buffered and flushed every 200 ms; the
+// outbox marks a message sent when Send returns, so a crash in between lost the code. Send makes the
+// line durable first.
+func TestLogDriverIsDurableWhenSendReturns(t *testing.T) {
+	out, err := os.Create(filepath.Join(t.TempDir(), "latch.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	buffered := logging.NewBuffered(out, time.Hour)
+	defer buffered.Close()
+	sender := latchmail.NewLog(slog.New(slog.NewJSONHandler(buffered, nil)))
+	sender.Sync = buffered.Flush
+	if err := sender.Send(context.Background(), codeMessage(t, "ada@example.com", "918273")); err != nil {
+		t.Fatal(err)
+	}
+	written, err := os.ReadFile(out.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(written), "918273") {
+		t.Error("Send returned while the logged code was still in the buffer")
 	}
 }

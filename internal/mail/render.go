@@ -21,6 +21,9 @@ import (
 // From (a tenant's own address).
 type Message struct {
 	From, To, Subject, Text, HTML string
+	// ID names the message (the outbox row), so every copy of it carries the same Message-ID; "" for
+	// a fresh one per send.
+	ID string
 }
 
 // Data is what templates can use.

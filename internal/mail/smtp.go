@@ -10,6 +10,7 @@ import (
 	"net"
 	netmail "net/mail"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
@@ -39,9 +40,11 @@ type SMTPConfig struct {
 	Password string
 	TLS      string // TLSStartTLS (default when empty), TLSImplicit or TLSNone
 	From     string // "Name <address>" or a bare address
-	// ConnectTimeout bounds connecting and then each step of the SMTP conversation (go-mail's timeout).
+	// ConnectTimeout bounds connecting, up to the server's greeting.
 	ConnectTimeout time.Duration
-	// SendTimeout bounds a whole Send, connection included.
+	// SendTimeout bounds a whole Send, connection included. Within it the server may take as long as
+	// it likes to accept the message: giving up on a slow answer to DATA would send the message again
+	// once the server had taken it.
 	SendTimeout time.Duration
 	// TLSConfig replaces the default client TLS configuration (tests use it to trust a self-signed certificate).
 	// An empty ServerName is filled with Host.
@@ -113,18 +116,20 @@ func (s *SMTP) client(ctx context.Context) (*gomail.Client, error) {
 	dial := func(dialCtx context.Context, network, addr string) (net.Conn, error) {
 		dialCtx, cancel := context.WithTimeout(dialCtx, cfg.ConnectTimeout)
 		defer cancel()
-		var conn net.Conn
-		var err error
-		if cfg.TLS == TLSImplicit {
-			// A *tls.Conn, so go-mail's SMTP client knows the link is encrypted.
-			d := tls.Dialer{Config: cfg.TLSConfig}
-			conn, err = d.DialContext(dialCtx, network, addr)
-		} else {
-			var d net.Dialer
-			conn, err = d.DialContext(dialCtx, network, addr)
-		}
+		var d net.Dialer
+		raw, err := d.DialContext(dialCtx, network, addr)
 		if err != nil {
 			return nil, err
+		}
+		var conn net.Conn = &greetingConn{Conn: raw, until: time.Now().Add(cfg.ConnectTimeout)}
+		if cfg.TLS == TLSImplicit {
+			// A *tls.Conn, so go-mail's SMTP client knows the link is encrypted.
+			tc := tls.Client(conn, cfg.TLSConfig)
+			if err := tc.HandshakeContext(dialCtx); err != nil {
+				raw.Close()
+				return nil, err
+			}
+			conn = tc
 		}
 		context.AfterFunc(ctx, func() { _ = conn.Close() })
 		return conn, nil
@@ -132,7 +137,9 @@ func (s *SMTP) client(ctx context.Context) (*gomail.Client, error) {
 
 	opts := []gomail.Option{
 		gomail.WithPort(cfg.Port),
-		gomail.WithTimeout(cfg.ConnectTimeout),
+		// go-mail's timeout is one deadline for a whole message's transaction; greetingConn holds
+		// the set-up to ConnectTimeout.
+		gomail.WithTimeout(cfg.SendTimeout),
 		gomail.WithTLSConfig(cfg.TLSConfig),
 		gomail.WithDialContextFunc(dial),
 		// One message per fresh connection: the NOOP probe and the RSET after the message are wasted round trips.
@@ -188,9 +195,55 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return fmt.Errorf("smtp send to %s:%d: %w: %w", s.cfg.Host, s.cfg.Port, ctxErr, err)
 		}
-		return fmt.Errorf("smtp send to %s:%d: %w", s.cfg.Host, s.cfg.Port, err)
+		err = fmt.Errorf("smtp send to %s:%d: %w", s.cfg.Host, s.cfg.Port, err)
+		if refusedForGood(err) {
+			return permanent(err)
+		}
+		return err
 	}
 	return nil
+}
+
+// greetingConn bounds every deadline set on the connection by until, the end of the connect timeout,
+// until the server has said its first word; after that the deadlines are go-mail's (SendTimeout).
+// Together: a silent server is given up on after ConnectTimeout, a slow one is waited for.
+type greetingConn struct {
+	net.Conn
+	until   time.Time
+	greeted atomic.Bool
+}
+
+func (c *greetingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.greeted.Store(true)
+	}
+	return n, err
+}
+
+func (c *greetingConn) bound(t time.Time) time.Time {
+	if !c.greeted.Load() && (t.IsZero() || t.After(c.until)) {
+		return c.until
+	}
+	return t
+}
+
+func (c *greetingConn) SetDeadline(t time.Time) error     { return c.Conn.SetDeadline(c.bound(t)) }
+func (c *greetingConn) SetReadDeadline(t time.Time) error { return c.Conn.SetReadDeadline(c.bound(t)) }
+
+// refusedForGood reports a 5xx reply to the message's own transaction (MAIL FROM, RCPT TO, DATA or
+// its end): the server will not take this message, however often it is sent. A 5xx to AUTH or a
+// connection that fails says nothing about the message and is retried.
+func refusedForGood(err error) bool {
+	var se *gomail.SendError
+	if !errors.As(err, &se) || se.ErrorCode() < 500 || se.ErrorCode() > 599 {
+		return false
+	}
+	switch se.Reason {
+	case gomail.ErrSMTPMailFrom, gomail.ErrSMTPRcptTo, gomail.ErrSMTPData, gomail.ErrSMTPDataClose, gomail.ErrWriteContent:
+		return true
+	}
+	return false
 }
 
 func (s *SMTP) build(m Message) (*gomail.Msg, error) {
@@ -209,9 +262,13 @@ func (s *SMTP) build(m Message) (*gomail.Msg, error) {
 	}
 	msg.Subject(m.Subject)
 	msg.SetDate()
-	id := make([]byte, 16)
-	_, _ = rand.Read(id)
-	msg.SetMessageIDWithValue(hex.EncodeToString(id) + "@" + s.msgIDHost)
+	id := m.ID
+	if id == "" {
+		b := make([]byte, 16)
+		_, _ = rand.Read(b)
+		id = hex.EncodeToString(b)
+	}
+	msg.SetMessageIDWithValue(id + "@" + s.msgIDHost)
 	msg.SetBodyString(gomail.TypeTextPlain, m.Text)
 	if m.HTML != "" {
 		msg.AddAlternativeString(gomail.TypeTextHTML, m.HTML)

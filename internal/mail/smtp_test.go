@@ -435,3 +435,21 @@ func TestSMTPAcceptedMessageIsDeliveredEvenIfConnectionDrops(t *testing.T) {
 		t.Error("the server never accepted the message")
 	}
 }
+
+// TestSMTPWaitsForASlowServerToAcceptTheMessage: go-mail's timeout, which was the connect timeout,
+// covered the whole message: a relay that took longer to answer DATA than that was given up on, the
+// message retried, and the relay, having taken it after all, delivered it twice (scripts/chaos.sh
+// found it with a relay answering after 9.5 s). The connect timeout now ends with the greeting; the
+// message has the send timeout.
+func TestSMTPWaitsForASlowServerToAcceptTheMessage(t *testing.T) {
+	srv := mailtest.NewServer(t)
+	srv.DelayData(time.Second)
+	cfg := smtpConfig(srv, latchmail.TLSNone)
+	cfg.ConnectTimeout, cfg.SendTimeout = 200*time.Millisecond, 10*time.Second
+	if err := newSMTP(t, cfg).Send(context.Background(), codeMessage(t, "slow@example.com", "104729")); err != nil {
+		t.Fatalf("Send to a server that accepts after 1 s, connect timeout 200 ms: %v", err)
+	}
+	if n := len(srv.Messages()); n != 1 {
+		t.Errorf("%d messages received, want 1", n)
+	}
+}

@@ -26,8 +26,9 @@ type Metrics struct {
 	hashWait  prometheus.Histogram
 }
 
-// OutboxGauge reports the outbox backlog: unsent messages and the age of the oldest.
-type OutboxGauge func(ctx context.Context) (pending int64, oldest time.Duration, err error)
+// OutboxGauge reports the outbox backlog: unsent messages, the age of the oldest, and the dead ones
+// (refused for good by the mail server).
+type OutboxGauge func(ctx context.Context) (pending int64, oldest time.Duration, dead int64, err error)
 
 // New registers every series. db may be nil (no pool stats), outbox too.
 func New(db *sql.DB, outbox OutboxGauge) *Metrics {
@@ -45,7 +46,7 @@ func New(db *sql.DB, outbox OutboxGauge) *Metrics {
 		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "latch_throttled_total",
 			Help: "Requests refused by a throttle, by kind (ip, account)."}, []string{"kind"}),
 		mailSent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "latch_mail_sends_total",
-			Help: "Outbox send attempts by result (sent, failed)."}, []string{"result"}),
+			Help: "Outbox send attempts by result: sent, failed (to be retried), dead (refused for good, not retried)."}, []string{"result"}),
 		mailDelay: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "latch_mail_delivery_delay_seconds",
 			Help: "Time from queueing an email to handing it to the mail server.", Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 5, 30, 120}}),
 		hashWait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "latch_password_hash_wait_seconds",
@@ -59,28 +60,34 @@ func New(db *sql.DB, outbox OutboxGauge) *Metrics {
 	if outbox != nil {
 		pending := prometheus.NewDesc("latch_outbox_pending", "Unsent, still useful outbox messages.", nil, nil)
 		oldest := prometheus.NewDesc("latch_outbox_oldest_age_seconds", "Age of the oldest unsent outbox message.", nil, nil)
-		reg.MustRegister(&outboxCollector{gauge: outbox, pending: pending, oldest: oldest})
+		dead := prometheus.NewDesc("latch_outbox_dead", "Outbox messages the mail server refused for good, kept for the retention period (latch outbox list --dead).", nil, nil)
+		reg.MustRegister(&outboxCollector{gauge: outbox, pending: pending, oldest: oldest, dead: dead})
 	}
 	return m
 }
 
 type outboxCollector struct {
-	gauge           OutboxGauge
-	pending, oldest *prometheus.Desc
+	gauge                 OutboxGauge
+	pending, oldest, dead *prometheus.Desc
 }
 
-func (o *outboxCollector) Describe(ch chan<- *prometheus.Desc) { ch <- o.pending; ch <- o.oldest }
+func (o *outboxCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- o.pending
+	ch <- o.oldest
+	ch <- o.dead
+}
 
 func (o *outboxCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	n, age, err := o.gauge(ctx)
+	n, age, dead, err := o.gauge(ctx)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(o.pending, err)
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(o.pending, prometheus.GaugeValue, float64(n))
 	ch <- prometheus.MustNewConstMetric(o.oldest, prometheus.GaugeValue, age.Seconds())
+	ch <- prometheus.MustNewConstMetric(o.dead, prometheus.GaugeValue, float64(dead))
 }
 
 // Handler serves the registry in the Prometheus text format.
@@ -102,14 +109,13 @@ func (m *Metrics) Outcome(operation, outcome string) {
 // Throttled counts a refusal by a throttle of the kind (ip, account).
 func (m *Metrics) Throttled(kind string) { m.throttled.WithLabelValues(kind).Inc() }
 
-// MailSend counts an outbox send; a delivered one also records how long after queueing it left.
-func (m *Metrics) MailSend(sinceQueued time.Duration, err error) {
-	if err != nil {
-		m.mailSent.WithLabelValues("failed").Inc()
-		return
+// MailSend counts an outbox send by its result (sent, failed, dead); a delivered one also records how
+// long after queueing it left.
+func (m *Metrics) MailSend(result string, sinceQueued time.Duration) {
+	m.mailSent.WithLabelValues(result).Inc()
+	if result == "sent" {
+		m.mailDelay.Observe(sinceQueued.Seconds())
 	}
-	m.mailSent.WithLabelValues("sent").Inc()
-	m.mailDelay.Observe(sinceQueued.Seconds())
 }
 
 // HashWait records how long a password hash waited for a slot.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -27,12 +28,9 @@ type codeRow struct {
 
 func (codeRow) TableName() string { return "email_codes" }
 
-// codePurposes are the purposes that count toward the hourly cap.
-var codePurposes = []string{auth.PurposeSignup, auth.PurposeLogin, auth.PurposeReset}
-
-// IssueCode enforces the resend cooldown and the hourly cap, replaces any live code of the same
-// purpose, stores the new code and queues its email, all in one transaction under a lock on the user
-// row, so concurrent requests on any instance cannot both pass the limits.
+// IssueCode enforces the resend cooldown and the hourly cap of the purpose, replaces any live code of
+// the same purpose, stores the new code and queues its email, all in one transaction under a lock on
+// the user row, so concurrent requests on any instance cannot both pass the limits.
 func (s *Store) IssueCode(ctx context.Context, p auth.IssueCode) (auth.Issued, error) {
 	now := s.now()
 	var out auth.Issued
@@ -44,20 +42,18 @@ func (s *Store) IssueCode(ctx context.Context, p auth.IssueCode) (auth.Issued, e
 		if len(locked) == 0 {
 			return auth.ErrNotFound
 		}
-		// SQLite returns aggregates over datetime columns as text, so read the rows themselves.
-		var last []time.Time
-		if err := tx.Raw(`SELECT created_at FROM outbox WHERE user_id = ? AND purpose = ?
-			ORDER BY created_at DESC LIMIT 1`, p.UserID, p.Purpose).Scan(&last).Error; err != nil {
+		// Both limits count this purpose's emails only. SQLite returns aggregates over datetime
+		// columns as text, so read the rows themselves.
+		var sent []time.Time
+		if err := tx.Raw(`SELECT created_at FROM outbox WHERE user_id = ? AND purpose = ? AND created_at > ?
+			ORDER BY created_at`, p.UserID, p.Purpose, now.Add(-max(time.Hour, p.Cooldown))).Scan(&sent).Error; err != nil {
 			return err
 		}
-		if len(last) == 1 && now.Before(last[0].Add(p.Cooldown)) {
-			return &auth.LimitError{Cooldown: true, RetryAfter: last[0].Add(p.Cooldown).Sub(now)}
+		if n := len(sent); n > 0 && now.Before(sent[n-1].Add(p.Cooldown)) {
+			return &auth.LimitError{Cooldown: true, RetryAfter: sent[n-1].Add(p.Cooldown).Sub(now)}
 		}
-		var window []time.Time
-		if err := tx.Raw(`SELECT created_at FROM outbox WHERE user_id = ? AND purpose IN ? AND created_at > ?
-			ORDER BY created_at`, p.UserID, codePurposes, now.Add(-time.Hour)).Scan(&window).Error; err != nil {
-			return err
-		}
+		hour := now.Add(-time.Hour)
+		window := slices.DeleteFunc(sent, func(t time.Time) bool { return !t.After(hour) })
 		if len(window) >= p.MaxPerHour {
 			// The cap frees a slot when the oldest email that keeps it full leaves the window.
 			return &auth.LimitError{RetryAfter: window[len(window)-p.MaxPerHour].Add(time.Hour).Sub(now)}
@@ -68,6 +64,9 @@ func (s *Store) IssueCode(ctx context.Context, p auth.IssueCode) (auth.Issued, e
 				return res.Error
 			}
 			out.Replaced = res.RowsAffected > 0
+			if err := dropCodeMail(tx, "user_id = ? AND purpose = ?", []any{p.UserID, p.Purpose}, now); err != nil {
+				return err
+			}
 			c := codeRow{ID: uuid.NewString(), UserID: p.UserID, Purpose: p.Purpose, CodeHash: p.CodeHash,
 				MaxAttempts: p.MaxAttempts, ExpiresAt: now.Add(p.TTL), CreatedAt: now}
 			if p.PendingPasswordHash != "" {
@@ -78,9 +77,12 @@ func (s *Store) IssueCode(ctx context.Context, p auth.IssueCode) (auth.Issued, e
 			}
 			out.CodeID = c.ID
 		}
-		id, err := enqueue(tx, p.UserID, p.Purpose, p.Mail, out.Replaced, now)
+		id, err := s.enqueue(tx, p.UserID, p.Purpose, out.CodeID, p.Mail, out.Replaced, now)
+		if err != nil {
+			return err
+		}
 		out.OutboxID = id
-		return err
+		return insertEvent(tx, p.Event, now)
 	})
 	return out, err
 }
@@ -119,6 +121,9 @@ func consumeCode(tx *gorm.DB, codeID string, now time.Time) error {
 	}
 	if res.RowsAffected != 1 {
 		return auth.ErrCodeDead
+	}
+	if err := dropCodeMail(tx, "code_id = ?", []any{codeID}, now); err != nil {
+		return err
 	}
 	// A signup code carries the password of the registration that asked for it.
 	return tx.Exec(`UPDATE users SET password_hash = (SELECT pending_password_hash FROM email_codes WHERE id = ?), updated_at = ?

@@ -25,9 +25,10 @@ func (s *Store) LockedUntil(ctx context.Context, subject, ip string) (time.Durat
 	return wait, err
 }
 
-// RecordFailure counts a failed check for subject from ip and applies the waits that lock returns
-// for the new counts: lock(counts) gives (per-IP wait, subject-wide wait); zero means none.
-func (s *Store) RecordFailure(ctx context.Context, subject, ip string, lock func(auth.FailureCounts) (time.Duration, time.Duration)) (auth.FailureCounts, error) {
+// RecordFailure counts a failed check for subject from ip, applies the waits that lock returns for
+// the new counts (lock(counts) gives the per-IP wait and the subject-wide wait; zero means none) and
+// records ev, in one transaction.
+func (s *Store) RecordFailure(ctx context.Context, subject, ip string, lock func(auth.FailureCounts) (time.Duration, time.Duration), ev auth.Event) (auth.FailureCounts, error) {
 	now := s.now()
 	var c auth.FailureCounts
 	err := s.tx(ctx, func(tx *gorm.DB) error {
@@ -60,7 +61,7 @@ func (s *Store) RecordFailure(ctx context.Context, subject, ip string, lock func
 				return err
 			}
 		}
-		return nil
+		return insertEvent(tx, ev, now)
 	})
 	return c, err
 }

@@ -120,8 +120,23 @@ func (s *Store) OpenSession(ctx context.Context, p auth.NewSession) (auth.Sessio
 // answers auth.ErrNotFound otherwise; the caller then reads the token's state to learn why. On
 // Postgres it is a single statement, one round trip; the row lock taken by the UPDATE makes
 // concurrent callers wait and then see used_at set, so exactly one wins.
+//
+// The spent token's used_at starts its reuse grace, which exists for a client that lost the answer and
+// retries, so it must be no earlier than the commit: see settleUsedAt.
 func (s *Store) Rotate(ctx context.Context, oldHash, newHash []byte, idleTTL time.Duration) (auth.Rotated, error) {
 	now := s.now()
+	r, err := s.rotate(ctx, oldHash, newHash, idleTTL, now)
+	// A rotation that ran out of time may have committed all the same: Postgres ends a commit's wait
+	// for a synchronous standby with the transaction committed locally. Its client gets a 503 and
+	// retries, so its grace must run from now too; where nothing was committed the update finds no
+	// row.
+	if err == nil || errors.Is(err, auth.ErrUnavailable) {
+		s.settleUsedAt(ctx, oldHash, now)
+	}
+	return r, err
+}
+
+func (s *Store) rotate(ctx context.Context, oldHash, newHash []byte, idleTTL time.Duration, now time.Time) (auth.Rotated, error) {
 	idle := now.Add(idleTTL)
 	idleFloor, touchFloor := now.Add(-idleTTL), now.Add(-sessionTouchEvery)
 	var r auth.Rotated
@@ -140,7 +155,7 @@ func (s *Store) Rotate(ctx context.Context, oldHash, newHash []byte, idleTTL tim
 			return r, auth.ErrNotFound
 		}
 		if err != nil {
-			return r, err
+			return r, unavailable(err)
 		}
 	} else {
 		err := s.tx(ctx, func(tx *gorm.DB) error {
@@ -183,6 +198,43 @@ func (s *Store) Rotate(ctx context.Context, oldHash, newHash []byte, idleTTL tim
 	}
 	r.Kept = !rotated
 	return r, nil
+}
+
+// rotationSlack is how far before its commit a rotation may date its spent token's used_at, and so
+// how much of the reuse grace a slow rotation may cost its client: at most this.
+const rotationSlack = time.Second
+
+// settleUsedAt moves the used_at of a token spent at began to the present, when the rotation took
+// longer than rotationSlack on the store's clock: waiting for a lock, a connection or a slow disk.
+// The rotation stays one statement and its time one value on the fast path; only a slow one pays a
+// second write. A retry that lands between the two sees the earlier time, which is what it would have
+// seen anyway. It runs after the rotation committed, so even a request past its deadline settles it.
+func (s *Store) settleUsedAt(ctx context.Context, oldHash []byte, began time.Time) {
+	end := s.now()
+	if end.Sub(began) <= rotationSlack {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	_ = s.tx(ctx, func(tx *gorm.DB) error {
+		if s.dialect == Postgres {
+			// A slow rotation may be one whose commit waited for a synchronous standby that is gone:
+			// this write must not wait the same way, holding the token's row while the client's retry
+			// waits for it. The time it moves is worth less than the wait.
+			if err := tx.Exec(`SET LOCAL synchronous_commit TO local`).Error; err != nil {
+				return err
+			}
+		}
+		// The rotation that gave up may still be finishing in its backend (cancelled a moment ago):
+		// wait for its row, so the update below sees what it did. An UPDATE alone would judge the row
+		// as it was before the rotation, find no match, and not wait.
+		if err := tx.Exec(`SELECT 1 FROM refresh_tokens WHERE token_hash = ?`+s.lockClause(), oldHash).Error; err != nil {
+			return err
+		}
+		// Conditional on the time it wrote, so a rotation that did not happen (or another's) is left
+		// alone.
+		return tx.Exec(`UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at = ?`, end, oldHash, began).Error
+	})
 }
 
 // sessionTouchEvery bounds how often a rotation rewrites its session row (last_used_at and the

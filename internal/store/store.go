@@ -45,6 +45,10 @@ type Options struct {
 	// PgBouncer says the URL names a pooler in transaction mode, where consecutive statements of one
 	// client connection may run on different server connections (see Open).
 	PgBouncer bool
+	// LockTimeout bounds how long a SQLite statement waits for a lock another process holds (its
+	// busy_timeout, which no context interrupts); give it the request deadline. Postgres statements
+	// end with their context instead. Zero means 10 s.
+	LockTimeout time.Duration
 }
 
 // Store is the database handle. Now is the clock every query uses, so tests can move time.
@@ -53,6 +57,8 @@ type Store struct {
 	sqlDB   *sql.DB
 	dialect Dialect
 	Now     func() time.Time
+	// boxes seal values at rest; nil keeps them in plain (see sealing.go).
+	boxes *boxes
 	// gate admits hot-path queries in arrival order. database/sql hands a freed connection to a
 	// random waiter, which under load leaves a few requests waiting many times longer than the rest;
 	// goroutines blocked on a channel are woken first-in, first-out, so waiting here instead keeps
@@ -154,7 +160,8 @@ func Open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 		SkipDefaultTransaction: true,
 		// No PrepareStmt: pgx already prepares and caches every statement per connection (except
 		// behind a transaction pooler, where nothing may be prepared by name).
-		NowFunc: func() time.Time { return time.Now().UTC() },
+		NowFunc:        func() time.Time { return time.Now().UTC() },
+		TranslateError: true, // see classifying
 	}
 	var dialector gorm.Dialector
 	switch dialect {
@@ -183,17 +190,27 @@ func Open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 			return nil, err
 		}
 		// WAL lets readers proceed beside the writer; one connection serialises writers so a
-		// deferred transaction never fails with SQLITE_BUSY half way through.
+		// deferred transaction never fails with SQLITE_BUSY half way through. Against a writer in
+		// another process (the command line, a second instance), transactions take the write lock at
+		// BEGIN (_txlock=immediate), where SQLite waits busy_timeout for it: a deferred one that read
+		// first is refused at once when it comes to write, to avoid a deadlock.
 		sep := "?"
 		if strings.Contains(dsn, "?") {
 			sep = "&"
 		}
-		dsn += sep + "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+		if opt.LockTimeout <= 0 {
+			opt.LockTimeout = 10 * time.Second
+		}
+		dsn += sep + fmt.Sprintf("_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)",
+			opt.LockTimeout.Milliseconds())
 		dialector = sqlite.Open(dsn)
 	}
-	db, err := gorm.Open(dialector, cfg)
+	db, err := gorm.Open(classifying{dialector}, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open %s database: %w", dialect, err)
+	}
+	if err := markRowErrors(db); err != nil {
+		return nil, err
 	}
 	sqlDB, err := db.DB()
 	if err != nil {
@@ -346,11 +363,12 @@ func (s *Store) lockClause() string {
 func (s *Store) SQLDB() *sql.DB { return s.sqlDB }
 
 // admit waits in arrival order for a hot-path slot (see Store.gate); release with the returned func.
+// The wait ends with the request's deadline, like every wait for the database.
 func (s *Store) admit(ctx context.Context) (func(), error) {
 	select {
 	case s.gate <- struct{}{}:
 		return func() { <-s.gate }, nil
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, unavailable(ctx.Err())
 	}
 }

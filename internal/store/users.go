@@ -115,7 +115,7 @@ func (s *Store) UserByID(ctx context.Context, id string) (auth.User, error) {
 			return u, auth.ErrNotFound
 		}
 		u.Metadata = json.RawMessage(metadata)
-		return u, err
+		return u, unavailable(err)
 	}
 	r, err := s.takeUser(ctx, "WHERE id = ?", id)
 	if err != nil {
@@ -209,7 +209,7 @@ func (s *Store) UpdatePassword(ctx context.Context, p auth.PasswordUpdate) error
 		if err := revokeUserSessions(tx, p.UserID, p.KeepSessionID, p.Reason, now); err != nil {
 			return err
 		}
-		if _, err := enqueue(tx, p.UserID, auth.PurposeNotice, p.Mail, false, now); err != nil {
+		if _, err := s.enqueue(tx, p.UserID, auth.PurposeNotice, "", p.Mail, false, now); err != nil {
 			return err
 		}
 		return insertEvent(tx, p.Event, now)

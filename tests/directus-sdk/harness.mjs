@@ -94,6 +94,8 @@ export async function startLatch(smtpPort, env = {}) {
       LATCH_RATELIMIT_IP_PER_MINUTE: '0',
       LATCH_PASSWORD_ARGON2_MEMORY_KIB: '8192',
       LATCH_PASSWORD_ARGON2_ITERATIONS: '1',
+      // Postgres needs a key-encryption key; one is generated into this file at start.
+      LATCH_SECRETS_ENCRYPTION_KEY_FILE: join(dir, 'latch.kek'),
       ...env,
   };
   const child = spawn(bin, ['serve'], {

@@ -125,6 +125,8 @@ export async function startLatch(smtp, env = {}) {
     LATCH_PASSWORD_ARGON2_ITERATIONS: "1",
     LATCH_RATELIMIT_IP_PER_MINUTE: "0",
     LATCH_LOG_LEVEL: "warn",
+    // Postgres needs a key-encryption key; one is generated into this file at start.
+    LATCH_SECRETS_ENCRYPTION_KEY_FILE: join(dir, "latch.kek"),
     ...(typeof env === "function" ? env(base) : env),
   };
   // cwd has no config.yaml: defaults plus the variables above.

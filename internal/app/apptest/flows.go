@@ -148,13 +148,15 @@ type OutboxRow struct {
 	Data      *string
 	Attempts  int
 	Sent      bool
+	Dead      bool // refused for good by the mail server
 	LastError *string
 }
 
 // OutboxRows reads the whole outbox, oldest first.
 func (in *Instance) OutboxRows(t testing.TB) []OutboxRow {
 	t.Helper()
-	rows, err := in.App.Store.SQLDB().Query(`SELECT to_addr, template, data, attempts, sent_at IS NOT NULL, last_error FROM outbox ORDER BY created_at`)
+	rows, err := in.App.Store.SQLDB().Query(`SELECT to_addr, template, data, attempts, sent_at IS NOT NULL, dead_at IS NOT NULL, last_error
+		FROM outbox ORDER BY created_at`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +164,7 @@ func (in *Instance) OutboxRows(t testing.TB) []OutboxRow {
 	var out []OutboxRow
 	for rows.Next() {
 		var r OutboxRow
-		if err := rows.Scan(&r.To, &r.Template, &r.Data, &r.Attempts, &r.Sent, &r.LastError); err != nil {
+		if err := rows.Scan(&r.To, &r.Template, &r.Data, &r.Attempts, &r.Sent, &r.Dead, &r.LastError); err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, r)

@@ -1,15 +1,19 @@
 package apptest
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Raw is a request body sent byte for byte with its content type ("" sends no Content-Type). A Body
@@ -151,4 +155,28 @@ func Multipart(t testing.TB, fields map[string]string) (contentType string, body
 		t.Fatal(err)
 	}
 	return w.FormDataContentType(), b.Bytes()
+}
+
+// RawRequest writes request to the instance byte for byte on a new connection and reads the answer:
+// for requests Go's client refuses to send, such as headers with control characters.
+func (in *Instance) RawRequest(t testing.TB, request string) Response {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(in.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	// The server may answer and close before it has read everything; the answer is what matters.
+	go io.WriteString(conn, request)
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("read the answer: %v", err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("read the answer's body: %v", err)
+	}
+	return Response{Status: res.StatusCode, Header: res.Header, Body: b}
 }

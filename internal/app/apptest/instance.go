@@ -14,6 +14,7 @@ import (
 	"github.com/latch-auth/latch/internal/app"
 	"github.com/latch-auth/latch/internal/auth/authtest"
 	"github.com/latch-auth/latch/internal/config"
+	"github.com/latch-auth/latch/internal/httpapi"
 	"github.com/latch-auth/latch/internal/logging"
 	"github.com/latch-auth/latch/internal/mail/mailtest"
 	"github.com/latch-auth/latch/internal/store"
@@ -45,6 +46,10 @@ type Instance struct {
 	logs *syncBuffer
 }
 
+// EncryptionKey is the key-encryption key of test instances: Postgres requires one, and a peer needs
+// the same.
+const EncryptionKey = "v1:apptest key-encryption key, not a secret"
+
 // Config is the default configuration made fast for tests: cheap argon2 parameters, mail to the
 // SMTP server, and no per-IP bucket (tests that need it turn it on).
 func Config(dbURL string, smtp *mailtest.Server) config.Config {
@@ -57,6 +62,7 @@ func Config(dbURL string, smtp *mailtest.Server) config.Config {
 	cfg.Password.Argon2Memory, cfg.Password.Argon2Iterations = 1024, 1
 	cfg.RateLimit.IPPerMinute = 0
 	cfg.Tokens.CookieSecure = false
+	cfg.Secrets.EncryptionKey = EncryptionKey
 	return cfg
 }
 
@@ -84,11 +90,14 @@ func Start(t testing.TB, cfg config.Config, smtp *mailtest.Server, clock *Clock)
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}
-	// Fast polling and retries keep tests that wait for mail short.
-	a.Worker.Poll, a.Worker.RetryBase = 50*time.Millisecond, 100*time.Millisecond
+	// Fast polling and retries keep tests that wait for mail short. Tests move the clock by minutes at
+	// once, which would run a lease out under a send in flight; an hour of lease keeps them apart.
+	a.Worker.Poll, a.Worker.RetryBase, a.Worker.Lease = 50*time.Millisecond, 100*time.Millisecond, time.Hour
 	ctx, cancel := context.WithCancel(context.Background())
 	wait := a.RunBackground(ctx)
-	srv := httptest.NewServer(a.Handler())
+	srv := httptest.NewUnstartedServer(a.Handler())
+	srv.Listener = httpapi.WrapListener(srv.Listener)
+	srv.Start()
 	t.Cleanup(func() {
 		srv.Close()
 		cancel()

@@ -394,8 +394,6 @@ func (m *MemStore) UpdatePassword(_ context.Context, p auth.PasswordUpdate) erro
 	return nil
 }
 
-var codePurposes = []string{auth.PurposeSignup, auth.PurposeLogin, auth.PurposeReset}
-
 func (m *MemStore) IssueCode(_ context.Context, p auth.IssueCode) (auth.Issued, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -406,13 +404,13 @@ func (m *MemStore) IssueCode(_ context.Context, p auth.IssueCode) (auth.Issued, 
 	var last *time.Time
 	var window []time.Time
 	for _, x := range m.outbox {
-		if x.UserID != p.UserID {
+		if x.UserID != p.UserID || x.Purpose != p.Purpose {
 			continue
 		}
-		if x.Purpose == p.Purpose && (last == nil || x.CreatedAt.After(*last)) {
+		if last == nil || x.CreatedAt.After(*last) {
 			last = &x.CreatedAt
 		}
-		if slices.Contains(codePurposes, x.Purpose) && x.CreatedAt.After(now.Add(-time.Hour)) {
+		if x.CreatedAt.After(now.Add(-time.Hour)) {
 			window = append(window, x.CreatedAt)
 		}
 	}
@@ -440,6 +438,7 @@ func (m *MemStore) IssueCode(_ context.Context, p auth.IssueCode) (auth.Issued, 
 		return auth.Issued{}, err
 	}
 	out.OutboxID = m.outbox[len(m.outbox)-1].ID
+	m.event(p.Event)
 	return out, nil
 }
 
@@ -665,7 +664,7 @@ func (m *MemStore) LockedUntil(_ context.Context, subject, ip string) (time.Dura
 	return wait, nil
 }
 
-func (m *MemStore) RecordFailure(_ context.Context, subject, ip string, lock func(auth.FailureCounts) (time.Duration, time.Duration)) (auth.FailureCounts, error) {
+func (m *MemStore) RecordFailure(_ context.Context, subject, ip string, lock func(auth.FailureCounts) (time.Duration, time.Duration), ev auth.Event) (auth.FailureCounts, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.at()
@@ -687,6 +686,7 @@ func (m *MemStore) RecordFailure(_ context.Context, subject, ip string, lock fun
 	if totalWait > 0 {
 		total.lockedUntil = now.Add(totalWait)
 	}
+	m.event(ev)
 	return c, nil
 }
 

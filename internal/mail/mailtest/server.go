@@ -30,11 +30,13 @@ type Received struct {
 	From string   // envelope sender (MAIL FROM)
 	To   []string // envelope recipients (RCPT TO)
 	Data []byte   // the raw message
-	// Subject, Text and HTML are decoded from Data; Text and HTML are empty when the message has no such part.
-	Subject string
-	Text    string
-	HTML    string
-	TLS     bool // the message travelled over TLS (implicit or STARTTLS)
+	// MessageID, Subject, Text and HTML are decoded from Data; Text and HTML are empty when the message
+	// has no such part.
+	MessageID string
+	Subject   string
+	Text      string
+	HTML      string
+	TLS       bool // the message travelled over TLS (implicit or STARTTLS)
 }
 
 // ErrNoMessage is returned by WaitFor when no message arrives in time.
@@ -76,6 +78,8 @@ type Server struct {
 	serving chan struct{} // closed when the current Serve returns
 
 	mu       sync.Mutex
+	refuse   *smtp.SMTPError // answered to every RCPT TO while set
+	delay    time.Duration   // before answering the end of DATA
 	messages []Received
 	unread   map[string][]int // per lower-cased recipient, indexes into messages not yet returned by WaitFor
 	arrived  chan struct{}    // closed and replaced whenever a message arrives
@@ -171,6 +175,25 @@ func (s *Server) Stop() {
 	s.smtp, s.ln, s.serving = nil, nil, nil
 }
 
+// Refuse makes the server answer every RCPT TO with code (550: no such mailbox, for good; 450: try
+// later) until called with 0.
+func (s *Server) Refuse(code int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if code == 0 {
+		s.refuse = nil
+		return
+	}
+	s.refuse = &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode{code / 100, 1, 1}, Message: "mailtest: mailbox unavailable"}
+}
+
+// DelayData makes the server wait d before it accepts a message's DATA: a slow relay.
+func (s *Server) DelayData(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.delay = d
+}
+
 // Messages returns every message received so far, oldest first.
 func (s *Server) Messages() []Received {
 	s.mu.Lock()
@@ -264,6 +287,12 @@ func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	ss.s.mu.Lock()
+	refuse := ss.s.refuse
+	ss.s.mu.Unlock()
+	if refuse != nil {
+		return refuse
+	}
 	ss.to = append(ss.to, to)
 	return nil
 }
@@ -273,13 +302,17 @@ func (ss *session) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	ss.s.mu.Lock()
+	delay := ss.s.delay
+	ss.s.mu.Unlock()
+	time.Sleep(delay)
 	msg, err := mimecode.Decode(raw)
 	if err != nil {
 		// Tests want to hear about a malformed message, not have it silently dropped.
 		return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: err.Error()}
 	}
 	ss.s.record(Received{From: ss.from, To: append([]string(nil), ss.to...), Data: raw, TLS: ss.tls,
-		Subject: msg.Subject, Text: msg.Text, HTML: msg.HTML})
+		MessageID: msg.MessageID, Subject: msg.Subject, Text: msg.Text, HTML: msg.HTML})
 	return nil
 }
 

@@ -26,9 +26,10 @@ var ErrUnreadable = errors.New("mimecode: unreadable message")
 
 // Message is what a mail client shows of an email.
 type Message struct {
-	Subject string // decoded from RFC 2047 encoded words
-	Text    string // the first text/plain part, decoded; "" when there is none
-	HTML    string // the first text/html part, decoded; "" when there is none
+	MessageID string // without its angle brackets: every copy of one outbox message carries the same
+	Subject   string // decoded from RFC 2047 encoded words
+	Text      string // the first text/plain part, decoded; "" when there is none
+	HTML      string // the first text/html part, decoded; "" when there is none
 }
 
 // Decode parses a raw RFC 5322 message. Parts other than text/plain and text/html are skipped; of
@@ -38,7 +39,7 @@ func Decode(raw []byte) (Message, error) {
 	if err != nil {
 		return Message{}, fmt.Errorf("%w: %w", ErrUnreadable, err)
 	}
-	var m Message
+	m := Message{MessageID: strings.Trim(msg.Header.Get("Message-Id"), "<> ")}
 	var words mime.WordDecoder
 	if m.Subject, err = words.DecodeHeader(msg.Header.Get("Subject")); err != nil {
 		return Message{}, fmt.Errorf("%w: subject: %w", ErrUnreadable, err)

@@ -369,8 +369,15 @@ var errorCodes = map[string]directusError{
 	auth.CodeLoginThrottled:     {http.StatusTooManyRequests, "REQUESTS_EXCEEDED"},
 	"rate_limited":              {http.StatusTooManyRequests, "REQUESTS_EXCEEDED"},
 	auth.CodeOverloaded:         {http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE"},
+	auth.CodeUnavailable:        {http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE"},
 	"not_ready":                 {http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE"},
-	"internal_error":            {http.StatusInternalServerError, "INTERNAL_SERVER_ERROR"},
+	// Answered by the HTTP server before any route, so in problem+json whatever the path
+	// (httpapi.WrapListener); listed so the table covers the catalogue.
+	"expectation_failed":         {http.StatusExpectationFailed, "INVALID_PAYLOAD"},
+	"headers_too_large":          {http.StatusRequestHeaderFieldsTooLarge, "INVALID_PAYLOAD"},
+	"not_implemented":            {http.StatusNotImplemented, "INVALID_PAYLOAD"},
+	"http_version_not_supported": {http.StatusHTTPVersionNotSupported, "INVALID_PAYLOAD"},
+	"internal_error":             {http.StatusInternalServerError, "INTERNAL_SERVER_ERROR"},
 }
 
 type errorBody struct {
