@@ -95,7 +95,7 @@ func TestAdminUserUsageErrors(t *testing.T) {
 		"blank email":           {"user", "disable", "--email", "  "},
 		"short password":        {"user", "create", "--email", "short@example.test", "--password", "short"},
 		"no action":             {"user"},
-		"unknown action":        {"user", "delete", "--email", "x@example.test"},
+		"unknown action":        {"user", "frobnicate", "--email", "x@example.test"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := runAdmin(t, dbURL, args...)

@@ -1,5 +1,5 @@
 // Command latch is the Latch login service: `latch serve` runs it; the other subcommands migrate the
-// database, rotate keys and manage users. The load generator is a separate command, cmd/latch-bench.
+// database, rotate keys and manage tenants, users and admin API keys. The load generator is a separate command, cmd/latch-bench.
 package main
 
 import (
@@ -64,9 +64,16 @@ Commands:
   migrate [up|status]   apply pending migrations, or list them with their state
   keys rotate           make a new active signing key; old tokens stay valid until they expire
   user create           create a user: --email, --password [--tenant ID] (verified, active)
-  user disable          disable a user and end their sessions: --email [--tenant ID]
+  user list             list users: [--tenant ID] [--email-prefix P] [--disabled true|false] [--limit N]
+  user disable|enable   disable a user and end their sessions, or enable them: --email [--tenant ID]
+  user set-role         set a user's role (the role claim): --email, --role [--tenant ID]
+  user delete           erase a user and everything of theirs: --email [--tenant ID]
   tenant create         create a tenant: --id, --name and its settings (see latch tenant create --help)
+  tenant update         change a tenant's name or settings: --id and the flags to change
   tenant list           list the tenants with their settings
+  admin-key create      make an admin API key: --name [--tenant ID]; printed once, on the last line
+  admin-key list        list the admin API keys (never their secrets)
+  admin-key revoke      revoke an admin API key at once: --id
   healthcheck           exit 0 when the server on this machine answers /healthz (for container checks)
   outbox list           list queued and sent mail, or with --dead the mail refused for good
   version               print the version
@@ -122,6 +129,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdTenant(ctx, rest, load, stdout, stderr)
 	case "outbox":
 		return cmdOutbox(ctx, rest, load, stdout, stderr)
+	case "admin-key":
+		return cmdAdminKey(ctx, rest, load, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "latch", version)
 		return nil
@@ -235,7 +244,8 @@ func cmdServe(ctx context.Context, args []string, load func() (config.Config, er
 		internal := &http.Server{Handler: a.InternalHandler(), ReadHeaderTimeout: 10 * time.Second}
 		servers = append(servers, internal)
 		go func() { errc <- internal.Serve(httpapi.WrapListener(iln)) }()
-		log.Info("internal listener (/metrics)", "addr", iln.Addr().String())
+		_, adminInternal := cfg.AdminListeners()
+		log.Info("internal listener", "addr", iln.Addr().String(), "admin_api", adminInternal)
 	}
 	bgCtx, stopBg := context.WithCancel(context.Background())
 	waitBg := a.RunBackground(bgCtx)

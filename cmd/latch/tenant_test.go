@@ -73,7 +73,7 @@ func TestTenantUsageErrorsNameTheFlag(t *testing.T) {
 		"mail from":      {[]string{"tenant", "create", "--id", "a", "--mail-from", "nope"}, "--mail-from"},
 		"routes":         {[]string{"tenant", "create", "--id", "a", "--routes", "[1]"}, "--routes"},
 		"origins":        {[]string{"tenant", "create", "--id", "a", "--allowed-origins", "https://a.test/path"}, "--allowed-origins"},
-		"unknown action": {[]string{"tenant", "delete", "--id", "a"}, "tenant create|list"},
+		"unknown action": {[]string{"tenant", "frobnicate", "--id", "a"}, "tenant create|update|list"},
 		"unknown tenant": {[]string{"user", "create", "--tenant", "nope", "--email", "a@example.test", "--password", apptest.Password}, "--tenant"},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -169,8 +169,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	a.Hasher = hasher
 	a.Service = auth.New(auth.Config{
 		CodeTTL: cfg.Codes.TTL, CodeMaxAttempts: cfg.Codes.MaxAttempts, ResendCooldown: cfg.Codes.ResendCooldown, CodesPerHour: cfg.Codes.MaxPerHour,
-		NoticesPerHour: cfg.Codes.NoticesPerHour,
-		AccessTTL:      cfg.Tokens.AccessTTL, RefreshIdleTTL: cfg.Tokens.RefreshIdleTTL, SessionMaxAge: cfg.Tokens.SessionMaxAge, ReuseGrace: cfg.Tokens.RefreshReuseGrace,
+		NoticesPerHour: cfg.Codes.NoticesPerHour, InvitationTTL: cfg.Codes.InvitationTTL,
+		AccessTTL: cfg.Tokens.AccessTTL, RefreshIdleTTL: cfg.Tokens.RefreshIdleTTL, SessionMaxAge: cfg.Tokens.SessionMaxAge, ReuseGrace: cfg.Tokens.RefreshReuseGrace,
 		PasswordMinLength: cfg.Password.MinLength, PasswordMaxLength: cfg.Password.MaxLength, TOTPIssuer: cfg.TOTP.Issuer,
 		Throttle: auth.ThrottleConfig{FreeFailures: cfg.RateLimit.FreeFailures, BaseDelay: cfg.RateLimit.BaseDelay,
 			MaxDelay: cfg.RateLimit.MaxDelay, Ceiling: cfg.RateLimit.AccountCeiling},
@@ -226,6 +226,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		hc.Sandbox, hc.SandboxAllowRemote = a.Inbox, cfg.Sandbox.AllowRemote
 	}
 	hc.InternalListener = cfg.Server.InternalAddr != ""
+	hc.AdminPublic, hc.AdminInternal = cfg.AdminListeners()
 	a.server = httpapi.New(hc, a.Service, log)
 	if d := cfg.Surfaces.Devii; d.Enabled {
 		a.server.Mount(devii.New(a.Service, d.Prefix))
@@ -244,7 +245,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 // Handler is the HTTP handler to serve.
 func (a *App) Handler() http.Handler { return a.server.Handler() }
 
-// InternalHandler is the handler of server.internal_addr (/metrics).
+// InternalHandler is the handler of server.internal_addr (/metrics, and the admin API when
+// admin.listener puts it there).
 func (a *App) InternalHandler() http.Handler { return a.server.InternalHandler() }
 
 // RunBackground runs the outbox worker, the key reloader and the retention job until ctx ends; wait

@@ -144,7 +144,7 @@ func TestDeviiLoginInOneCall(t *testing.T) {
 			t.Error("a refresh in a rotating tenant answered the same tokens")
 		}
 		// A numeric role answers as Devii's numeric roleid.
-		if _, err := h.App.Service.UpdateUser(t.Context(), "179", u.ID, auth.UserInput{Role: apptest.Ptr("1611")}, "test"); err != nil {
+		if _, err := h.App.Service.UpdateUser(t.Context(), apptest.Operator, u.ID, auth.UserInput{Role: apptest.Ptr("1611")}); err != nil {
 			t.Fatal(err)
 		}
 		if got := c.refresh(t, next.RefreshToken).RoleID; got != float64(1611) {

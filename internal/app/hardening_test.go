@@ -481,7 +481,7 @@ func TestPlaintextFromBeforeIsSealedOnStart(t *testing.T) {
 			t.Fatal(err)
 		}
 		u := auth.User{Email: "queued@example.test"}
-		if err := old.CreateUser(ctx, &u, "x"); err != nil {
+		if err := old.CreateUser(ctx, &u, "x", auth.Event{}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := old.IssueCode(ctx, auth.IssueCode{UserID: u.ID, Purpose: auth.PurposeLogin, CodeHash: []byte("h"), TTL: 10 * time.Minute,

@@ -83,7 +83,7 @@ func TestTwoTenantsWithTheSameEmailAreTwoUsers(t *testing.T) {
 
 		// A token's iss must be its own tenant's issuer: once acme names another, acme's outstanding
 		// tokens stop verifying and the default tenant's are untouched.
-		if _, err := h.App.Service.UpdateTenant(context.Background(), "acme", auth.TenantInput{Issuer: apptest.Ptr("https://elsewhere.test")}, "test"); err != nil {
+		if _, err := h.App.Service.UpdateTenant(context.Background(), apptest.Operator, "acme", auth.TenantInput{Issuer: apptest.Ptr("https://elsewhere.test")}); err != nil {
 			t.Fatal(err)
 		}
 		apptest.WantProblem(t, h.Get(t, "/v2/auth/me", apptest.Bearer(byBody.AccessToken)...), http.StatusUnauthorized, auth.CodeInvalidToken)
@@ -210,7 +210,7 @@ func TestDefaultTenantSettingsComeFromTheConfiguration(t *testing.T) {
 	if got := again.TokenPair(t).RefreshToken; got != pair.RefreshToken {
 		t.Errorf("refresh_rotation false in the config: refresh answered a new refresh token")
 	}
-	_, err := h.App.Service.UpdateTenant(context.Background(), auth.DefaultTenantID, auth.TenantInput{SecondStep: apptest.Ptr(auth.SecondStepEmailCode)}, "test")
+	_, err := h.App.Service.UpdateTenant(context.Background(), apptest.Operator, auth.DefaultTenantID, auth.TenantInput{SecondStep: apptest.Ptr(auth.SecondStepEmailCode)})
 	if auth.ErrorCode(err) != auth.CodeValidation {
 		t.Errorf("changing the default tenant's settings through the service: %v, want a validation error", err)
 	}
@@ -302,7 +302,7 @@ func TestRoleAndMetadataReachMeAndTheToken(t *testing.T) {
 			t.Errorf("a new user: role %q, metadata %s", me.Role, me.Metadata)
 		}
 		ctx := context.Background()
-		_, err := h.App.Service.UpdateUser(ctx, "", me.ID, auth.UserInput{Role: apptest.Ptr("admin"), Metadata: json.RawMessage(`{"plan": "pro", "seats": 3}`)}, "test")
+		_, err := h.App.Service.UpdateUser(ctx, apptest.Operator, me.ID, auth.UserInput{Role: apptest.Ptr("admin"), Metadata: json.RawMessage(`{"plan": "pro", "seats": 3}`)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -320,12 +320,12 @@ func TestRoleAndMetadataReachMeAndTheToken(t *testing.T) {
 			"metadata not JSON":   {Metadata: json.RawMessage(`{"x":`)},
 			"role with spaces":    {Role: apptest.Ptr("super admin")},
 		} {
-			_, err := h.App.Service.UpdateUser(ctx, "", me.ID, in, "test")
+			_, err := h.App.Service.UpdateUser(ctx, apptest.Operator, me.ID, in)
 			if auth.ErrorCode(err) != auth.CodeValidation {
 				t.Errorf("%s: %v, want a validation error", name, err)
 			}
 		}
-		if _, err := h.App.Service.UpdateUser(ctx, "other-tenant", me.ID, auth.UserInput{Role: apptest.Ptr("x")}, "test"); auth.ErrorCode(err) != auth.CodeNotFound {
+		if _, err := h.App.Service.UpdateUser(ctx, auth.Admin{Scope: "other-tenant"}, me.ID, auth.UserInput{Role: apptest.Ptr("x")}); auth.ErrorCode(err) != auth.CodeNotFound {
 			t.Errorf("an update scoped to another tenant: %v, want not found", err)
 		}
 	})

@@ -13,8 +13,8 @@ import (
 func BenchmarkAuthenticate(b *testing.B) {
 	f := newFixture(b)
 	ctx := context.Background()
-	if _, err := f.svc.CreateTenant(ctx, "acme", auth.TenantInput{Name: ptr("Acme"), Issuer: ptr("https://auth.acme.test"),
-		SecondStep: ptr(auth.SecondStepOff)}, "bench"); err != nil {
+	if _, err := f.svc.CreateTenant(ctx, op, "acme", auth.TenantInput{Name: ptr("Acme"), Issuer: ptr("https://auth.acme.test"),
+		SecondStep: ptr(auth.SecondStepOff)}); err != nil {
 		b.Fatal(err)
 	}
 	if _, err := f.svc.CreateAccount(ctx, auth.NewAccount{Email: "bench@example.test", Password: pw, TenantID: "acme"}); err != nil {

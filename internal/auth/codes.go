@@ -63,6 +63,12 @@ func brandedEmail(t Tenant, to, template string, expires time.Time, d mail.Data)
 // set) in the same transaction. pendingHash, for a signup code, is the password that takes effect
 // when the code is validated.
 func (s *Service) sendCode(ctx context.Context, u User, tenant Tenant, purpose, pendingHash string, ev Event) error {
+	return s.sendCodeMail(ctx, u, tenant, purpose, pendingHash, templateFor(purpose), s.cfg.CodeTTL, ev)
+}
+
+// sendCodeMail is sendCode with the email template and the code's lifetime chosen by the caller (an
+// invitation is a sign-up code in an email of its own, valid for longer).
+func (s *Service) sendCodeMail(ctx context.Context, u User, tenant Tenant, purpose, pendingHash, template string, ttl time.Duration, ev Event) error {
 	code, err := newCode(s.Random)
 	if err != nil {
 		return internal("draw code", err)
@@ -70,9 +76,9 @@ func (s *Service) sendCode(ctx context.Context, u User, tenant Tenant, purpose, 
 	now := s.Now()
 	_, err = s.store.IssueCode(ctx, IssueCode{
 		UserID: u.ID, Purpose: purpose, CodeHash: codeHash(s.secret.Code[0], u.ID, purpose, code), PendingPasswordHash: pendingHash,
-		TTL: s.cfg.CodeTTL, MaxAttempts: s.cfg.CodeMaxAttempts, Cooldown: s.cfg.ResendCooldown, MaxPerHour: s.cfg.CodesPerHour,
-		Mail: brandedEmail(tenant, u.Email, templateFor(purpose), now.Add(s.cfg.CodeTTL),
-			mail.Data{Email: u.Email, Code: code, ValidMinutes: int(s.cfg.CodeTTL / time.Minute), Time: now}),
+		TTL: ttl, MaxAttempts: s.cfg.CodeMaxAttempts, Cooldown: s.cfg.ResendCooldown, MaxPerHour: s.cfg.CodesPerHour,
+		Mail: brandedEmail(tenant, u.Email, template, now.Add(ttl),
+			mail.Data{Email: u.Email, Code: code, ValidMinutes: int(ttl / time.Minute), ValidHours: int(ttl / time.Hour), Time: now}),
 		Event: ev,
 	})
 	return s.afterIssue(err)

@@ -37,6 +37,9 @@ const (
 	// Operator codes, answered by the service's tenant methods (the command line, the admin API).
 	CodeTenantExists   = "tenant_exists"
 	CodeTenantHasUsers = "tenant_has_users"
+	// Admin API codes: no usable admin key, and an action outside what the key may do.
+	CodeAdminKeyRequired = "admin_key_required"
+	CodeForbidden        = "forbidden"
 )
 
 // FieldError names one invalid input field.

@@ -391,7 +391,7 @@ func TestTOTPSecretsMoveToTheNewKeyVersionAtLogin(t *testing.T) {
 func TestSecondStepOffStillAsksTOTPUsersForTheirCode(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	if _, err := f.svc.CreateTenant(ctx, "quick", auth.TenantInput{Name: new("Quick"), SecondStep: new(auth.SecondStepOff)}, "test"); err != nil {
+	if _, err := f.svc.CreateTenant(ctx, op, "quick", auth.TenantInput{Name: new("Quick"), SecondStep: new(auth.SecondStepOff)}); err != nil {
 		t.Fatal(err)
 	}
 	for _, email := range []string{"ann@example.test", "bob@example.test"} {

@@ -24,6 +24,9 @@ type CodeInput struct {
 	Email    string
 	Code     string
 	TenantID string
+	// Password, on a sign-up code, becomes the account's password: how an invitee chooses theirs.
+	// Whoever holds the code proved the address, so it may set it, as registering again would.
+	Password string
 	Meta     Meta
 }
 
@@ -103,7 +106,7 @@ func (s *Service) Register(ctx context.Context, in Credentials) error {
 	}
 	if u == nil {
 		nu := User{TenantID: tenant.ID, Email: email}
-		err := s.store.CreateUser(ctx, &nu, hash)
+		err := s.store.CreateUser(ctx, &nu, hash, Event{})
 		switch {
 		case errors.Is(err, ErrConflict): // a concurrent registration won
 			if u, err = s.lookup(ctx, tenant.ID, email); err != nil || u == nil {
@@ -145,6 +148,9 @@ func (s *Service) validate(ctx context.Context, in CodeInput, purpose, event str
 	var v Validation
 	email := normalizeEmail(&v, "email", in.Email)
 	code := checkCode(&v, "emailToken", in.Code)
+	if in.Password != "" && purpose == PurposeSignup {
+		s.checkNewPassword(&v, "password", in.Password)
+	}
 	tenant, err := s.requestTenant(ctx, &v, in.TenantID)
 	if err != nil {
 		return TokenPair{}, err
@@ -166,6 +172,14 @@ func (s *Service) validate(ctx context.Context, in CodeInput, purpose, event str
 	}
 	if !u.Active() {
 		return TokenPair{}, errDisabled()
+	}
+	if in.Password != "" && purpose == PurposeSignup {
+		// Hashed only once the code checked out, so a wrong code costs no hash.
+		hash, err := s.hasher.Hash(ctx, in.Password)
+		if err != nil {
+			return TokenPair{}, hashErr("hash password", err)
+		}
+		return s.openSessionWith(ctx, *u, tenant, codeID, amrPasswordAndCode, in.Meta, event, hash)
 	}
 	return s.openSession(ctx, *u, tenant, codeID, amrPasswordAndCode, in.Meta, event)
 }
@@ -288,7 +302,10 @@ func (s *Service) signIn(ctx context.Context, in Credentials) (TokenPair, second
 // operation has proved the user.
 func (s *Service) checkPassword(ctx context.Context, tenant, email, plain string, meta Meta) (*User, error) {
 	subject := loginSubject(tenant, email)
+	// The address attempted is the detail, so the log tells attacks on unknown addresses apart; erasing
+	// a user scrubs it (see Users.DeleteUser).
 	ev := meta.event("", "", email)
+	ev.TenantID = tenant
 	if err := s.checkThrottle(ctx, subject, ev); err != nil {
 		return nil, err
 	}
@@ -343,6 +360,11 @@ func (s *Service) passed(ctx context.Context, subject string) error {
 // openSession consumes the code (if any) and creates the session in one transaction, then signs the
 // access token. Only a code proves the address; a password alone (second step off) does not.
 func (s *Service) openSession(ctx context.Context, u User, tenant Tenant, codeID, amr string, meta Meta, event string) (TokenPair, error) {
+	return s.openSessionWith(ctx, u, tenant, codeID, amr, meta, event, "")
+}
+
+// openSessionWith is openSession that also sets the user's password hash in its transaction.
+func (s *Service) openSessionWith(ctx context.Context, u User, tenant Tenant, codeID, amr string, meta Meta, event, passwordHash string) (TokenPair, error) {
 	refresh, err := token.NewRefreshToken(s.Random)
 	if err != nil {
 		return TokenPair{}, internal("refresh token", err)
@@ -352,7 +374,7 @@ func (s *Service) openSession(ctx context.Context, u User, tenant Tenant, codeID
 		CodeID: codeID, UserID: u.ID, TenantID: u.TenantID, MarkVerified: codeID != "", AMR: amr,
 		RefreshRotation: tenant.Settings.RefreshRotation,
 		IP:              ev.IP, UserAgent: ev.UserAgent, IdleTTL: s.cfg.RefreshIdleTTL, MaxAge: s.cfg.SessionMaxAge,
-		RefreshHash: token.HashRefreshToken(refresh), Event: ev,
+		RefreshHash: token.HashRefreshToken(refresh), PasswordHash: passwordHash, Event: ev,
 	})
 	if errors.Is(err, ErrCodeDead) {
 		return TokenPair{}, invalidCode(nil)

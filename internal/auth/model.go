@@ -75,6 +75,10 @@ type EmailCode struct {
 type UserChanges struct {
 	Role     *string
 	Metadata json.RawMessage // a compact JSON object
+	// Status disabled also ends every live session of the user, in the same transaction.
+	Status *string
+	// EmailVerified true marks the address verified (keeping an earlier time), false unverified.
+	EmailVerified *bool
 }
 
 // Session is one login: the sid claim of its access tokens and the owner of a refresh-token chain.
@@ -112,12 +116,38 @@ type TOTPFactor struct {
 
 // Event is a row of the security event log, written in the transaction of the change it records.
 type Event struct {
-	UserID    string
+	UserID string
+	// TenantID is the tenant the event belongs to; the store takes the user's when it is empty.
+	TenantID  string
 	SessionID string
 	Kind      string
 	IP        string
 	UserAgent string
 	Detail    string
+	// Actor is who made the change by hand (an admin key, the command line); zero for the user's own
+	// actions and the service's.
+	Actor Actor
+}
+
+// Actor types.
+const (
+	ActorAdminKey = "admin_key"
+	ActorCLI      = "cli"
+)
+
+// Actor names who made a change by hand: an admin key by its id and name (never its secret), or a
+// command line run by the command.
+type Actor struct {
+	Type string
+	ID   string
+	Name string
+}
+
+// LoggedEvent is an event as the log keeps it.
+type LoggedEvent struct {
+	ID int64
+	Event
+	CreatedAt time.Time
 }
 
 // Email is a message queued in the outbox in the transaction of the change that caused it.

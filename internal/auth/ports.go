@@ -13,9 +13,10 @@ import (
 
 // Users stores accounts.
 type Users interface {
-	// CreateUser inserts u with its password hash, filling ID, TenantID, Status and the timestamps
-	// when empty. A taken email in the tenant answers ErrConflict.
-	CreateUser(ctx context.Context, u *User, passwordHash string) error
+	// CreateUser inserts u with its password hash, filling ID, TenantID, Status, Role, Metadata and
+	// the timestamps when empty, and records ev (when it has a Kind, with the new user's id) in the same
+	// transaction. A taken email in the tenant answers ErrConflict.
+	CreateUser(ctx context.Context, u *User, passwordHash string, ev Event) error
 	// UserByEmail finds a user of a tenant by email, case-insensitively.
 	UserByEmail(ctx context.Context, tenantID, email string) (Credential, error)
 	UserByID(ctx context.Context, id string) (User, error)
@@ -26,9 +27,28 @@ type Users interface {
 	// UpdateUser applies an admin's changes to a user with their event, and returns the user as it now
 	// is; ErrNotFound for an unknown user.
 	UpdateUser(ctx context.Context, userID string, ch UserChanges, ev Event) (User, error)
+	// ListUsers returns the users q selects in (tenant id, email) order, at most q.Limit.
+	ListUsers(ctx context.Context, q UserQuery) ([]User, error)
+	// DeleteUser erases a user, atomically: the user row and everything of theirs (sessions and refresh
+	// tokens, codes, factors, queued mail), the login failures of their address in their tenant, and
+	// their address wherever the event log holds it (events keep their user id); then it records ev.
+	// ErrNotFound for an unknown user.
+	DeleteUser(ctx context.Context, userID string, ev Event) error
 	// UpdatePassword applies a PasswordUpdate in one transaction. A reset code already used answers
 	// ErrCodeDead.
 	UpdatePassword(ctx context.Context, p PasswordUpdate) error
+}
+
+// UserQuery selects users for a listing: those of a tenant ("" every tenant) whose email starts with
+// EmailPrefix (lower-case; "" any), disabled or not when Disabled is set, strictly after the position
+// (AfterTenant, AfterEmail) in (tenant id, email) order when AfterEmail is set.
+type UserQuery struct {
+	TenantID    string
+	EmailPrefix string
+	Disabled    *bool
+	AfterTenant string
+	AfterEmail  string
+	Limit       int
 }
 
 // TenantStore stores tenants. Every write records its event in the same transaction.
@@ -44,9 +64,9 @@ type TenantStore interface {
 	// other change of the tenant can interleave with; apply's error aborts it and is returned.
 	// ErrNotFound when unknown, ErrConflict when the new name is taken.
 	UpdateTenant(ctx context.Context, id string, apply func(*Tenant) error, ev Event) (Tenant, error)
-	// DeleteTenant deletes a tenant; with withUsers it deletes its users (and everything of theirs)
-	// first, otherwise a tenant with users is refused with ErrConflict, atomically. ErrNotFound when
-	// unknown.
+	// DeleteTenant deletes a tenant and its admin keys; with withUsers it erases its users first as
+	// DeleteUser does, otherwise a tenant with users is refused with ErrConflict, atomically.
+	// ErrNotFound when unknown.
 	DeleteTenant(ctx context.Context, id string, withUsers bool, ev Event) error
 }
 
@@ -140,7 +160,10 @@ type NewSession struct {
 	IdleTTL         time.Duration
 	MaxAge          time.Duration
 	RefreshHash     []byte
-	Event           Event
+	// PasswordHash, when set, becomes the user's password in the same transaction: the password an
+	// invitee chooses when accepting an invitation code.
+	PasswordHash string
+	Event        Event
 }
 
 // Rotated is what a successful rotation hands back for the new access token.
@@ -210,9 +233,40 @@ type EnableTOTP struct {
 	Event          Event
 }
 
-// EventLog records security events that change no other row (a failed login, a throttle).
+// EventLog records security events that change no other row (a failed login, a throttle), and reads
+// the log back.
 type EventLog interface {
 	RecordEvent(ctx context.Context, ev Event) error
+	// ListEvents returns the events q selects, newest (highest id) first, at most q.Limit.
+	ListEvents(ctx context.Context, q EventQuery) ([]LoggedEvent, error)
+}
+
+// EventQuery selects events: of a tenant, of a user, of a kind (each "" for any), created at or after
+// Since and before Until (zero for no bound), with ids below BeforeID (0 for no bound).
+type EventQuery struct {
+	TenantID string
+	UserID   string
+	Kind     string
+	Since    time.Time
+	Until    time.Time
+	BeforeID int64
+	Limit    int
+}
+
+// AdminKeys stores the keys of the admin API, as hashes.
+type AdminKeys interface {
+	// CreateAdminKey stores a key with the SHA-256 of its secret and records ev, in one transaction;
+	// ErrNotFound when its tenant does not exist.
+	CreateAdminKey(ctx context.Context, k *AdminKey, hash []byte, ev Event) error
+	// AdminKeyByHash finds a key, revoked or not, by the hash of its secret; ErrNotFound when none.
+	AdminKeyByHash(ctx context.Context, hash []byte) (AdminKey, error)
+	// ListAdminKeys returns every key, revoked ones included, oldest first.
+	ListAdminKeys(ctx context.Context) ([]AdminKey, error)
+	// RevokeAdminKey revokes a live key and records ev; ErrNotFound when unknown or already revoked.
+	RevokeAdminKey(ctx context.Context, id string, ev Event) error
+	// TouchAdminKey records a use of the key at most once per interval: it writes only when the last
+	// recorded use is older.
+	TouchAdminKey(ctx context.Context, id string, interval time.Duration) error
 }
 
 // Store is every storage port the service uses.
@@ -224,6 +278,7 @@ type Store interface {
 	Throttle
 	Factors
 	EventLog
+	AdminKeys
 }
 
 // KeyStore keeps generated signing keys and server secrets, so every instance and restart agree.

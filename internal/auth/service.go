@@ -24,6 +24,8 @@ type Config struct {
 	ResendCooldown  time.Duration
 	CodesPerHour    int // code emails per user, per purpose and hour
 	NoticesPerHour  int // already-registered notices per user and hour
+	// InvitationTTL is how long an invitation's sign-up code lives; 0 means CodeTTL.
+	InvitationTTL time.Duration
 
 	AccessTTL      time.Duration
 	RefreshIdleTTL time.Duration

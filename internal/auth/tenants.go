@@ -374,23 +374,69 @@ func (s *Service) userTenant(ctx context.Context, tenantID string) (Tenant, erro
 	return t, nil
 }
 
-// ListTenants lists tenants in id order, after the id given ("" from the start), at most limit (0
-// for all).
-func (s *Service) ListTenants(ctx context.Context, after string, limit int) ([]Tenant, error) {
-	list, err := s.store.ListTenants(ctx, after, limit)
+// TenantPage is a page of the tenant listing.
+type TenantPage struct {
+	Items      []Tenant
+	NextCursor string // "" on the last page
+}
+
+// ListTenants lists the tenants the caller sees in id order, one page at a time; the default tenant
+// with its configured settings.
+func (s *Service) ListTenants(ctx context.Context, by Admin, p PageRequest) (TenantPage, error) {
+	var v Validation
+	limit := p.limit(&v)
+	key := listing("tenants", by.Scope)
+	after := ""
+	if p.Cursor != "" {
+		if pos := s.decodeCursor(&v, p.Cursor, key, 1); pos != nil {
+			after = pos[0]
+		}
+	}
+	if err := v.Err(); err != nil {
+		return TenantPage{}, err
+	}
+	if by.Scope != "" {
+		// One tenant, on one page: no cursor is ever issued to pass the check above.
+		t, err := s.Tenant(ctx, by.Scope)
+		if ErrorCode(err) == CodeNotFound {
+			return TenantPage{Items: []Tenant{}}, nil
+		}
+		if err != nil {
+			return TenantPage{}, err
+		}
+		return TenantPage{Items: []Tenant{t}}, nil
+	}
+	list, err := s.store.ListTenants(ctx, after, limit+1)
 	if err != nil {
-		return nil, internal("list tenants", err)
+		return TenantPage{}, internal("list tenants", err)
 	}
 	for i := range list {
 		if list[i].ID == DefaultTenantID {
 			list[i].Settings = s.tenants.cfg.Default
 		}
 	}
-	return list, nil
+	page := TenantPage{Items: list}
+	if len(list) > limit {
+		page.Items = list[:limit]
+		page.NextCursor = s.encodeCursor(key, list[limit-1].ID)
+	}
+	return page, nil
 }
 
-// CreateTenant makes a tenant with an operator-chosen id; settings not given take their defaults.
-func (s *Service) CreateTenant(ctx context.Context, id string, in TenantInput, actor string) (Tenant, error) {
+// AdminTenant returns a tenant the caller sees, with its effective settings.
+func (s *Service) AdminTenant(ctx context.Context, by Admin, id string) (Tenant, error) {
+	if !by.sees(id) {
+		return Tenant{}, errNoTenant()
+	}
+	return s.Tenant(ctx, id)
+}
+
+// CreateTenant makes a tenant with an operator-chosen id; settings not given take their defaults. A
+// caller scoped to one tenant cannot make others.
+func (s *Service) CreateTenant(ctx context.Context, by Admin, id string, in TenantInput) (Tenant, error) {
+	if by.Scope != "" {
+		return Tenant{}, errForbidden("A key of one tenant cannot create tenants.")
+	}
 	var v Validation
 	if !ValidTenantID(id) {
 		v.Add("id", tenantIDRule)
@@ -400,7 +446,7 @@ func (s *Service) CreateTenant(ctx context.Context, id string, in TenantInput, a
 	if err := v.Err(); err != nil {
 		return Tenant{}, err
 	}
-	err := s.store.CreateTenant(ctx, &t, Event{Kind: "tenant_created", Detail: tenantDetail(id, actor)})
+	err := s.store.CreateTenant(ctx, &t, by.event("tenant_created", id, ""))
 	if errors.Is(err, ErrConflict) {
 		if _, lookErr := s.store.TenantByID(ctx, id); lookErr == nil {
 			return Tenant{}, newError(CodeTenantExists, "A tenant with this id already exists.")
@@ -416,9 +462,12 @@ func (s *Service) CreateTenant(ctx context.Context, id string, in TenantInput, a
 	return t, nil
 }
 
-// UpdateTenant merges the input into a tenant. The default tenant's settings come from the
-// configuration, so only its name can change here.
-func (s *Service) UpdateTenant(ctx context.Context, id string, in TenantInput, actor string) (Tenant, error) {
+// UpdateTenant merges the input into a tenant the caller sees. The default tenant's settings come
+// from the configuration, so only its name can change here.
+func (s *Service) UpdateTenant(ctx context.Context, by Admin, id string, in TenantInput) (Tenant, error) {
+	if !by.sees(id) {
+		return Tenant{}, errNoTenant()
+	}
 	if id == DefaultTenantID && in.touchesSettings() {
 		var v Validation
 		v.Add("settings", "of the default tenant come from the configuration (default_tenant in config.yaml)")
@@ -436,12 +485,12 @@ func (s *Service) UpdateTenant(ctx context.Context, id string, in TenantInput, a
 		}
 		in.apply(&invalid, t)
 		return invalid.Err()
-	}, Event{Kind: "tenant_updated", Detail: tenantDetail(id, actor)})
+	}, by.event("tenant_updated", id, ""))
 	switch {
 	case len(invalid) > 0:
 		return Tenant{}, invalid.Err()
 	case errors.Is(err, ErrNotFound):
-		return Tenant{}, newError(CodeNotFound, "No such tenant.")
+		return Tenant{}, errNoTenant()
 	case errors.Is(err, ErrConflict):
 		var v Validation
 		v.Add("name", "is taken by another tenant")
@@ -456,21 +505,23 @@ func (s *Service) UpdateTenant(ctx context.Context, id string, in TenantInput, a
 	return t, nil
 }
 
-// DeleteTenant removes a tenant. While it has users it is refused unless force is set, which deletes
-// them too (their sessions, codes and mail go with them).
-func (s *Service) DeleteTenant(ctx context.Context, id string, force bool, actor string) error {
-	if id == DefaultTenantID {
+// DeleteTenant removes a tenant and its admin keys. While it has users it is refused unless force is
+// set, which erases them too, as DeleteUser does. A caller scoped to the tenant cannot delete it.
+func (s *Service) DeleteTenant(ctx context.Context, by Admin, id string, force bool) error {
+	switch {
+	case !by.sees(id) || !ValidTenantID(id):
+		return errNoTenant()
+	case by.Scope != "":
+		return errForbidden("A key of one tenant cannot delete it.")
+	case id == DefaultTenantID:
 		var v Validation
 		v.Add("id", "is the default tenant, which cannot be deleted")
 		return v.Err()
 	}
-	if !ValidTenantID(id) {
-		return newError(CodeNotFound, "No such tenant.")
-	}
-	err := s.store.DeleteTenant(ctx, id, force, Event{Kind: "tenant_deleted", Detail: tenantDetail(id, actor)})
+	err := s.store.DeleteTenant(ctx, id, force, by.event("tenant_deleted", id, ""))
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return newError(CodeNotFound, "No such tenant.")
+		return errNoTenant()
 	case errors.Is(err, ErrConflict):
 		return newError(CodeTenantHasUsers, "The tenant still has users; delete them first, or force the deletion to delete them too.")
 	case err != nil:
@@ -478,56 +529,4 @@ func (s *Service) DeleteTenant(ctx context.Context, id string, force bool, actor
 	}
 	s.tenants.forget(id)
 	return nil
-}
-
-func tenantDetail(id, actor string) string { return "tenant " + id + " by " + actor }
-
-// User returns a user by id; with tenantID set the user must belong to that tenant (anything else is
-// not found), so a caller scoped to one tenant cannot learn of another's users.
-func (s *Service) User(ctx context.Context, tenantID, userID string) (User, error) {
-	u, err := s.store.UserByID(ctx, userID)
-	if errors.Is(err, ErrNotFound) || err == nil && tenantID != "" && u.TenantID != tenantID {
-		return User{}, newError(CodeNotFound, "No such user.")
-	}
-	if err != nil {
-		return User{}, internal("load user", err)
-	}
-	return u, nil
-}
-
-// UserInput is what an admin sets on a user; nil leaves a field as it is.
-type UserInput struct {
-	Role     *string
-	Metadata json.RawMessage
-}
-
-// UpdateUser sets a user's role and metadata. With tenantID set the user must belong to that tenant.
-// A new role reaches the access tokens at the user's next refresh or login.
-func (s *Service) UpdateUser(ctx context.Context, tenantID, userID string, in UserInput, actor string) (User, error) {
-	var v Validation
-	var ch UserChanges
-	if in.Role != nil {
-		role := strings.TrimSpace(*in.Role)
-		if role == "" || len(role) > maxRoleLength || !rolePattern.MatchString(role) {
-			v.Add("role", "must be 1 to 64 letters, digits, '_', '.', ':' or '-'")
-		}
-		ch.Role = &role
-	}
-	if in.Metadata != nil {
-		ch.Metadata = jsonObject(&v, "metadata", in.Metadata, MaxMetadataBytes)
-	}
-	if err := v.Err(); err != nil {
-		return User{}, err
-	}
-	if _, err := s.User(ctx, tenantID, userID); err != nil {
-		return User{}, err
-	}
-	u, err := s.store.UpdateUser(ctx, userID, ch, Event{UserID: userID, Kind: "user_updated", Detail: actor})
-	if errors.Is(err, ErrNotFound) {
-		return User{}, newError(CodeNotFound, "No such user.")
-	}
-	if err != nil {
-		return User{}, internal("update user", err)
-	}
-	return u, nil
 }

@@ -16,6 +16,9 @@ import (
 
 func ptr[T any](v T) *T { return &v }
 
+// op is the operator the tests act as: the command line, over every tenant.
+var op = auth.CommandLine("test")
+
 func fieldNames(t *testing.T, err error) []string {
 	t.Helper()
 	ae := wantCode(t, err, auth.CodeValidation)
@@ -30,32 +33,32 @@ func TestTenantIDsAndSettingsAreChecked(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	for _, id := range []string{"", "Acme", "-acme", "_a", "acme!", "a b", strings.Repeat("a", 64), "ümlaut"} {
-		_, err := f.svc.CreateTenant(ctx, id, auth.TenantInput{Name: ptr("x")}, "test")
+		_, err := f.svc.CreateTenant(ctx, op, id, auth.TenantInput{Name: ptr("x")})
 		if diff := cmp.Diff([]string{"id"}, fieldNames(t, err)); diff != "" {
 			t.Errorf("id %q: fields (-want +got):\n%s", id, diff)
 		}
 	}
 	for _, id := range []string{"acme", "179", "a", "a-b_c", strings.Repeat("z", 63)} {
-		if _, err := f.svc.CreateTenant(ctx, id, auth.TenantInput{Name: ptr("Tenant " + id)}, "test"); err != nil {
+		if _, err := f.svc.CreateTenant(ctx, op, id, auth.TenantInput{Name: ptr("Tenant " + id)}); err != nil {
 			t.Errorf("id %q: %v", id, err)
 		}
 	}
-	_, err := f.svc.CreateTenant(ctx, "bad", auth.TenantInput{
+	_, err := f.svc.CreateTenant(ctx, op, "bad", auth.TenantInput{
 		Name: ptr(""), SecondStep: ptr("sms"), AppName: ptr("bell\a"), MailFrom: ptr("not an address"), Locale: ptr("english!"),
 		AllowedOrigins: ptr([]string{"https://ok.test", "https://app.test/path"}), Routes: json.RawMessage(`[1]`),
 		Issuer: ptr(strings.Repeat("i", 513)),
-	}, "test")
+	})
 	want := []string{"routes", "name", "secondStep", "appName", "mailFrom", "locale", "allowedOrigins", "issuer"}
 	if diff := cmp.Diff(want, fieldNames(t, err)); diff != "" {
 		t.Errorf("bad settings: fields (-want +got):\n%s", diff)
 	}
-	_, err = f.svc.CreateTenant(ctx, "acme", auth.TenantInput{Name: ptr("Other")}, "test")
+	_, err = f.svc.CreateTenant(ctx, op, "acme", auth.TenantInput{Name: ptr("Other")})
 	wantCode(t, err, auth.CodeTenantExists)
-	_, err = f.svc.CreateTenant(ctx, "acme2", auth.TenantInput{Name: ptr("Tenant acme")}, "test")
+	_, err = f.svc.CreateTenant(ctx, op, "acme2", auth.TenantInput{Name: ptr("Tenant acme")})
 	if diff := cmp.Diff([]string{"name"}, fieldNames(t, err)); diff != "" {
 		t.Errorf("a taken name: fields (-want +got):\n%s", diff)
 	}
-	_, err = f.svc.CreateTenant(ctx, "huge", auth.TenantInput{Name: ptr("Huge"), Routes: json.RawMessage(`{"x":"` + strings.Repeat("r", 16<<10) + `"}`)}, "test")
+	_, err = f.svc.CreateTenant(ctx, op, "huge", auth.TenantInput{Name: ptr("Huge"), Routes: json.RawMessage(`{"x":"` + strings.Repeat("r", 16<<10) + `"}`)})
 	if diff := cmp.Diff([]string{"routes"}, fieldNames(t, err)); diff != "" {
 		t.Errorf("routes over 16 KiB: fields (-want +got):\n%s", diff)
 	}
@@ -64,8 +67,8 @@ func TestTenantIDsAndSettingsAreChecked(t *testing.T) {
 func TestTenantUpdatesMergeAndTheDefaultTenantIsTheConfiguration(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	created, err := f.svc.CreateTenant(ctx, "acme", auth.TenantInput{Name: ptr("Acme"), AppName: ptr("Acme Pay"),
-		Routes: json.RawMessage(`{ "base" : "https://api.acme.test/" }`)}, "test")
+	created, err := f.svc.CreateTenant(ctx, op, "acme", auth.TenantInput{Name: ptr("Acme"), AppName: ptr("Acme Pay"),
+		Routes: json.RawMessage(`{ "base" : "https://api.acme.test/" }`)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +77,7 @@ func TestTenantUpdatesMergeAndTheDefaultTenantIsTheConfiguration(t *testing.T) {
 	if diff := cmp.Diff(want, created.Settings); diff != "" {
 		t.Errorf("created settings (-want +got):\n%s", diff)
 	}
-	updated, err := f.svc.UpdateTenant(ctx, "acme", auth.TenantInput{SecondStep: ptr(auth.SecondStepOff), AllowedOrigins: ptr([]string{"https://app.acme.test"})}, "test")
+	updated, err := f.svc.UpdateTenant(ctx, op, "acme", auth.TenantInput{SecondStep: ptr(auth.SecondStepOff), AllowedOrigins: ptr([]string{"https://app.acme.test"})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,26 +85,27 @@ func TestTenantUpdatesMergeAndTheDefaultTenantIsTheConfiguration(t *testing.T) {
 	if diff := cmp.Diff(want, updated.Settings); diff != "" || updated.Name != "Acme" {
 		t.Errorf("after a partial update, name %q, settings (-want +got):\n%s", updated.Name, diff)
 	}
-	_, err = f.svc.UpdateTenant(ctx, "acme", auth.TenantInput{Locale: ptr("not a locale")}, "test")
+	_, err = f.svc.UpdateTenant(ctx, op, "acme", auth.TenantInput{Locale: ptr("not a locale")})
 	if diff := cmp.Diff([]string{"locale"}, fieldNames(t, err)); diff != "" {
 		t.Errorf("fields (-want +got):\n%s", diff)
 	}
 	if got, _ := f.svc.Tenant(ctx, "acme"); !cmp.Equal(want, got.Settings) {
 		t.Errorf("a refused update changed the tenant: %+v", got.Settings)
 	}
-	_, err = f.svc.UpdateTenant(ctx, "nope", auth.TenantInput{Name: ptr("x")}, "test")
+	_, err = f.svc.UpdateTenant(ctx, op, "nope", auth.TenantInput{Name: ptr("x")})
 	wantCode(t, err, auth.CodeNotFound)
 
 	// The default tenant: its name may change, its settings are the configuration's.
-	_, err = f.svc.UpdateTenant(ctx, auth.DefaultTenantID, auth.TenantInput{SecondStep: ptr(auth.SecondStepOff)}, "test")
+	_, err = f.svc.UpdateTenant(ctx, op, auth.DefaultTenantID, auth.TenantInput{SecondStep: ptr(auth.SecondStepOff)})
 	if diff := cmp.Diff([]string{"settings"}, fieldNames(t, err)); diff != "" {
 		t.Errorf("default tenant settings: fields (-want +got):\n%s", diff)
 	}
-	def, err := f.svc.UpdateTenant(ctx, auth.DefaultTenantID, auth.TenantInput{Name: ptr("Main")}, "test")
+	def, err := f.svc.UpdateTenant(ctx, op, auth.DefaultTenantID, auth.TenantInput{Name: ptr("Main")})
 	if err != nil || def.Name != "Main" || !cmp.Equal(defaultTenant.Default, def.Settings) {
 		t.Errorf("renaming the default tenant = %+v, %v", def, err)
 	}
-	list, err := f.svc.ListTenants(ctx, "", 0)
+	page, err := f.svc.ListTenants(ctx, op, auth.PageRequest{})
+	list := page.Items
 	if err != nil || len(list) != 2 || list[1].ID != auth.DefaultTenantID || !cmp.Equal(defaultTenant.Default, list[1].Settings) {
 		t.Errorf("ListTenants = %+v, %v; want acme and the default with the configured settings", list, err)
 	}
@@ -121,31 +125,31 @@ func eventKinds(f *fixture) []string {
 func TestTenantDeletionIsRefusedWhileItHasUsersUnlessForced(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	if _, err := f.svc.CreateTenant(ctx, "acme", auth.TenantInput{Name: ptr("Acme")}, "test"); err != nil {
+	if _, err := f.svc.CreateTenant(ctx, op, "acme", auth.TenantInput{Name: ptr("Acme")}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.svc.CreateAccount(ctx, auth.NewAccount{Email: "ann@acme.test", Password: pw, TenantID: "acme"}); err != nil {
 		t.Fatal(err)
 	}
-	wantCode(t, f.svc.DeleteTenant(ctx, "acme", false, "test"), auth.CodeTenantHasUsers)
-	if diff := cmp.Diff([]string{"id"}, fieldNames(t, f.svc.DeleteTenant(ctx, auth.DefaultTenantID, true, "test"))); diff != "" {
+	wantCode(t, f.svc.DeleteTenant(ctx, op, "acme", false), auth.CodeTenantHasUsers)
+	if diff := cmp.Diff([]string{"id"}, fieldNames(t, f.svc.DeleteTenant(ctx, op, auth.DefaultTenantID, true))); diff != "" {
 		t.Errorf("deleting the default tenant: fields (-want +got):\n%s", diff)
 	}
-	if err := f.svc.DeleteTenant(ctx, "acme", true, "test"); err != nil {
+	if err := f.svc.DeleteTenant(ctx, op, "acme", true); err != nil {
 		t.Fatalf("forced delete: %v", err)
 	}
 	_, err := f.svc.Login(ctx, auth.Credentials{Email: "ann@acme.test", Password: pw, TenantID: "acme"})
 	if diff := cmp.Diff([]string{"tenantId"}, fieldNames(t, err)); diff != "" {
 		t.Errorf("a login into the deleted tenant: fields (-want +got):\n%s", diff)
 	}
-	wantCode(t, f.svc.DeleteTenant(ctx, "acme", false, "test"), auth.CodeNotFound)
-	wantCode(t, f.svc.DeleteTenant(ctx, "Not A Slug", false, "test"), auth.CodeNotFound)
+	wantCode(t, f.svc.DeleteTenant(ctx, op, "acme", false), auth.CodeNotFound)
+	wantCode(t, f.svc.DeleteTenant(ctx, op, "Not A Slug", false), auth.CodeNotFound)
 }
 
 func TestSecondStepOffSignsInWithOneCall(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	if _, err := f.svc.CreateTenant(ctx, "quick", auth.TenantInput{Name: ptr("Quick"), SecondStep: ptr(auth.SecondStepOff)}, "test"); err != nil {
+	if _, err := f.svc.CreateTenant(ctx, op, "quick", auth.TenantInput{Name: ptr("Quick"), SecondStep: ptr(auth.SecondStepOff)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.svc.CreateAccount(ctx, auth.NewAccount{Email: "ann@example.test", Password: pw, TenantID: "quick"}); err != nil {
@@ -179,7 +183,7 @@ func TestSecondStepOffSignsInWithOneCall(t *testing.T) {
 func TestRefreshWithoutRotationKeepsTheTokenAndItsIdleWindowRunsFromLastUse(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	if _, err := f.svc.CreateTenant(ctx, "keep", auth.TenantInput{Name: ptr("Keep"), RefreshRotation: ptr(false)}, "test"); err != nil {
+	if _, err := f.svc.CreateTenant(ctx, op, "keep", auth.TenantInput{Name: ptr("Keep"), RefreshRotation: ptr(false)}); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.svc.Register(ctx, auth.Credentials{Email: "ann@example.test", Password: pw, TenantID: "keep"}); err != nil {
@@ -204,7 +208,7 @@ func TestRefreshWithoutRotationKeepsTheTokenAndItsIdleWindowRunsFromLastUse(t *t
 	// A tenant that starts rotating leaves the sessions opened before alone, so a client that keeps
 	// its one token is not taken for a thief.
 	second := f.signIn(t, "keep")
-	if _, err := f.svc.UpdateTenant(ctx, "keep", auth.TenantInput{RefreshRotation: ptr(true)}, "test"); err != nil {
+	if _, err := f.svc.UpdateTenant(ctx, op, "keep", auth.TenantInput{RefreshRotation: ptr(true)}); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {
@@ -242,7 +246,7 @@ func TestTenantChangesReachOtherInstancesWithinTheCacheTime(t *testing.T) {
 	a := newFixture(t)
 	b := startFixture(t, specConfig, defaultTenant, a.clk, a.store) // same store and clock
 	ctx := context.Background()
-	if _, err := a.svc.CreateTenant(ctx, "acme", auth.TenantInput{Name: ptr("Acme")}, "test"); err != nil {
+	if _, err := a.svc.CreateTenant(ctx, op, "acme", auth.TenantInput{Name: ptr("Acme")}); err != nil {
 		t.Fatal(err)
 	}
 	secondStep := func(f *fixture) string {
@@ -255,7 +259,7 @@ func TestTenantChangesReachOtherInstancesWithinTheCacheTime(t *testing.T) {
 	if got := secondStep(b); got != auth.SecondStepEmailCode {
 		t.Fatalf("b reads %q before the change", got)
 	}
-	if _, err := a.svc.UpdateTenant(ctx, "acme", auth.TenantInput{SecondStep: ptr(auth.SecondStepOff)}, "test"); err != nil {
+	if _, err := a.svc.UpdateTenant(ctx, op, "acme", auth.TenantInput{SecondStep: ptr(auth.SecondStepOff)}); err != nil {
 		t.Fatal(err)
 	}
 	if got := secondStep(a); got != auth.SecondStepOff {
@@ -288,18 +292,18 @@ func TestUserMetadataIsABoundedObject(t *testing.T) {
 	fill := func(n int) json.RawMessage { // a compact object of exactly n bytes
 		return json.RawMessage(`{"k":"` + strings.Repeat("v", n-8) + `"}`)
 	}
-	if got, err := f.svc.UpdateUser(ctx, "", u.ID, auth.UserInput{Metadata: fill(auth.MaxMetadataBytes)}, "test"); err != nil || len(got.Metadata) != auth.MaxMetadataBytes {
+	if got, err := f.svc.UpdateUser(ctx, op, u.ID, auth.UserInput{Metadata: fill(auth.MaxMetadataBytes)}); err != nil || len(got.Metadata) != auth.MaxMetadataBytes {
 		t.Errorf("metadata of exactly 4 KiB: %d bytes, %v", len(got.Metadata), err)
 	}
 	for name, raw := range map[string]string{
 		"one byte over": string(fill(auth.MaxMetadataBytes + 1)), "an array": `[]`, "a string": `"x"`, "null": `null`, "broken": `{"a":}`,
 	} {
-		_, err := f.svc.UpdateUser(ctx, "", u.ID, auth.UserInput{Metadata: json.RawMessage(raw)}, "test")
+		_, err := f.svc.UpdateUser(ctx, op, u.ID, auth.UserInput{Metadata: json.RawMessage(raw)})
 		if diff := cmp.Diff([]string{"metadata"}, fieldNames(t, err)); diff != "" {
 			t.Errorf("%s: fields (-want +got):\n%s", name, diff)
 		}
 	}
-	_, err = f.svc.UpdateUser(ctx, "", "no-such-user", auth.UserInput{Role: ptr("admin")}, "test")
+	_, err = f.svc.UpdateUser(ctx, op, "no-such-user", auth.UserInput{Role: ptr("admin")})
 	wantCode(t, err, auth.CodeNotFound)
 }
 

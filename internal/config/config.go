@@ -32,6 +32,7 @@ type Config struct {
 	DefaultTenant DefaultTenant `yaml:"default_tenant"`
 	Surfaces      Surfaces      `yaml:"surfaces"`
 	GraphQL       GraphQL       `yaml:"graphql"`
+	Admin         Admin         `yaml:"admin"`
 }
 
 type Server struct {
@@ -91,6 +92,8 @@ type Codes struct {
 	MaxPerHour int `yaml:"max_per_hour"`
 	// NoticesPerHour bounds the already-registered notices per user, which a stranger can trigger.
 	NoticesPerHour int `yaml:"notices_per_hour"`
+	// InvitationTTL is how long the sign-up code of an admin's invitation stays valid.
+	InvitationTTL time.Duration `yaml:"invitation_ttl"`
 }
 
 type Tokens struct {
@@ -212,6 +215,30 @@ type GraphQL struct {
 	MaxBatch      int  `yaml:"max_batch"`
 }
 
+// Admin is the admin API (/v2/admin), reached with admin keys.
+type Admin struct {
+	Enabled bool `yaml:"enabled"`
+	// Listener is where it is served: public (server.addr), internal (server.internal_addr), both, or
+	// auto: internal when server.internal_addr is set, else public.
+	Listener string `yaml:"listener"`
+}
+
+// AdminListeners tells on which listeners the admin API is served.
+func (c Config) AdminListeners() (public, internal bool) {
+	if !c.Admin.Enabled {
+		return false, false
+	}
+	switch c.Admin.Listener {
+	case "public":
+		return true, false
+	case "internal":
+		return false, true
+	case "both":
+		return true, true
+	}
+	return c.Server.InternalAddr == "", c.Server.InternalAddr != ""
+}
+
 // Default returns the built-in configuration; config.yaml at the repository root mirrors it.
 func Default() Config {
 	return Config{
@@ -248,6 +275,7 @@ func Default() Config {
 			ResendCooldown: 60 * time.Second,
 			MaxPerHour:     10,
 			NoticesPerHour: 3,
+			InvitationTTL:  72 * time.Hour,
 		},
 		Tokens: Tokens{
 			Issuer:            "latch",
@@ -304,6 +332,7 @@ func Default() Config {
 			LoginFailures: 24 * time.Hour,
 			Outbox:        24 * time.Hour,
 		},
+		Admin: Admin{Enabled: true, Listener: "auto"},
 	}
 }
 

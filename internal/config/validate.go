@@ -82,6 +82,7 @@ func (c Config) Validate() error {
 	p.notNegative("codes.resend_cooldown", c.Codes.ResendCooldown)
 	p.atLeast("codes.max_per_hour", c.Codes.MaxPerHour, 1)
 	p.atLeast("codes.notices_per_hour", c.Codes.NoticesPerHour, 1)
+	p.positive("codes.invitation_ttl", c.Codes.InvitationTTL)
 
 	p.required("tokens.issuer", c.Tokens.Issuer)
 	p.required("tokens.audience", c.Tokens.Audience)
@@ -165,6 +166,10 @@ func (c Config) Validate() error {
 	p.atLeast("graphql.max_complexity", c.GraphQL.MaxComplexity, 1)
 	p.atLeast("graphql.max_tokens", c.GraphQL.MaxTokens, 100)
 	p.atLeast("graphql.max_batch", c.GraphQL.MaxBatch, 1)
+	p.oneOf("admin.listener", c.Admin.Listener, "auto", "public", "internal", "both")
+	if (c.Admin.Listener == "internal" || c.Admin.Listener == "both") && c.Server.InternalAddr == "" {
+		p.add("admin.listener", "%s needs server.internal_addr", c.Admin.Listener)
+	}
 
 	p.positive("retention.interval", c.Retention.Interval)
 	p.positive("retention.events", c.Retention.Events)

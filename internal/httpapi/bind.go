@@ -78,6 +78,12 @@ func jsonKind(t reflect.Type) string {
 		return "boolean"
 	case reflect.String:
 		return "string"
+	case reflect.Struct, reflect.Map:
+		return "JSON object"
+	case reflect.Slice, reflect.Array:
+		return "JSON array"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
 	}
 	return t.Kind().String()
 }

@@ -36,6 +36,15 @@ type codeRequest struct {
 	Mode       string `json:"mode"`
 }
 
+// registerCodeRequest is codeRequest with the password an invitee chooses when accepting.
+type registerCodeRequest struct {
+	Email      string `json:"email"`
+	EmailToken string `json:"emailToken"`
+	TenantID   string `json:"tenantId"`
+	Mode       string `json:"mode"`
+	Password   string `json:"password"`
+}
+
 type refreshRequest struct {
 	RefreshToken string `json:"refreshToken"`
 	Mode         string `json:"mode"`
@@ -136,18 +145,23 @@ func (s *Server) register(c echo.Context) error {
 }
 
 func (s *Server) validateRegister(c echo.Context) error {
-	return s.validateCode(c, s.svc.ValidateRegister)
+	var req registerCodeRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	code := codeRequest{Email: req.Email, EmailToken: req.EmailToken, TenantID: req.TenantID, Mode: req.Mode}
+	return s.validateCode(c, s.svc.ValidateRegister, code, req.Password)
 }
 
 func (s *Server) validateLogin(c echo.Context) error {
-	return s.validateCode(c, s.svc.ValidateLogin)
-}
-
-func (s *Server) validateCode(c echo.Context, validate func(context.Context, auth.CodeInput) (auth.TokenPair, error)) error {
 	var req codeRequest
 	if err := decode(c, &req); err != nil {
 		return err
 	}
+	return s.validateCode(c, s.svc.ValidateLogin, req, "")
+}
+
+func (s *Server) validateCode(c echo.Context, validate func(context.Context, auth.CodeInput) (auth.TokenPair, error), req codeRequest, password string) error {
 	if err := checkMode(req.Mode); err != nil {
 		return err
 	}
@@ -155,7 +169,7 @@ func (s *Server) validateCode(c echo.Context, validate func(context.Context, aut
 	if err != nil {
 		return err
 	}
-	pair, err := validate(c.Request().Context(), auth.CodeInput{Email: req.Email, Code: req.EmailToken, TenantID: tenant, Meta: Meta(c)})
+	pair, err := validate(c.Request().Context(), auth.CodeInput{Email: req.Email, Code: req.EmailToken, TenantID: tenant, Password: password, Meta: Meta(c)})
 	if err != nil {
 		return err
 	}

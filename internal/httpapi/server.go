@@ -37,14 +37,18 @@ type Config struct {
 	SandboxAllowRemote bool
 	// InternalListener moves /metrics off the public router to InternalHandler.
 	InternalListener bool
-	Ready            func(ctx context.Context) error
-	JWKS             func() []byte    // the public signing keys, for /.well-known/jwks.json
-	Metrics          *metrics.Metrics // nil: no /metrics
+	// AdminPublic and AdminInternal serve the admin API (/v2/admin) on the public router and on
+	// InternalHandler.
+	AdminPublic, AdminInternal bool
+	Ready                      func(ctx context.Context) error
+	JWKS                       func() []byte    // the public signing keys, for /.well-known/jwks.json
+	Metrics                    *metrics.Metrics // nil: no /metrics
 }
 
 // Server holds the Echo instance and what handlers need.
 type Server struct {
 	echo     *echo.Echo
+	admin    *echo.Echo // the admin API on the internal listener; nil when it is not served there
 	svc      *auth.Service
 	cfg      Config
 	log      *slog.Logger
@@ -55,36 +59,55 @@ type Server struct {
 
 // New builds the router.
 func New(cfg Config, svc *auth.Service, log *slog.Logger) *Server {
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
-	s := &Server{echo: e, svc: svc, cfg: cfg, log: log, ops: maps.Clone(operations)}
-	e.HTTPErrorHandler = s.errorHandler
-	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
+	s := &Server{svc: svc, cfg: cfg, log: log, ops: maps.Clone(operations)}
 	if cfg.IPPerMinute > 0 {
 		s.ips = newIPLimiter(cfg.IPPerMinute, cfg.IPBurst)
 	}
+	s.echo = s.newRouter(!cfg.InternalListener)
+	s.routes()
+	if cfg.AdminPublic {
+		s.adminRoutes(s.echo)
+	}
+	if cfg.AdminInternal {
+		s.admin = s.newRouter(false)
+		s.adminRoutes(s.admin)
+	}
+	return s
+}
+
+// newRouter is an Echo instance with the middleware every route gets: the tenant prefix, request ids,
+// the access log, metrics (and /metrics when withMetrics), panic recovery, headers and the body limit.
+func (s *Server) newRouter(withMetrics bool) *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.errorHandler
+	e.IPExtractor = ipExtractor(s.cfg.TrustedProxies)
 	e.Pre(stripTenantPrefix)
 	e.Use(s.requestID, s.deadline, s.accessLog)
-	if cfg.Metrics != nil {
+	if s.cfg.Metrics != nil {
 		e.Use(s.observe)
-		if !cfg.InternalListener {
-			e.GET("/metrics", echo.WrapHandler(cfg.Metrics.Handler()))
+		if withMetrics {
+			e.GET("/metrics", echo.WrapHandler(s.cfg.Metrics.Handler()))
 		}
 	}
 	e.Use(s.recoverPanic, secureHeaders, limitBody)
-	s.routes()
-	return s
+	return e
 }
 
 // Handler is the http.Handler to serve.
 func (s *Server) Handler() http.Handler { return s.echo }
 
-// InternalHandler serves what operators' tools read on the internal listener: /metrics and
-// /healthz. Nothing there is meant for clients.
+// InternalHandler serves what operators and their tools use on the internal listener: /metrics,
+// /healthz and, when configured there, the admin API (also under /t/{tenant}). Nothing there is meant
+// for clients.
 func (s *Server) InternalHandler() http.Handler {
 	mux := http.NewServeMux()
 	if s.cfg.Metrics != nil {
 		mux.Handle("GET /metrics", s.cfg.Metrics.Handler())
+	}
+	if s.admin != nil {
+		mux.Handle("/v2/admin/", s.admin)
+		mux.Handle(TenantPathPrefix, s.admin)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

@@ -43,7 +43,7 @@ func queueCodes(t *testing.T, s *store.Store, n int) []string {
 	var to []string
 	for i := range n {
 		u := auth.User{Email: fmt.Sprintf("slow%02d@example.test", i)}
-		if err := s.CreateUser(ctx, &u, "x"); err != nil {
+		if err := s.CreateUser(ctx, &u, "x", auth.Event{}); err != nil {
 			t.Fatal(err)
 		}
 		_, err := s.IssueCode(ctx, auth.IssueCode{UserID: u.ID, Purpose: auth.PurposeLogin, CodeHash: []byte("h"), TTL: 10 * time.Minute,

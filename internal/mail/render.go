@@ -31,6 +31,7 @@ type Data struct {
 	Email        string
 	Code         string
 	ValidMinutes int
+	ValidHours   int  // ValidMinutes in whole hours, for codes that live that long (invitations)
 	Replaced     bool // a newer code replaced an earlier one, which no longer works
 	Time         time.Time
 	AppName      string
@@ -49,9 +50,11 @@ const (
 	ResetCode         = "reset_code"
 	AlreadyRegistered = "already_registered"
 	PasswordChanged   = "password_changed"
+	// Invitation carries a sign-up code to an address an operator invited.
+	Invitation = "invitation"
 )
 
-var names = []string{SignupCode, LoginCode, ResetCode, AlreadyRegistered, PasswordChanged}
+var names = []string{SignupCode, LoginCode, ResetCode, AlreadyRegistered, PasswordChanged, Invitation}
 
 // ErrUnknownTemplate is returned by Render for a name outside Names().
 var ErrUnknownTemplate = errors.New("mail: unknown template")

@@ -32,7 +32,7 @@ func benchRotate(b *testing.B, d store.Dialect) {
 	s := storetest.Open(b, d)
 	ctx := context.Background()
 	u := auth.User{Email: "bench@example.test"}
-	if err := s.CreateUser(ctx, &u, "x"); err != nil {
+	if err := s.CreateUser(ctx, &u, "x", auth.Event{}); err != nil {
 		b.Fatal(err)
 	}
 
@@ -79,7 +79,7 @@ func BenchmarkUserByID(b *testing.B) {
 	ctx := context.Background()
 	plain, withTOTP := auth.User{Email: "plain@example.test"}, auth.User{Email: "totp@example.test"}
 	for _, u := range []*auth.User{&plain, &withTOTP} {
-		if err := s.CreateUser(ctx, u, "x"); err != nil {
+		if err := s.CreateUser(ctx, u, "x", auth.Event{}); err != nil {
 			b.Fatal(err)
 		}
 	}

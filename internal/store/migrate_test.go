@@ -75,10 +75,10 @@ func TestTenantSlugMigrationCarriesExistingData(t *testing.T) {
 					t.Errorf("UserByEmail(%s) = %+v, %v; want user %s with the default role and metadata", tenant, c, err, want)
 				}
 			}
-			if err := s.CreateUser(ctx, &auth.User{TenantID: auth.DefaultTenantID, Email: "ANN@example.test"}, "x"); !errors.Is(err, auth.ErrConflict) {
+			if err := s.CreateUser(ctx, &auth.User{TenantID: auth.DefaultTenantID, Email: "ANN@example.test"}, "x", auth.Event{}); !errors.Is(err, auth.ErrConflict) {
 				t.Errorf("a second ann in the default tenant: %v, want ErrConflict (the per-tenant email index)", err)
 			}
-			if err := s.CreateUser(ctx, &auth.User{TenantID: nilTenant, Email: "new@example.test"}, "x"); err == nil {
+			if err := s.CreateUser(ctx, &auth.User{TenantID: nilTenant, Email: "new@example.test"}, "x", auth.Event{}); err == nil {
 				t.Error("a user of the old nil-uuid tenant was created: the foreign key did not come across")
 			}
 			if err := s.DeleteTenant(ctx, legacyTenant, false, auth.Event{}); !errors.Is(err, auth.ErrConflict) {

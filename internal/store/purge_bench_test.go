@@ -35,7 +35,7 @@ func BenchmarkPurge(b *testing.B) {
 				s := storetest.Open(b, d)
 				ctx := context.Background()
 				u := auth.User{Email: "purge@example.test"}
-				if err := s.CreateUser(ctx, &u, "x"); err != nil {
+				if err := s.CreateUser(ctx, &u, "x", auth.Event{}); err != nil {
 					b.Fatal(err)
 				}
 				if err := fillForPurge(s, u.ID, rows); err != nil {

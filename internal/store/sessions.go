@@ -54,27 +54,37 @@ type eventRow struct {
 	ID        int64
 	UserID    *string
 	SessionID *string
+	TenantID  *string
 	Kind      string
 	IP        string
 	UserAgent string
 	Detail    string
+	ActorType string
+	ActorID   string
+	ActorName string
 	CreatedAt time.Time
 }
 
 func (eventRow) TableName() string { return "security_events" }
 
+// insertEvent writes an event; one that names a user but no tenant is the user's tenant's.
 func insertEvent(tx *gorm.DB, ev auth.Event, now time.Time) error {
 	if ev.Kind == "" {
 		return nil
 	}
-	row := eventRow{Kind: ev.Kind, IP: ev.IP, UserAgent: ev.UserAgent, Detail: ev.Detail, CreatedAt: now}
-	if ev.UserID != "" {
-		row.UserID = &ev.UserID
+	return tx.Exec(`INSERT INTO security_events (user_id, session_id, tenant_id, kind, ip, user_agent, detail,
+			actor_type, actor_id, actor_name, created_at)
+		VALUES (?, ?, coalesce(?, (SELECT tenant_id FROM users WHERE id = ?)), ?, ?, ?, ?, ?, ?, ?, ?)`,
+		orNull(ev.UserID), orNull(ev.SessionID), orNull(ev.TenantID), orNull(ev.UserID), ev.Kind, ev.IP, ev.UserAgent, ev.Detail,
+		ev.Actor.Type, ev.Actor.ID, ev.Actor.Name, now).Error
+}
+
+// orNull is NULL for "".
+func orNull(s string) any {
+	if s == "" {
+		return nil
 	}
-	if ev.SessionID != "" {
-		row.SessionID = &ev.SessionID
-	}
-	return tx.Create(&row).Error
+	return s
 }
 
 // RecordEvent writes an event on its own (for things that change no other row, like a failed login).
@@ -105,6 +115,11 @@ func (s *Store) OpenSession(ctx context.Context, p auth.NewSession) (auth.Sessio
 		}
 		if err := tx.Create(&refreshTokenRow{SessionID: sess.ID, TokenHash: p.RefreshHash, CreatedAt: now, Kept: !p.RefreshRotation}).Error; err != nil {
 			return err
+		}
+		if p.PasswordHash != "" {
+			if err := affectedOne(tx.Exec(`UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?`, p.PasswordHash, now, p.UserID)); err != nil {
+				return err
+			}
 		}
 		ev := p.Event
 		ev.SessionID = sess.ID

@@ -60,7 +60,7 @@ func TestPorts(t *testing.T) {
 func newUser(t testing.TB, s *store.Store, email string) auth.User {
 	t.Helper()
 	u := auth.User{Email: email}
-	if err := s.CreateUser(context.Background(), &u, "x"); err != nil {
+	if err := s.CreateUser(context.Background(), &u, "x", auth.Event{}); err != nil {
 		t.Fatal(err)
 	}
 	return u

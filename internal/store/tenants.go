@@ -154,18 +154,14 @@ func (s *Store) UpdateTenant(ctx context.Context, id string, apply func(*auth.Te
 	return t, err
 }
 
-// DeleteTenant deletes a tenant, with its users when withUsers is set. Without it the users' foreign
-// key refuses the delete while any user exists, so a user created meanwhile cannot be orphaned.
+// DeleteTenant deletes a tenant with its admin keys (by cascade), erasing its users when withUsers is
+// set. Without it the users' foreign key refuses the delete while any user exists, so a user created
+// meanwhile cannot be orphaned.
 func (s *Store) DeleteTenant(ctx context.Context, id string, withUsers bool, ev auth.Event) error {
 	now := s.now()
 	return s.tx(ctx, func(tx *gorm.DB) error {
 		if withUsers {
-			// Sessions name their tenant too; codes, outbox rows and refresh tokens go with their
-			// user or session by cascade.
-			if err := tx.Exec(`DELETE FROM sessions WHERE tenant_id = ?`, id).Error; err != nil {
-				return err
-			}
-			if err := tx.Exec(`DELETE FROM users WHERE tenant_id = ?`, id).Error; err != nil {
+			if err := s.eraseUsers(tx, "tenant_id = ?", id); err != nil {
 				return err
 			}
 		} else {
@@ -177,7 +173,7 @@ func (s *Store) DeleteTenant(ctx context.Context, id string, withUsers bool, ev 
 				return auth.ErrConflict
 			}
 		}
-		prefix := id + ":" // throttle subjects are "<tenant>:<email>"
+		prefix := id + ":" // throttle subjects are "<tenant>:<email>", unknown addresses' too
 		if err := tx.Exec(`DELETE FROM login_failures WHERE substr(subject, 1, ?) = ?`, len(prefix), prefix).Error; err != nil {
 			return err
 		}

@@ -56,9 +56,9 @@ func (s *Store) takeUser(ctx context.Context, where string, args ...any) (userRo
 	return r, nil
 }
 
-// CreateUser inserts u, filling ID, tenant, status and timestamps when empty. A taken email answers
-// auth.ErrConflict.
-func (s *Store) CreateUser(ctx context.Context, u *auth.User, passwordHash string) error {
+// CreateUser inserts u, filling ID, tenant, status and timestamps when empty, with ev in the same
+// transaction. A taken email answers auth.ErrConflict.
+func (s *Store) CreateUser(ctx context.Context, u *auth.User, passwordHash string, ev auth.Event) error {
 	now := s.now()
 	if u.ID == "" {
 		u.ID = uuid.NewString()
@@ -78,11 +78,17 @@ func (s *Store) CreateUser(ctx context.Context, u *auth.User, passwordHash strin
 	u.CreatedAt, u.UpdatedAt = now, now
 	row := userRow{ID: u.ID, TenantID: u.TenantID, Email: u.Email, PasswordHash: passwordHash,
 		EmailVerifiedAt: u.EmailVerifiedAt, Status: u.Status, Role: u.Role, Metadata: string(u.Metadata), CreatedAt: now, UpdatedAt: now}
-	err := s.db.WithContext(ctx).Create(&row).Error
-	if isUniqueViolation(err) {
-		return auth.ErrConflict
-	}
-	return err
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		err := tx.Create(&row).Error
+		if isUniqueViolation(err) {
+			return auth.ErrConflict
+		}
+		if err != nil {
+			return err
+		}
+		ev.UserID, ev.TenantID = u.ID, u.TenantID
+		return insertEvent(tx, ev, now)
+	})
 }
 
 // UserByEmail finds a user of a tenant by email, case-insensitively, with its password hash.
@@ -179,10 +185,25 @@ func (s *Store) UpdateUser(ctx context.Context, userID string, ch auth.UserChang
 	if ch.Metadata != nil {
 		set["metadata"] = string(ch.Metadata)
 	}
+	if ch.Status != nil {
+		set["status"] = *ch.Status
+	}
+	if ch.EmailVerified != nil {
+		set["email_verified_at"] = nil
+		if *ch.EmailVerified {
+			// An address verified earlier keeps the time it was.
+			set["email_verified_at"] = gorm.Expr("coalesce(email_verified_at, ?)", now)
+		}
+	}
 	var r userRow
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		if err := affectedOne(tx.Model(&userRow{}).Where("id = ?", userID).Updates(set)); err != nil {
 			return err
+		}
+		if ch.Status != nil && *ch.Status == auth.StatusDisabled {
+			if err := revokeUserSessions(tx, userID, "", "disabled", now); err != nil {
+				return err
+			}
 		}
 		if err := tx.Where("id = ?", userID).Take(&r).Error; err != nil {
 			return err

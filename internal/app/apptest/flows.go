@@ -135,7 +135,7 @@ func (in *Instance) InsertVerifiedUsers(t testing.TB, passwordHash string, email
 	t.Helper()
 	verified := in.Clock.Now()
 	for _, e := range emails {
-		if err := in.App.Store.CreateUser(context.Background(), &auth.User{Email: e, EmailVerifiedAt: &verified}, passwordHash); err != nil {
+		if err := in.App.Store.CreateUser(context.Background(), &auth.User{Email: e, EmailVerifiedAt: &verified}, passwordHash, auth.Event{}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -8,6 +8,9 @@ import (
 	"github.com/latch-auth/latch/internal/auth"
 )
 
+// Operator is the caller of the service methods apptest runs as an operator would.
+var Operator = auth.CommandLine("apptest")
+
 // Settings builds a tenant's settings input; fields left nil keep their defaults.
 type Settings = auth.TenantInput
 
@@ -17,7 +20,7 @@ func (in *Instance) CreateTenant(t testing.TB, id string, s Settings) auth.Tenan
 	if s.Name == nil {
 		s.Name = &id
 	}
-	tenant, err := in.App.Service.CreateTenant(context.Background(), id, s, "apptest")
+	tenant, err := in.App.Service.CreateTenant(context.Background(), Operator, id, s)
 	if err != nil {
 		t.Fatalf("create tenant %s: %v", id, err)
 	}

@@ -44,19 +44,20 @@ func (c *Clock) Advance(d time.Duration) {
 type MemStore struct {
 	now func() time.Time
 
-	mu       sync.Mutex
-	tenants  map[string]*auth.Tenant
-	users    map[string]*memUser
-	codes    map[string]*memCode
-	outbox   []*Mail
-	sessions map[string]*memSession
-	tokens   []*memToken
-	events   []auth.Event
-	failures map[[2]string]*memFailure
-	keys     []auth.StoredKey
-	secrets  map[string][][]byte
-	factors  map[string]*auth.TOTPFactor
-	recovery map[string]map[string]bool // user id → code hash → used
+	mu        sync.Mutex
+	tenants   map[string]*auth.Tenant
+	users     map[string]*memUser
+	codes     map[string]*memCode
+	outbox    []*Mail
+	sessions  map[string]*memSession
+	tokens    []*memToken
+	events    []auth.LoggedEvent
+	failures  map[[2]string]*memFailure
+	adminKeys map[string]*memAdminKey
+	keys      []auth.StoredKey
+	secrets   map[string][][]byte
+	factors   map[string]*auth.TOTPFactor
+	recovery  map[string]map[string]bool // user id → code hash → used
 }
 
 type memUser struct {
@@ -87,6 +88,11 @@ type memToken struct {
 	kept       bool
 }
 
+type memAdminKey struct {
+	auth.AdminKey
+	hash string
+}
+
 type memFailure struct {
 	failures    int
 	lockedUntil time.Time
@@ -108,7 +114,8 @@ func NewMemStore(now func() time.Time) *MemStore {
 	def := &auth.Tenant{ID: auth.DefaultTenantID, Name: auth.DefaultTenantID, Settings: auth.DefaultTenantSettings(), CreatedAt: now().UTC()}
 	return &MemStore{now: now, tenants: map[string]*auth.Tenant{def.ID: def}, users: map[string]*memUser{},
 		codes: map[string]*memCode{}, sessions: map[string]*memSession{}, failures: map[[2]string]*memFailure{},
-		secrets: map[string][][]byte{}, factors: map[string]*auth.TOTPFactor{}, recovery: map[string]map[string]bool{}}
+		secrets: map[string][][]byte{}, factors: map[string]*auth.TOTPFactor{}, recovery: map[string]map[string]bool{},
+		adminKeys: map[string]*memAdminKey{}}
 }
 
 var (
@@ -143,7 +150,11 @@ func (m *MemStore) Outbox() []Mail {
 func (m *MemStore) Events() []auth.Event {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return slices.Clone(m.events)
+	out := make([]auth.Event, 0, len(m.events))
+	for _, e := range m.events {
+		out = append(out, e.Event)
+	}
+	return out
 }
 
 func cloneTenant(t auth.Tenant) auth.Tenant {
@@ -231,16 +242,41 @@ func (m *MemStore) DeleteTenant(_ context.Context, id string, withUsers bool, ev
 		if !withUsers {
 			return auth.ErrConflict
 		}
-		m.deleteUser(uid)
+		m.eraseUser(uid)
 	}
 	for k := range m.failures {
 		if strings.HasPrefix(k[0], id+":") {
 			delete(m.failures, k)
 		}
 	}
+	for kid, k := range m.adminKeys {
+		if k.TenantID == id {
+			delete(m.adminKeys, kid)
+		}
+	}
 	delete(m.tenants, id)
 	m.event(ev)
 	return nil
+}
+
+// eraseUser erases a user as the databases do (see auth.Users.DeleteUser).
+func (m *MemStore) eraseUser(userID string) {
+	u := m.users[userID]
+	email := strings.ToLower(u.Email)
+	for i := range m.events {
+		e := &m.events[i]
+		own := e.UserID == userID && strings.Contains(strings.ToLower(e.Detail), email)
+		anonymous := e.UserID == "" && (e.TenantID == "" || e.TenantID == u.TenantID) && strings.ToLower(e.Detail) == email
+		if own || anonymous {
+			e.Detail = "[erased]"
+		}
+	}
+	for k := range m.failures {
+		if k[0] == u.TenantID+":"+email {
+			delete(m.failures, k)
+		}
+	}
+	m.deleteUser(userID)
 }
 
 // deleteUser removes a user and what the databases delete with it by cascade.
@@ -252,6 +288,8 @@ func (m *MemStore) deleteUser(userID string) {
 		}
 	}
 	m.outbox = slices.DeleteFunc(m.outbox, func(x *Mail) bool { return x.UserID == userID })
+	delete(m.factors, userID)
+	delete(m.recovery, userID)
 	for sid, s := range m.sessions {
 		if s.UserID == userID {
 			delete(m.sessions, sid)
@@ -273,12 +311,73 @@ func (m *MemStore) UpdateUser(_ context.Context, userID string, ch auth.UserChan
 	if ch.Metadata != nil {
 		x.Metadata = slices.Clone(ch.Metadata)
 	}
-	x.UpdatedAt = m.at()
+	now := m.at()
+	if ch.Status != nil {
+		x.Status = *ch.Status
+		if x.Status == auth.StatusDisabled {
+			m.revokeUserSessions(userID, "", "disabled", now)
+		}
+	}
+	if ch.EmailVerified != nil {
+		switch {
+		case !*ch.EmailVerified:
+			x.EmailVerifiedAt = nil
+		case x.EmailVerifiedAt == nil:
+			x.EmailVerifiedAt = &now
+		}
+	}
+	x.UpdatedAt = now
 	m.event(ev)
 	return x.User, nil
 }
 
-func (m *MemStore) CreateUser(_ context.Context, u *auth.User, passwordHash string) error {
+func (m *MemStore) ListUsers(_ context.Context, q auth.UserQuery) ([]auth.User, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	type keyed struct {
+		tenant, email string
+		u             auth.User
+	}
+	var all []keyed
+	for _, x := range m.users {
+		email := strings.ToLower(x.Email)
+		switch {
+		case q.TenantID != "" && x.TenantID != q.TenantID,
+			!strings.HasPrefix(email, q.EmailPrefix),
+			q.Disabled != nil && *q.Disabled != (x.Status == auth.StatusDisabled),
+			q.AfterEmail != "" && (x.TenantID < q.AfterTenant || x.TenantID == q.AfterTenant && email <= q.AfterEmail):
+			continue
+		}
+		all = append(all, keyed{x.TenantID, email, x.User})
+	}
+	slices.SortFunc(all, func(a, b keyed) int {
+		if c := strings.Compare(a.tenant, b.tenant); c != 0 {
+			return c
+		}
+		return strings.Compare(a.email, b.email)
+	})
+	out := []auth.User{}
+	for _, k := range all {
+		if len(out) == q.Limit {
+			break
+		}
+		out = append(out, k.u)
+	}
+	return out, nil
+}
+
+func (m *MemStore) DeleteUser(_ context.Context, userID string, ev auth.Event) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.users[userID]; !ok {
+		return auth.ErrNotFound
+	}
+	m.eraseUser(userID)
+	m.event(ev)
+	return nil
+}
+
+func (m *MemStore) CreateUser(_ context.Context, u *auth.User, passwordHash string, ev auth.Event) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.at()
@@ -307,6 +406,8 @@ func (m *MemStore) CreateUser(_ context.Context, u *auth.User, passwordHash stri
 	}
 	u.CreatedAt, u.UpdatedAt = now, now
 	m.users[u.ID] = &memUser{User: *u, hash: passwordHash}
+	ev.UserID, ev.TenantID = u.ID, u.TenantID
+	m.event(ev)
 	return nil
 }
 
@@ -503,6 +604,9 @@ func (m *MemStore) OpenSession(_ context.Context, p auth.NewSession) (auth.Sessi
 	}
 	if p.MarkVerified && u.EmailVerifiedAt == nil {
 		u.EmailVerifiedAt, u.UpdatedAt = &now, now
+	}
+	if p.PasswordHash != "" {
+		u.hash, u.UpdatedAt = p.PasswordHash, now
 	}
 	s := auth.Session{ID: newID(), UserID: p.UserID, TenantID: p.TenantID, AMR: p.AMR, IP: p.IP, UserAgent: p.UserAgent, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(p.MaxAge)}
 	s.IdleExpiresAt = auth.SessionEnd(now, s.ExpiresAt, p.IdleTTL)
@@ -709,9 +813,98 @@ func (m *MemStore) RecordEvent(_ context.Context, ev auth.Event) error {
 }
 
 func (m *MemStore) event(ev auth.Event) {
-	if ev.Kind != "" {
-		m.events = append(m.events, ev)
+	if ev.Kind == "" {
+		return
 	}
+	if u, ok := m.users[ev.UserID]; ok && ev.TenantID == "" {
+		ev.TenantID = u.TenantID
+	}
+	m.events = append(m.events, auth.LoggedEvent{ID: int64(len(m.events) + 1), Event: ev, CreatedAt: m.at()})
+}
+
+func (m *MemStore) ListEvents(_ context.Context, q auth.EventQuery) ([]auth.LoggedEvent, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := []auth.LoggedEvent{}
+	for i := len(m.events) - 1; i >= 0 && len(out) < q.Limit; i-- {
+		e := m.events[i]
+		switch {
+		case q.TenantID != "" && e.TenantID != q.TenantID,
+			q.UserID != "" && e.UserID != q.UserID,
+			q.Kind != "" && e.Kind != q.Kind,
+			!q.Since.IsZero() && e.CreatedAt.Before(q.Since),
+			!q.Until.IsZero() && !e.CreatedAt.Before(q.Until),
+			q.BeforeID > 0 && e.ID >= q.BeforeID:
+			continue
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func (m *MemStore) CreateAdminKey(_ context.Context, k *auth.AdminKey, hash []byte, ev auth.Event) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if k.TenantID != "" && m.tenants[k.TenantID] == nil {
+		return auth.ErrNotFound
+	}
+	if k.ID == "" {
+		k.ID = newID()
+	}
+	k.CreatedAt, k.LastUsedAt, k.RevokedAt = m.at(), nil, nil
+	m.adminKeys[k.ID] = &memAdminKey{AdminKey: *k, hash: string(hash)}
+	m.event(ev)
+	return nil
+}
+
+func (m *MemStore) AdminKeyByHash(_ context.Context, hash []byte) (auth.AdminKey, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, k := range m.adminKeys {
+		if k.hash == string(hash) {
+			return k.AdminKey, nil
+		}
+	}
+	return auth.AdminKey{}, auth.ErrNotFound
+}
+
+func (m *MemStore) ListAdminKeys(context.Context) ([]auth.AdminKey, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := []auth.AdminKey{}
+	for _, k := range m.adminKeys {
+		out = append(out, k.AdminKey)
+	}
+	slices.SortFunc(out, func(a, b auth.AdminKey) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+func (m *MemStore) RevokeAdminKey(_ context.Context, id string, ev auth.Event) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k, ok := m.adminKeys[id]
+	if !ok || k.RevokedAt != nil {
+		return auth.ErrNotFound
+	}
+	now := m.at()
+	k.RevokedAt = &now
+	m.event(ev)
+	return nil
+}
+
+func (m *MemStore) TouchAdminKey(_ context.Context, id string, interval time.Duration) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.at()
+	if k, ok := m.adminKeys[id]; ok && (k.LastUsedAt == nil || k.LastUsedAt.Before(now.Add(-interval))) {
+		k.LastUsedAt = &now
+	}
+	return nil
 }
 
 func (m *MemStore) SigningKeys(_ context.Context, since time.Time) ([]auth.StoredKey, error) {

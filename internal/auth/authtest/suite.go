@@ -34,6 +34,12 @@ func StoreSuite(t *testing.T, open Opener) {
 		"ThrottleCountsAndLocks":              suiteThrottle,
 		"TOTPFactorLifecycle":                 suiteTOTPFactor,
 		"TOTPStepsAndRecoveryCodesOnce":       suiteTOTPOnce,
+		"ListUsers":                           suiteListUsers,
+		"UpdateUserStatusAndVerification":     suiteUpdateUserStatusAndVerification,
+		"DeleteUserErases":                    suiteDeleteUserErases,
+		"EventLog":                            suiteEventLog,
+		"AdminKeys":                           suiteAdminKeys,
+		"PasswordSetWithTheCode":              suitePasswordWithTheCode,
 	} {
 		t.Run(name, func(t *testing.T) { test(t, open) })
 	}
@@ -45,7 +51,7 @@ func Hash(token string) []byte { h := sha256.Sum256([]byte(token)); return h[:] 
 func mustUser(t *testing.T, s auth.Store, email string) auth.User {
 	t.Helper()
 	u := auth.User{Email: email}
-	if err := s.CreateUser(context.Background(), &u, "hash-of-"+email); err != nil {
+	if err := s.CreateUser(context.Background(), &u, "hash-of-"+email, auth.Event{}); err != nil {
 		t.Fatal(err)
 	}
 	return u
@@ -92,7 +98,7 @@ func suiteUsersUnique(t *testing.T, open Opener) {
 	s := open(t, NewClock().Now)
 	ctx := context.Background()
 	u := mustUser(t, s, "ann@example.test")
-	err := s.CreateUser(ctx, &auth.User{Email: "ANN@example.test"}, "y")
+	err := s.CreateUser(ctx, &auth.User{Email: "ANN@example.test"}, "y", auth.Event{})
 	if !errors.Is(err, auth.ErrConflict) {
 		t.Fatalf("duplicate email: got %v, want ErrConflict", err)
 	}
@@ -115,14 +121,14 @@ func suiteUsersUnique(t *testing.T, open Opener) {
 		t.Fatal(err)
 	}
 	other := auth.User{TenantID: "acme", Email: "ann@example.test"}
-	if err := s.CreateUser(ctx, &other, "acme-hash"); err != nil {
+	if err := s.CreateUser(ctx, &other, "acme-hash", auth.Event{}); err != nil {
 		t.Fatalf("the same email in another tenant: %v", err)
 	}
 	got, err = s.UserByEmail(ctx, "acme", "ANN@example.test")
 	if err != nil || got.User.ID != other.ID || got.User.ID == u.ID || got.PasswordHash != "acme-hash" {
 		t.Errorf("UserByEmail(acme) = %+v, %v; want the acme user %s", got, err, other.ID)
 	}
-	if err := s.CreateUser(ctx, &auth.User{TenantID: "nope", Email: "x@example.test"}, "h"); err == nil {
+	if err := s.CreateUser(ctx, &auth.User{TenantID: "nope", Email: "x@example.test"}, "h", auth.Event{}); err == nil {
 		t.Error("a user of an unknown tenant was created")
 	}
 }
@@ -210,7 +216,7 @@ func suiteTenants(t *testing.T, open Opener) {
 
 	// A tenant with users goes only with them.
 	u := auth.User{TenantID: "acme", Email: "user@acme.test"}
-	if err := s.CreateUser(ctx, &u, "h"); err != nil {
+	if err := s.CreateUser(ctx, &u, "h", auth.Event{}); err != nil {
 		t.Fatal(err)
 	}
 	mustSession(t, s, u, "acme-session", time.Hour)
