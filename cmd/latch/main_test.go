@@ -51,6 +51,9 @@ func TestHelpGoesToStdoutAndRunsNothing(t *testing.T) {
 		{"user", "disable", "--email", "a@example.test", "-h"}, {"healthcheck", "--help"},
 		{"tenant", "--help"}, {"tenant", "create", "--help"}, {"tenant", "create", "--id", "acme", "-h"}, {"tenant", "list", "-h"},
 		{"outbox", "--help"}, {"outbox", "list", "--dead", "--help"},
+		{"tenant", "update", "--id", "acme", "--help"}, {"admin-key", "--help"}, {"admin-key", "create", "--name", "x", "-h"},
+		{"admin-key", "list", "--help"}, {"admin-key", "revoke", "--id", "x", "--help"}, {"user", "list", "--help"},
+		{"user", "delete", "--email", "a@example.test", "--help"}, {"user", "enable", "-h"}, {"user", "set-role", "--help"},
 	} {
 		stdout, stderr, err := runLatch(t, args...)
 		if code := exitCode(err); err != nil && !errors.Is(err, flag.ErrHelp) || code != 0 {

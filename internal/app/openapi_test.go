@@ -157,11 +157,14 @@ func (c *docChecker) login(email, password string) apptest.TokenPair {
 	return c.pair(c.post(http.StatusOK, "/v2/auth/validate-login", jsonBody(fmt.Sprintf(`{"email":%q,"emailToken":%q}`, email, code))))
 }
 
-// requireEverySuccess fails unless each documented operation answered with one of its 2xx statuses,
-// so the session above exercised the whole document.
-func (c *docChecker) requireEverySuccess() {
+// requireEverySuccess fails unless each documented operation of the paths covered answered with one
+// of its 2xx statuses, so the session above exercised that part of the document.
+func (c *docChecker) requireEverySuccess(covered func(path string) bool) {
 	c.t.Helper()
 	for path, item := range c.doc.Paths.Map() {
+		if !covered(path) {
+			continue
+		}
 		for method, op := range item.Operations() {
 			ok := false
 			for status := range op.Responses.Map() {
@@ -377,9 +380,11 @@ func TestOpenAPIDescribesEveryResponse(t *testing.T) {
 		}
 		c.problem(http.StatusServiceUnavailable, "not_ready", http.MethodGet, "/readyz", nil)
 
-		c.requireEverySuccess()
+		c.requireEverySuccess(func(path string) bool { return !isAdminPath(path) }) // TestOpenAPIDescribesTheAdminAPI covers those
 	})
 }
+
+func isAdminPath(path string) bool { return strings.HasPrefix(path, "/v2/admin/") }
 
 // TestOpenAPIRateLimitedResponse checks the per-IP bucket's 429, which needs the bucket on.
 func TestOpenAPIRateLimitedResponse(t *testing.T) {

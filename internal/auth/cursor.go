@@ -31,13 +31,16 @@ type PageRequest struct {
 	Limit  int // 0: DefaultPageSize
 }
 
+// PageLimitRule is what a page size must be.
+var PageLimitRule = "must be a whole number from 1 to " + strconv.Itoa(MaxPageSize)
+
 // limit checks and defaults the page size.
 func (p PageRequest) limit(v *Validation) int {
 	switch {
 	case p.Limit == 0:
 		return DefaultPageSize
 	case p.Limit < 0 || p.Limit > MaxPageSize:
-		v.Add("limit", "must be between 1 and "+strconv.Itoa(MaxPageSize))
+		v.Add("limit", PageLimitRule)
 	}
 	return p.Limit
 }

@@ -410,6 +410,11 @@ func TestInvalidValuesNameTheirKey(t *testing.T) {
 		{"LATCH_SURFACES_DEVII_PREFIX=/v2/devii", "surfaces.devii.prefix"},
 		{"LATCH_SURFACES_DEVII_PREFIX=/t", "surfaces.devii.prefix"},
 		{"LATCH_SURFACES_DEVII_PREFIX=/de vii", "surfaces.devii.prefix"},
+		{"LATCH_CODES_INVITATION_TTL=0s", "codes.invitation_ttl"},
+		{"LATCH_ADMIN_ENABLED=sure", "admin.enabled"},
+		{"LATCH_ADMIN_LISTENER=private", "admin.listener"},
+		{"LATCH_ADMIN_LISTENER=internal", "admin.listener"}, // without server.internal_addr
+		{"LATCH_ADMIN_LISTENER=both", "admin.listener"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.env, func(t *testing.T) {
@@ -422,6 +427,32 @@ func TestInvalidValuesNameTheirKey(t *testing.T) {
 				t.Errorf("keys in error (-want +got):\n%s\nerror: %v", diff, err)
 			}
 		})
+	}
+}
+
+func TestAdminListeners(t *testing.T) {
+	type where struct{ Public, Internal bool }
+	for _, c := range []struct {
+		env  []string
+		want where
+	}{
+		{nil, where{Public: true}},
+		{[]string{"LATCH_SERVER_INTERNAL_ADDR=127.0.0.1:9100"}, where{Internal: true}},
+		{[]string{"LATCH_SERVER_INTERNAL_ADDR=127.0.0.1:9100", "LATCH_ADMIN_LISTENER=public"}, where{Public: true}},
+		{[]string{"LATCH_SERVER_INTERNAL_ADDR=127.0.0.1:9100", "LATCH_ADMIN_LISTENER=both"}, where{Public: true, Internal: true}},
+		{[]string{"LATCH_SERVER_INTERNAL_ADDR=127.0.0.1:9100", "LATCH_ADMIN_LISTENER=internal"}, where{Internal: true}},
+		{[]string{"LATCH_SERVER_INTERNAL_ADDR=127.0.0.1:9100", "LATCH_ADMIN_ENABLED=false"}, where{}},
+		{[]string{"LATCH_ADMIN_ENABLED=false"}, where{}},
+	} {
+		cfg, err := Load("", false, c.env)
+		if err != nil {
+			t.Fatalf("%v: %v", c.env, err)
+		}
+		var got where
+		got.Public, got.Internal = cfg.AdminListeners()
+		if got != c.want {
+			t.Errorf("%v: admin API on %+v, want %+v", c.env, got, c.want)
+		}
 	}
 }
 

@@ -21,21 +21,30 @@ import (
 const adminCtxKey = "latch.admin"
 
 func (s *Server) adminRoutes(e *echo.Echo) {
-	g := e.Group("/v2/admin", s.requireAdminKey)
-	g.GET("/tenants", s.adminListTenants)
-	g.POST("/tenants", s.adminCreateTenant)
-	g.GET("/tenants/:id", s.adminGetTenant)
-	g.PATCH("/tenants/:id", s.adminUpdateTenant)
-	g.DELETE("/tenants/:id", s.adminDeleteTenant)
-	g.GET("/users", s.adminListUsers)
-	g.POST("/users", s.adminCreateUser)
-	g.GET("/users/:id", s.adminGetUser)
-	g.PATCH("/users/:id", s.adminUpdateUser)
-	g.DELETE("/users/:id", s.adminDeleteUser)
-	g.GET("/users/:id/sessions", s.adminListSessions)
-	g.DELETE("/users/:id/sessions", s.adminRevokeSessions)
-	g.DELETE("/users/:id/sessions/:sid", s.adminRevokeSession)
-	g.GET("/events", s.adminListEvents)
+	// The key is checked per route rather than for the group, so an unknown path or method answers
+	// 404 or 405 as everywhere else.
+	g := e.Group("/v2/admin")
+	for _, r := range []struct {
+		method, path string
+		handler      echo.HandlerFunc
+	}{
+		{http.MethodGet, "/tenants", s.adminListTenants},
+		{http.MethodPost, "/tenants", s.adminCreateTenant},
+		{http.MethodGet, "/tenants/:id", s.adminGetTenant},
+		{http.MethodPatch, "/tenants/:id", s.adminUpdateTenant},
+		{http.MethodDelete, "/tenants/:id", s.adminDeleteTenant},
+		{http.MethodGet, "/users", s.adminListUsers},
+		{http.MethodPost, "/users", s.adminCreateUser},
+		{http.MethodGet, "/users/:id", s.adminGetUser},
+		{http.MethodPatch, "/users/:id", s.adminUpdateUser},
+		{http.MethodDelete, "/users/:id", s.adminDeleteUser},
+		{http.MethodGet, "/users/:id/sessions", s.adminListSessions},
+		{http.MethodDelete, "/users/:id/sessions", s.adminRevokeSessions},
+		{http.MethodDelete, "/users/:id/sessions/:sid", s.adminRevokeSession},
+		{http.MethodGet, "/events", s.adminListEvents},
+	} {
+		g.Add(r.method, r.path, r.handler, s.requireAdminKey)
+	}
 }
 
 // requireAdminKey authenticates the admin key and narrows it to the tenant of the path, if any.
@@ -81,10 +90,10 @@ func (q *adminQuery) page() auth.PageRequest {
 	p := auth.PageRequest{Cursor: q.c.QueryParam("cursor")}
 	if raw := q.c.QueryParam("limit"); raw != "" {
 		n, err := strconv.Atoi(raw)
-		if err != nil {
-			q.v.Add("limit", "must be a whole number")
+		if err != nil || n < 1 {
+			q.v.Add("limit", auth.PageLimitRule)
 		}
-		p.Limit = n // the service checks the range
+		p.Limit = n // the service checks the upper bound
 	}
 	return p
 }

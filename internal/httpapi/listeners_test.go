@@ -57,3 +57,36 @@ func TestInternalListenerTakesMetricsOffThePublicRouter(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminAPIListeners: the admin API is on the listeners the configuration names and nowhere else;
+// without a key a router that serves it answers 401, one that does not 404.
+func TestAdminAPIListeners(t *testing.T) {
+	get := func(h http.Handler, path string) int {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		return rec.Code
+	}
+	for _, c := range []struct {
+		public, internal bool
+	}{{true, false}, {false, true}, {true, true}, {false, false}} {
+		s := New(Config{InternalListener: true, AdminPublic: c.public, AdminInternal: c.internal}, nil, slog.New(slog.DiscardHandler))
+		for _, path := range []string{"/v2/admin/users", "/t/acme/v2/admin/tenants"} {
+			for _, l := range []struct {
+				name   string
+				h      http.Handler
+				served bool
+			}{{"public", s.Handler(), c.public}, {"internal", s.InternalHandler(), c.internal}} {
+				want := http.StatusNotFound
+				if l.served {
+					want = http.StatusUnauthorized
+				}
+				if got := get(l.h, path); got != want {
+					t.Errorf("admin API public %v, internal %v: %s listener GET %s = %d, want %d", c.public, c.internal, l.name, path, got, want)
+				}
+			}
+		}
+		if code := get(s.InternalHandler(), "/healthz"); code != http.StatusOK {
+			t.Errorf("internal /healthz beside the admin API: %d", code)
+		}
+	}
+}
