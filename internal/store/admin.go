@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -10,50 +11,70 @@ import (
 	"github.com/latch-auth/latch/internal/auth"
 )
 
-// ListUsers pages through users in (tenant id, email) order. Every variant is a range scan of
-// users_list_idx: the tenant and the email prefix bound it, the position after the cursor starts it,
-// and its order is the listing's, so a page costs its own rows whatever the table holds. Postgres
-// compares the emails in byte order (COLLATE "C", as the index does): under a linguistic collation
-// a prefix is not a range.
+// ListUsers pages through users in (tenant id, email) order. Every variant reads users_list_idx in
+// that order: the tenant and the email prefix bound a range of it, the position after the cursor
+// starts it, so a page costs its own rows whatever the table holds. Postgres compares the emails in
+// byte order (COLLATE "C", as the index does): under a linguistic collation a prefix is not a range.
+// In byte order every address in [prefix, prefix + U+10FFFF) starts with the prefix.
 func (s *Store) ListUsers(ctx context.Context, q auth.UserQuery) ([]auth.User, error) {
+	query, args := s.userList(q)
+	var rows []userRow
+	err := s.db.WithContext(ctx).Raw(query, args...).Scan(&rows).Error
+	out := make([]auth.User, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, r.user())
+	}
+	return out, err
+}
+
+// userList is the statement of ListUsers and its arguments.
+func (s *Store) userList(q auth.UserQuery) (string, []any) {
 	email := "lower(email)"
 	if s.dialect == Postgres {
 		email = `(lower(email) COLLATE "C")`
 	}
-	where, args := "1 = 1", []any{}
-	if q.TenantID != "" {
-		where += " AND tenant_id = ?"
-		args = append(args, q.TenantID)
-	}
+	var conds []string
+	var args []any
 	if q.EmailPrefix != "" {
-		// The range makes it an index scan; the exact test keeps a prefix that ends in the highest
-		// code point honest.
-		where += " AND " + email + " >= ? AND " + email + " < ? AND substr(lower(email), 1, ?) = ?"
-		args = append(args, q.EmailPrefix, q.EmailPrefix+"\U0010FFFF", len([]rune(q.EmailPrefix)), q.EmailPrefix)
+		conds = append(conds, email+" >= ? AND "+email+" < ?")
+		args = append(args, q.EmailPrefix, q.EmailPrefix+"\U0010FFFF")
 	}
 	if q.Disabled != nil {
 		status := auth.StatusActive
 		if *q.Disabled {
 			status = auth.StatusDisabled
 		}
-		where += " AND status = ?"
+		conds = append(conds, "status = ?")
 		args = append(args, status)
 	}
 	if q.AfterEmail != "" {
-		where += " AND (tenant_id, " + email + ") > (?, ?)"
+		conds = append(conds, "(tenant_id, "+email+") > (?, ?)")
 		args = append(args, q.AfterTenant, q.AfterEmail)
+	}
+	if q.TenantID == "" && q.EmailPrefix != "" && s.dialect == Postgres {
+		// An address prefix across tenants is a range of the index within each tenant, not of the
+		// index as a whole: one bounded index read per tenant (Postgres has no skip scan), each
+		// already in email order, merged in tenant order.
+		inner := "SELECT * FROM users WHERE tenant_id = t.id AND " + strings.Join(conds, " AND ") + " ORDER BY " + email + " LIMIT ?"
+		query := "SELECT u.* FROM tenants t CROSS JOIN LATERAL (" + inner + ") u"
+		args = append(args, q.Limit)
+		if q.AfterEmail != "" {
+			query += " WHERE t.id >= ?"
+			args = append(args, q.AfterTenant)
+		}
+		return query + ` ORDER BY t.id, (lower(u.email) COLLATE "C") LIMIT ?`, append(args, q.Limit)
 	}
 	order := "tenant_id, " + email
 	if q.TenantID != "" {
+		conds = append([]string{"tenant_id = ?"}, conds...)
+		args = append([]any{q.TenantID}, args...)
 		order = email
 	}
-	var rows []userRow
-	err := s.db.WithContext(ctx).Where(where, args...).Order(order).Limit(q.Limit).Find(&rows).Error
-	out := make([]auth.User, 0, len(rows))
-	for _, r := range rows {
-		out = append(out, r.user())
+	where := "1 = 1"
+	if len(conds) > 0 {
+		where = strings.Join(conds, " AND ")
 	}
-	return out, err
+	return "SELECT * FROM users WHERE " + where + " ORDER BY " + order + " LIMIT ?", append(args, q.Limit)
 }
 
 // DeleteUser erases a user in one transaction (see auth.Users.DeleteUser).
@@ -119,14 +140,30 @@ func (s *Store) eraseUsers(tx *gorm.DB, cond string, args ...any) error {
 // ListEvents reads the log newest first. The id orders it: ids grow with every insert, so a page
 // after a cursor never shows an event twice however many are logged meanwhile.
 func (s *Store) ListEvents(ctx context.Context, q auth.EventQuery) ([]auth.LoggedEvent, error) {
-	db := s.db.WithContext(ctx).Model(&eventRow{})
-	if q.TenantID != "" {
-		db = db.Where("tenant_id = ?", q.TenantID)
-	}
 	if q.UserID != "" {
 		if _, err := uuid.Parse(q.UserID); err != nil {
 			return []auth.LoggedEvent{}, nil
 		}
+	}
+	var rows []eventRow
+	err := eventList(s.db.WithContext(ctx), q).Find(&rows).Error
+	out := make([]auth.LoggedEvent, 0, len(rows))
+	for _, r := range rows {
+		ev := auth.LoggedEvent{ID: r.ID, CreatedAt: r.CreatedAt, Event: auth.Event{Kind: r.Kind, IP: r.IP, UserAgent: r.UserAgent,
+			Detail: r.Detail, Actor: auth.Actor{Type: r.ActorType, ID: r.ActorID, Name: r.ActorName}}}
+		ev.UserID, ev.SessionID, ev.TenantID = deref(r.UserID), deref(r.SessionID), deref(r.TenantID)
+		out = append(out, ev)
+	}
+	return out, err
+}
+
+// eventList is the statement of ListEvents.
+func eventList(db *gorm.DB, q auth.EventQuery) *gorm.DB {
+	db = db.Model(&eventRow{})
+	if q.TenantID != "" {
+		db = db.Where("tenant_id = ?", q.TenantID)
+	}
+	if q.UserID != "" {
 		db = db.Where("user_id = ?", q.UserID)
 	}
 	if q.Kind != "" {
@@ -141,16 +178,7 @@ func (s *Store) ListEvents(ctx context.Context, q auth.EventQuery) ([]auth.Logge
 	if q.BeforeID > 0 {
 		db = db.Where("id < ?", q.BeforeID)
 	}
-	var rows []eventRow
-	err := db.Order("id DESC").Limit(q.Limit).Find(&rows).Error
-	out := make([]auth.LoggedEvent, 0, len(rows))
-	for _, r := range rows {
-		ev := auth.LoggedEvent{ID: r.ID, CreatedAt: r.CreatedAt, Event: auth.Event{Kind: r.Kind, IP: r.IP, UserAgent: r.UserAgent,
-			Detail: r.Detail, Actor: auth.Actor{Type: r.ActorType, ID: r.ActorID, Name: r.ActorName}}}
-		ev.UserID, ev.SessionID, ev.TenantID = deref(r.UserID), deref(r.SessionID), deref(r.TenantID)
-		out = append(out, ev)
-	}
-	return out, err
+	return db.Order("id DESC").Limit(q.Limit)
 }
 
 func deref(s *string) string {

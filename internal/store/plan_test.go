@@ -2,9 +2,13 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"testing"
+	"time"
+
+	"github.com/latch-auth/latch/internal/auth"
 
 	"github.com/latch-auth/latch/internal/store"
 	"github.com/latch-auth/latch/internal/store/storetest"
@@ -58,6 +62,88 @@ func TestRotatePlanIsKeyLookups(t *testing.T) {
 		if scans == 0 {
 			t.Errorf("%s: no index scan in plan %s", mode, raw)
 		}
+	}
+}
+
+// TestAdminListPlansAreIndexRanges: every variant of the admin user listing (a tenant or all, after a
+// cursor or not, an email prefix, the disabled filter) reads users through users_list_idx and never
+// scans the table. Without a prefix the index is read in the listing's order, with no sort, so a page
+// costs its own rows however many users there are; with one the planner may instead read the
+// prefix's range and sort it, which costs the matches, when it expects few. The event log reads its
+// indexes backwards the same way. The tables hold enough rows, analysed, that the planner would
+// prefer a scan and a sort if the index could not serve.
+func TestAdminListPlansAreIndexRanges(t *testing.T) {
+	s := storetest.Open(t, store.Postgres)
+	ctx := context.Background()
+	db := s.SQLDB()
+	for _, stmt := range []string{
+		`INSERT INTO tenants (id, name) VALUES ('acme', 'Acme')`,
+		`INSERT INTO users (id, tenant_id, email, password_hash, status, created_at, updated_at)
+			SELECT gen_random_uuid(), CASE WHEN g % 5 = 0 THEN 'acme' ELSE 'default' END, 'user' || g || '@plan.test', 'x',
+				CASE WHEN g % 10 = 0 THEN 'disabled' ELSE 'active' END, now(), now()
+			FROM generate_series(1, 20000) g`,
+		`INSERT INTO security_events (user_id, tenant_id, kind, created_at)
+			SELECT id, tenant_id, 'login', now() FROM users`,
+		`ANALYZE users`, `ANALYZE security_events`,
+	} {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	yes := true
+	for name, q := range map[string]auth.UserQuery{
+		"a tenant":                      {TenantID: "default", Limit: 51},
+		"a tenant after a cursor":       {TenantID: "default", AfterTenant: "default", AfterEmail: "user5000@plan.test", Limit: 51},
+		"a tenant, a prefix":            {TenantID: "default", EmailPrefix: "user12", Limit: 51},
+		"a tenant, a prefix, a cursor":  {TenantID: "default", EmailPrefix: "user12", AfterTenant: "default", AfterEmail: "user1234@plan.test", Limit: 51},
+		"a tenant, disabled":            {TenantID: "acme", Disabled: &yes, Limit: 51},
+		"every tenant":                  {Limit: 51},
+		"every tenant after a cursor":   {AfterTenant: "acme", AfterEmail: "user9995@plan.test", Limit: 51},
+		"every tenant, a prefix":        {EmailPrefix: "user123", Limit: 51},
+		"every tenant, a prefix, after": {EmailPrefix: "user123", AfterTenant: "acme", AfterEmail: "user1230@plan.test", Limit: 51},
+	} {
+		wantIndexRange(t, db, name, s.UserListSQL(q), "users_list_idx", q.EmailPrefix != "")
+	}
+	for name, q := range map[string]auth.EventQuery{
+		"every event":            {Limit: 51},
+		"every event, a cursor":  {BeforeID: 10000, Limit: 51},
+		"a tenant's":             {TenantID: "acme", Limit: 51},
+		"a tenant's, a cursor":   {TenantID: "acme", BeforeID: 10000, Limit: 51},
+		"a tenant's, since, ...": {TenantID: "acme", Kind: "login", Since: time.Now().Add(-time.Hour), BeforeID: 10000, Limit: 51},
+	} {
+		wantIndexRange(t, db, "events: "+name, s.EventListSQL(q), "", false)
+	}
+}
+
+// wantIndexRange explains a statement and requires an index scan (of the named index, when given),
+// no sequential scan and, unless sorting is allowed, no sort.
+func wantIndexRange(t *testing.T, db *sql.DB, name, stmt, index string, sortAllowed bool) {
+	t.Helper()
+	var raw []byte
+	if err := db.QueryRowContext(context.Background(), "EXPLAIN (FORMAT JSON) "+stmt).Scan(&raw); err != nil {
+		t.Fatalf("%s: explain %s: %v", name, stmt, err)
+	}
+	var plans []struct{ Plan planNode }
+	if err := json.Unmarshal(raw, &plans); err != nil || len(plans) != 1 {
+		t.Fatalf("%s: cannot read plan %s: %v", name, raw, err)
+	}
+	used := false
+	plans[0].Plan.walk(func(n planNode) {
+		switch n.NodeType {
+		case "Index Scan", "Index Only Scan", "Bitmap Index Scan":
+			used = used || index == "" || n.IndexName == index
+		case "Sort", "Incremental Sort":
+			if !sortAllowed {
+				t.Errorf("%s: %s in the plan of %s", name, n.NodeType, stmt)
+			}
+		case "Seq Scan":
+			if n.RelationName != "tenants" { // the handful of tenants, read one by one for a prefix across them
+				t.Errorf("%s: %s on %s in the plan of %s", name, n.NodeType, n.RelationName, stmt)
+			}
+		}
+	})
+	if !used {
+		t.Errorf("%s: no index scan of %q in plan %s", name, index, raw)
 	}
 }
 
