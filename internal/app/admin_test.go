@@ -640,3 +640,37 @@ func TestOpenAPIDescribesTheAdminAPI(t *testing.T) {
 		c.requireEverySuccess(isAdminPath)
 	})
 }
+
+// TestAdminWalkthrough is the README's walk-through: a tenant and a user made through the admin API,
+// then a login through the Devii shape in one call.
+func TestAdminWalkthrough(t *testing.T) {
+	apptest.EachDialect(t, func(t *testing.T, d store.Dialect) {
+		h := apptest.New(t, d)
+		key := h.AdminKey(t, "walkthrough", "")
+		adminJSON[struct{ ID string }](t, h, key, http.MethodPost, "/v2/admin/tenants", json.RawMessage(
+			`{"id":"179","name":"Devii demo","settings":{"secondStep":"off","routes":{"base":"https://api.example.com/"}}}`), http.StatusCreated)
+		adminJSON[apptest.AdminUser](t, h, key, http.MethodPost, "/v2/admin/users", json.RawMessage(
+			`{"tenantId":"179","email":"demo_user@example.test","password":"demouser password","role":"1611"}`), http.StatusCreated)
+		r := h.Do(t, http.MethodPost, "/devii/auth", apptest.Raw{ContentType: "application/x-www-form-urlencoded",
+			Body: strings.NewReader(apptest.Form(map[string]string{"login": "demo_user@example.test", "password": "demouser password", "tenantid": "179"}))})
+		apptest.WantStatus(t, r, http.StatusOK)
+		var got map[string]any
+		r.JSON(t, &got)
+		if got["message"] != "Logged in as demo_user@example.test." || got["roleid"] != float64(1611) ||
+			!cmp.Equal(got["routes"], map[string]any{"base": "https://api.example.com/"}) || got["refresh_token"] == "" {
+			t.Errorf("the Devii login answered %s", r.Body)
+		}
+		users := apptest.AdminPage[apptest.AdminUser](t, h, key, "/v2/admin/users?tenantId=179&emailPrefix=demo")
+		if len(users.Items) != 1 {
+			t.Errorf("users of 179 starting with demo: %+v", users)
+		}
+		events := apptest.AdminPage[apptest.AdminEvent](t, h, key, "/v2/admin/events?tenantId=179&limit=5")
+		var kinds []string
+		for _, e := range events.Items {
+			kinds = append(kinds, e.Kind)
+		}
+		if diff := cmp.Diff([]string{"login", "user_created", "tenant_created"}, kinds); diff != "" {
+			t.Errorf("the tenant's events, newest first (-want +got):\n%s", diff)
+		}
+	})
+}

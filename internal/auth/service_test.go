@@ -123,6 +123,21 @@ func (f *fixture) signup(email string) auth.TokenPair {
 	return p
 }
 
+// login runs both steps of a login into the default tenant with the fixture's password.
+func (f *fixture) login(email string) auth.TokenPair {
+	f.t.Helper()
+	ctx := context.Background()
+	f.clk.Advance(specConfig.ResendCooldown)
+	if _, err := f.svc.Login(ctx, auth.Credentials{Email: email, Password: pw, Meta: f.meta}); err != nil {
+		f.t.Fatal(err)
+	}
+	p, err := f.svc.ValidateLogin(ctx, auth.CodeInput{Email: email, Code: f.lastCode(email), Meta: f.meta})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return p
+}
+
 // disable disables the default tenant's account of an email as an operator does.
 func (f *fixture) disable(email string) {
 	f.t.Helper()

@@ -129,12 +129,16 @@ type list[T any] struct {
 	NextCursor *string `json:"nextCursor"`
 }
 
-func newList[T any](items []T, next string) list[T] {
-	l := list[T]{Items: items}
+// writeList answers a page of items, each shown as out shows it.
+func writeList[T, U any](c echo.Context, items []T, next string, out func(T) U) error {
+	l := list[U]{Items: make([]U, 0, len(items))}
+	for _, x := range items {
+		l.Items = append(l.Items, out(x))
+	}
 	if next != "" {
 		l.NextCursor = &next
 	}
-	return l
+	return c.JSON(http.StatusOK, l)
 }
 
 type tenantSettings struct {
@@ -209,11 +213,7 @@ func (s *Server) adminListTenants(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := make([]adminTenant, 0, len(page.Items))
-	for _, t := range page.Items {
-		out = append(out, tenantOut(t))
-	}
-	return c.JSON(http.StatusOK, newList(out, page.NextCursor))
+	return writeList(c, page.Items, page.NextCursor, tenantOut)
 }
 
 func (s *Server) adminCreateTenant(c echo.Context) error {
@@ -312,11 +312,7 @@ func (s *Server) adminListUsers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := make([]adminUser, 0, len(page.Items))
-	for _, u := range page.Items {
-		out = append(out, userOut(u))
-	}
-	return c.JSON(http.StatusOK, newList(out, page.NextCursor))
+	return writeList(c, page.Items, page.NextCursor, userOut)
 }
 
 func (s *Server) adminCreateUser(c echo.Context) error {
@@ -376,12 +372,10 @@ func (s *Server) adminListSessions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := make([]adminSession, 0, len(sessions))
-	for _, x := range sessions {
-		out = append(out, adminSession{ID: x.ID, CreatedAt: x.CreatedAt, LastUsedAt: x.LastUsedAt, ExpiresAt: x.Ends(),
-			IP: x.IP, UserAgent: x.UserAgent, AMR: strings.Fields(x.AMR)})
-	}
-	return c.JSON(http.StatusOK, newList(out, ""))
+	return writeList(c, sessions, "", func(x auth.Session) adminSession {
+		return adminSession{ID: x.ID, CreatedAt: x.CreatedAt, LastUsedAt: x.LastUsedAt, ExpiresAt: x.Ends(),
+			IP: x.IP, UserAgent: x.UserAgent, AMR: strings.Fields(x.AMR)}
+	})
 }
 
 func (s *Server) adminRevokeSessions(c echo.Context) error {
@@ -429,14 +423,12 @@ func (s *Server) adminListEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := make([]adminEvent, 0, len(page.Items))
-	for _, e := range page.Items {
+	return writeList(c, page.Items, page.NextCursor, func(e auth.LoggedEvent) adminEvent {
 		ev := adminEvent{ID: e.ID, Kind: e.Kind, CreatedAt: e.CreatedAt, TenantID: e.TenantID, UserID: e.UserID,
 			SessionID: e.SessionID, IP: e.IP, UserAgent: e.UserAgent, Detail: e.Detail}
 		if e.Actor.Type != "" {
 			ev.Actor = &eventActor{Type: e.Actor.Type, ID: e.Actor.ID, Name: e.Actor.Name}
 		}
-		out = append(out, ev)
-	}
-	return c.JSON(http.StatusOK, newList(out, page.NextCursor))
+		return ev
+	})
 }
