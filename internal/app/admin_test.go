@@ -167,6 +167,10 @@ func TestAdminDeletionErasesTheAddress(t *testing.T) {
 		first := r.TokenPair(t)
 		h.Rotate(t, first.RefreshToken)
 		other := h.Login(t, addr, pw)
+		// An authenticator, and a wrong code from it: an event whose detail holds the address.
+		secret, _ := h.EnableTOTP(t, other.AccessToken, pw)
+		wrong := apptest.TOTPCode(t, secret, h.Clock.Now().Add(-time.Hour))
+		apptest.WantProblem(t, h.LoginOTP(t, addr, pw, wrong), http.StatusUnauthorized, "invalid_otp")
 		// A failure with the account: an event of the user, and a throttle row keyed by the address.
 		apptest.WantProblem(t, h.LoginStep(t, addr, "wrong password"), http.StatusUnauthorized, "invalid_credentials")
 
@@ -190,7 +194,7 @@ func TestAdminDeletionErasesTheAddress(t *testing.T) {
 		for _, e := range events {
 			kinds = append(kinds, e.Kind)
 		}
-		for _, want := range []string{"user_deleted", "login_failed", "login", "signup_validated", "user_created"} {
+		for _, want := range []string{"user_deleted", "login_failed", "login", "signup_validated", "user_created", "totp_enabled"} {
 			if !slices.Contains(kinds, want) {
 				t.Errorf("the deleted user's events are %v, without %s", kinds, want)
 			}
@@ -382,11 +386,14 @@ func TestEveryAdminWriteIsAnEventNamingTheKey(t *testing.T) {
 		for _, w := range more {
 			apptest.WantStatus(t, admin(t, h, key, w.method, w.path, w.body), w.status)
 		}
-		login()
+		r := h.Post(t, "/t/acme/v2/auth/login", apptest.Credentials("ann@acme.test", apptest.Password))
+		apptest.WantStatus(t, r, http.StatusOK)
+		h.EnableTOTP(t, r.TokenPair(t).AccessToken, apptest.Password) // its session stays for sessions_revoked
 		for _, w := range []struct {
 			kind, method, path string
 			status             int
 		}{
+			{"totp_reset", http.MethodDelete, "/v2/admin/users/" + userID + "/totp", http.StatusNoContent},
 			{"sessions_revoked", http.MethodDelete, "/v2/admin/users/" + userID + "/sessions", http.StatusNoContent},
 			{"user_deleted", http.MethodDelete, "/v2/admin/users/" + userID, http.StatusNoContent},
 			{"tenant_deleted", http.MethodDelete, "/v2/admin/tenants/acme", http.StatusNoContent},
@@ -408,7 +415,7 @@ func TestEveryAdminWriteIsAnEventNamingTheKey(t *testing.T) {
 			}
 			byKey = append(byKey, e.Kind)
 		}
-		want := []string{"tenant_created", "tenant_updated", "user_created", "user_updated", "session_revoked", "sessions_revoked", "user_deleted", "tenant_deleted"}
+		want := []string{"tenant_created", "tenant_updated", "user_created", "user_updated", "session_revoked", "totp_reset", "sessions_revoked", "user_deleted", "tenant_deleted"}
 		if diff := cmp.Diff(want, byKey); diff != "" {
 			t.Errorf("events naming the key, oldest first (-want +got):\n%s", diff)
 		}
@@ -631,6 +638,19 @@ func TestOpenAPIDescribesTheAdminAPI(t *testing.T) {
 		login()
 		c.call(http.StatusNoContent, del, "/v2/admin/users/"+ann.ID+"/sessions", nil, key...)
 		c.problem(http.StatusNotFound, "not_found", get, "/v2/admin/users/"+ann.ID+"x/sessions", nil, key...)
+
+		r := h.Post(t, "/t/acme/v2/auth/login", apptest.Credentials("ann@acme.test", apptest.Password))
+		apptest.WantStatus(t, r, http.StatusOK)
+		h.EnableTOTP(t, r.TokenPair(t).AccessToken, apptest.Password)
+		var withTOTP apptest.AdminUser
+		c.call(http.StatusOK, get, "/v2/admin/users/"+ann.ID, nil, key...).JSON(t, &withTOTP)
+		if !withTOTP.TOTPEnabled {
+			t.Error("totpEnabled is false for a user with an authenticator")
+		}
+		c.call(http.StatusNoContent, del, "/v2/admin/users/"+ann.ID+"/totp", nil, key...)
+		c.problem(http.StatusConflict, "totp_not_enabled", del, "/v2/admin/users/"+ann.ID+"/totp", nil, key...)
+		c.problem(http.StatusNotFound, "not_found", del, "/v2/admin/users/"+ann.ID+"x/totp", nil, key...)
+		apptest.WantStatus(t, h.Post(t, "/t/acme/v2/auth/login", apptest.Credentials("ann@acme.test", apptest.Password)), http.StatusOK)
 
 		start := h.Clock.Now().Add(-time.Hour)
 		c.call(http.StatusOK, get, "/v2/admin/events?userId="+ann.ID+"&kind=session_revoked&since="+apptest.Since(start)+"&until="+apptest.Since(start.Add(2*time.Hour)), nil, key...)

@@ -345,6 +345,24 @@ func (s *Service) RevokeUserSessions(ctx context.Context, by Admin, userID strin
 	return nil
 }
 
+// ResetTOTP turns off the authenticator of a user the caller sees, for a user who lost it: they log in
+// with emailed codes again and may set up a new one. Their sessions stay; end them too if the device
+// that held the authenticator is gone.
+func (s *Service) ResetTOTP(ctx context.Context, by Admin, userID string) error {
+	u, err := s.User(ctx, by, userID)
+	if err != nil {
+		return err
+	}
+	err = s.store.DisableTOTP(ctx, u.ID, by.event("totp_reset", u.TenantID, u.ID))
+	if errors.Is(err, ErrNotFound) {
+		return newError(CodeTOTPNotEnabled, "The user has no authenticator on.")
+	}
+	if err != nil {
+		return internal("reset totp", err)
+	}
+	return nil
+}
+
 // EventFilter narrows the event listing.
 type EventFilter struct {
 	TenantID string // "" every tenant the caller sees

@@ -294,3 +294,34 @@ func TestInvitationIsASignupCodeAcceptedWithAPassword(t *testing.T) {
 	}
 	f.login("invitee@example.test")
 }
+
+// TestResetTOTPForAUserWhoLostIt: an operator turns a user's authenticator off; the user logs in with an
+// emailed code again, and the change is an event naming the operator.
+func TestResetTOTPForAUserWhoLostIt(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.enrol("ann@example.test")
+	u, err := f.svc.FindUser(ctx, op, "", "ann@example.test")
+	if err != nil || !u.TOTPEnabled {
+		t.Fatalf("ann before the reset: %+v, %v", u, err)
+	}
+	acme := auth.Admin{Scope: "acme"}
+	wantCode(t, f.svc.ResetTOTP(ctx, acme, u.ID), auth.CodeNotFound)
+	if err := f.svc.ResetTOTP(ctx, op, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, f.svc.ResetTOTP(ctx, op, u.ID), auth.CodeTOTPNotEnabled)
+	if got, _ := f.svc.User(ctx, op, u.ID); got.TOTPEnabled {
+		t.Error("the authenticator is still on")
+	}
+	f.login("ann@example.test") // the emailed code again
+	var resets []auth.Event
+	for _, ev := range f.store.Events() {
+		if ev.Kind == "totp_reset" {
+			resets = append(resets, ev)
+		}
+	}
+	if len(resets) != 1 || resets[0].Actor != op.Actor || resets[0].UserID != u.ID {
+		t.Errorf("totp_reset events %+v", resets)
+	}
+}

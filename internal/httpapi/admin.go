@@ -41,6 +41,7 @@ func (s *Server) adminRoutes(e *echo.Echo) {
 		{http.MethodGet, "/users/:id/sessions", s.adminListSessions},
 		{http.MethodDelete, "/users/:id/sessions", s.adminRevokeSessions},
 		{http.MethodDelete, "/users/:id/sessions/:sid", s.adminRevokeSession},
+		{http.MethodDelete, "/users/:id/totp", s.adminResetTOTP},
 		{http.MethodGet, "/events", s.adminListEvents},
 	} {
 		g.Add(r.method, r.path, r.handler, s.requireAdminKey)
@@ -272,6 +273,7 @@ type adminUser struct {
 	EmailVerified   bool            `json:"emailVerified"`
 	EmailVerifiedAt *time.Time      `json:"emailVerifiedAt,omitempty"`
 	Disabled        bool            `json:"disabled"`
+	TOTPEnabled     bool            `json:"totpEnabled"`
 	Role            string          `json:"role"`
 	Metadata        json.RawMessage `json:"metadata"`
 	CreatedAt       time.Time       `json:"createdAt"`
@@ -280,7 +282,7 @@ type adminUser struct {
 
 func userOut(u auth.User) adminUser {
 	return adminUser{ID: u.ID, TenantID: u.TenantID, Email: u.Email, EmailVerified: u.EmailVerifiedAt != nil,
-		EmailVerifiedAt: u.EmailVerifiedAt, Disabled: !u.Active(), Role: u.Role, Metadata: u.Metadata,
+		EmailVerifiedAt: u.EmailVerifiedAt, Disabled: !u.Active(), TOTPEnabled: u.TOTPEnabled, Role: u.Role, Metadata: u.Metadata,
 		CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
 }
 
@@ -387,6 +389,13 @@ func (s *Server) adminRevokeSessions(c echo.Context) error {
 
 func (s *Server) adminRevokeSession(c echo.Context) error {
 	if err := s.svc.RevokeUserSession(c.Request().Context(), adminOf(c), c.Param("id"), c.Param("sid")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) adminResetTOTP(c echo.Context) error {
+	if err := s.svc.ResetTOTP(c.Request().Context(), adminOf(c), c.Param("id")); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

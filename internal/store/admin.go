@@ -55,7 +55,7 @@ func (s *Store) userList(q auth.UserQuery) (string, []any) {
 		// An address prefix across tenants is a range of the index within each tenant, not of the
 		// index as a whole: one bounded index read per tenant (Postgres has no skip scan), each
 		// already in email order, merged in tenant order.
-		inner := "SELECT * FROM users WHERE tenant_id = t.id AND " + strings.Join(conds, " AND ") + " ORDER BY " + email + " LIMIT ?"
+		inner := userSelect + "WHERE tenant_id = t.id AND " + strings.Join(conds, " AND ") + " ORDER BY " + email + " LIMIT ?"
 		query := "SELECT u.* FROM tenants t CROSS JOIN LATERAL (" + inner + ") u"
 		args = append(args, q.Limit)
 		if q.AfterEmail != "" {
@@ -74,7 +74,7 @@ func (s *Store) userList(q auth.UserQuery) (string, []any) {
 	if len(conds) > 0 {
 		where = strings.Join(conds, " AND ")
 	}
-	return "SELECT * FROM users WHERE " + where + " ORDER BY " + order + " LIMIT ?", append(args, q.Limit)
+	return userSelect + "WHERE " + where + " ORDER BY " + order + " LIMIT ?", append(args, q.Limit)
 }
 
 // DeleteUser erases a user in one transaction (see auth.Users.DeleteUser).
@@ -102,10 +102,11 @@ func (s *Store) DeleteUser(ctx context.Context, userID string, ev auth.Event) er
 // event keeps its user id) and the throttle, then the users go with everything of theirs by cascade:
 // sessions and their refresh tokens, codes, factors, queued mail.
 //
-// The address stays in the log in two ways, both written by the password check: as the detail of the
-// user's own events, and as the whole detail of events that name no user (a failure against the
-// address, or a throttled attempt, before the check knew whose it was) in the user's tenant, or in
-// none for events logged before events named their tenant.
+// The address stays in the log in two ways, both written by the password and code checks: within the
+// detail of the user's own events ("<address>: wrong one-time code"), where it is replaced, and as the
+// whole detail of events that name no user (a failure against the address, or a throttled attempt,
+// before the check knew whose it was) in the user's tenant, or in none for events logged before
+// events named their tenant.
 func (s *Store) eraseUsers(tx *gorm.DB, cond string, args ...any) error {
 	const erased = "[erased]"
 	contains := "instr"
@@ -117,7 +118,7 @@ func (s *Store) eraseUsers(tx *gorm.DB, cond string, args ...any) error {
 		sql  string
 		args []any
 	}{
-		{`UPDATE security_events SET detail = ?
+		{`UPDATE security_events SET detail = replace(lower(detail), (SELECT lower(u.email) FROM users u WHERE u.id = security_events.user_id), ?)
 			WHERE user_id IN (SELECT id FROM users WHERE ` + cond + `)
 			  AND ` + contains + `(lower(detail), (SELECT lower(u.email) FROM users u WHERE u.id = security_events.user_id)) > 0`,
 			append([]any{erased}, args...)},

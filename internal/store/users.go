@@ -205,7 +205,7 @@ func (s *Store) UpdateUser(ctx context.Context, userID string, ch auth.UserChang
 				return err
 			}
 		}
-		if err := tx.Where("id = ?", userID).Take(&r).Error; err != nil {
+		if err := tx.Raw(userSelect+"WHERE id = ?", userID).Scan(&r).Error; err != nil {
 			return err
 		}
 		return insertEvent(tx, ev, now)

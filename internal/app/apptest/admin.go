@@ -31,6 +31,7 @@ type AdminUser struct {
 	Email         string          `json:"email"`
 	EmailVerified bool            `json:"emailVerified"`
 	Disabled      bool            `json:"disabled"`
+	TOTPEnabled   bool            `json:"totpEnabled"`
 	Role          string          `json:"role"`
 	Metadata      json.RawMessage `json:"metadata"`
 }

@@ -265,9 +265,10 @@ func (m *MemStore) eraseUser(userID string) {
 	email := strings.ToLower(u.Email)
 	for i := range m.events {
 		e := &m.events[i]
-		own := e.UserID == userID && strings.Contains(strings.ToLower(e.Detail), email)
-		anonymous := e.UserID == "" && (e.TenantID == "" || e.TenantID == u.TenantID) && strings.ToLower(e.Detail) == email
-		if own || anonymous {
+		switch {
+		case e.UserID == userID && strings.Contains(strings.ToLower(e.Detail), email):
+			e.Detail = strings.ReplaceAll(strings.ToLower(e.Detail), email, "[erased]")
+		case e.UserID == "" && (e.TenantID == "" || e.TenantID == u.TenantID) && strings.ToLower(e.Detail) == email:
 			e.Detail = "[erased]"
 		}
 	}
@@ -328,7 +329,7 @@ func (m *MemStore) UpdateUser(_ context.Context, userID string, ch auth.UserChan
 	}
 	x.UpdatedAt = now
 	m.event(ev)
-	return x.User, nil
+	return m.user(x), nil
 }
 
 func (m *MemStore) ListUsers(_ context.Context, q auth.UserQuery) ([]auth.User, error) {
@@ -348,7 +349,7 @@ func (m *MemStore) ListUsers(_ context.Context, q auth.UserQuery) ([]auth.User, 
 			q.AfterEmail != "" && (x.TenantID < q.AfterTenant || x.TenantID == q.AfterTenant && email <= q.AfterEmail):
 			continue
 		}
-		all = append(all, keyed{x.TenantID, email, x.User})
+		all = append(all, keyed{x.TenantID, email, m.user(x)})
 	}
 	slices.SortFunc(all, func(a, b keyed) int {
 		if c := strings.Compare(a.tenant, b.tenant); c != 0 {

@@ -133,7 +133,7 @@ func suiteDeleteUserErases(t *testing.T, open Opener) {
 		}
 	}
 	for _, ev := range []auth.Event{
-		{UserID: u.ID, Kind: "login_failed", Detail: addr},
+		{UserID: u.ID, Kind: "login_failed", Detail: addr + ": wrong one-time code"},
 		{TenantID: "acme", Kind: "login_throttled", Detail: addr},
 		{Kind: "login_failed", Detail: "GONE@acme.test"}, // logged before events named their tenant
 		{UserID: other.ID, Kind: "login_failed", Detail: "stays@acme.test"},
@@ -185,7 +185,7 @@ func suiteDeleteUserErases(t *testing.T, open Opener) {
 		{other.ID, "acme", "stays@acme.test"},
 		{"", "", "[erased]"},
 		{"", "acme", "[erased]"},
-		{u.ID, "acme", "[erased]"},
+		{u.ID, "acme", "[erased]: wrong one-time code"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("events after the deletion, newest first, as (user, tenant, detail) (-want +got):\n%s", diff)
