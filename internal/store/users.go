@@ -38,9 +38,12 @@ func (r userRow) user() auth.User {
 }
 
 // userSelect reads a user with whether their authenticator is on: a primary-key probe of
-// totp_factors in the same statement, so a login or `me` costs no extra round trip.
+// totp_factors in the same statement, so a login or `me` costs no extra round trip. It is a scalar
+// subquery rather than an EXISTS so that it stays a probe per row returned when a statement reads many
+// users (the admin list): Postgres may plan an EXISTS in the select list as a hash of all of
+// totp_factors, built for every page.
 const userSelect = `SELECT id, tenant_id, email, password_hash, email_verified_at, status, role, metadata, created_at, updated_at,
-	EXISTS (SELECT 1 FROM totp_factors f WHERE f.user_id = users.id AND f.enabled_at IS NOT NULL) AS totp_enabled
+	(SELECT 1 FROM totp_factors f WHERE f.user_id = users.id AND f.enabled_at IS NOT NULL) IS NOT NULL AS totp_enabled
 	FROM users `
 
 // takeUser runs userSelect with a condition, answering auth.ErrNotFound when no row matches.

@@ -378,6 +378,12 @@ var errorCodes = map[string]directusError{
 	"not_implemented":            {http.StatusNotImplemented, "INVALID_PAYLOAD"},
 	"http_version_not_supported": {http.StatusHTTPVersionNotSupported, "INVALID_PAYLOAD"},
 	"internal_error":             {http.StatusInternalServerError, "INTERNAL_SERVER_ERROR"},
+	// The admin API's codes, which no Directus route answers; mapped so the table stays whole.
+	auth.CodeAdminKeyRequired: {http.StatusUnauthorized, "INVALID_CREDENTIALS"},
+	auth.CodeForbidden:        {http.StatusForbidden, "FORBIDDEN"},
+	auth.CodeEmailTaken:       {http.StatusBadRequest, "RECORD_NOT_UNIQUE"},
+	auth.CodeTenantExists:     {http.StatusBadRequest, "RECORD_NOT_UNIQUE"},
+	auth.CodeTenantHasUsers:   {http.StatusBadRequest, "INVALID_PAYLOAD"},
 }
 
 type errorBody struct {
