@@ -81,7 +81,7 @@ func (s *Store) CreateUser(ctx context.Context, u *auth.User, passwordHash strin
 	u.CreatedAt, u.UpdatedAt = now, now
 	row := userRow{ID: u.ID, TenantID: u.TenantID, Email: u.Email, PasswordHash: passwordHash,
 		EmailVerifiedAt: u.EmailVerifiedAt, Status: u.Status, Role: u.Role, Metadata: string(u.Metadata), CreatedAt: now, UpdatedAt: now}
-	return s.tx(ctx, func(tx *gorm.DB) error {
+	insert := func(tx *gorm.DB) error {
 		err := tx.Create(&row).Error
 		if isUniqueViolation(err) {
 			return auth.ErrConflict
@@ -91,7 +91,11 @@ func (s *Store) CreateUser(ctx context.Context, u *auth.User, passwordHash strin
 		}
 		ev.UserID, ev.TenantID = u.ID, u.TenantID
 		return insertEvent(tx, ev, now)
-	})
+	}
+	if ev.Kind == "" { // a registration: one statement, no transaction around it
+		return insert(s.db.WithContext(ctx))
+	}
+	return s.tx(ctx, insert)
 }
 
 // UserByEmail finds a user of a tenant by email, case-insensitively, with its password hash.
