@@ -192,7 +192,7 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 			// send the email again.
 			return nil
 		}
-		if ctxErr := ctx.Err(); ctxErr != nil {
+		if ctxErr := contextEnded(ctx); ctxErr != nil {
 			return fmt.Errorf("smtp send to %s:%d: %w: %w", s.cfg.Host, s.cfg.Port, ctxErr, err)
 		}
 		err = fmt.Errorf("smtp send to %s:%d: %w", s.cfg.Host, s.cfg.Port, err)
@@ -200,6 +200,19 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 			return permanent(err)
 		}
 		return err
+	}
+	return nil
+}
+
+// contextEnded is ctx.Err(), also counting a deadline that has passed but whose timer has not fired yet:
+// go-mail's connection deadline and ctx's deadline are the same instant, and on a loaded machine the
+// read can fail before the context's timer runs.
+func contextEnded(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if deadline, ok := ctx.Deadline(); ok && !time.Now().Before(deadline) {
+		return context.DeadlineExceeded
 	}
 	return nil
 }
