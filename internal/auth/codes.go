@@ -53,9 +53,10 @@ func mailData(d mail.Data) func(replaced bool) (string, error) {
 	}
 }
 
-// brandedEmail is an email of the tenant: its sender, its product name and its language.
+// brandedEmail is an email of the tenant: its sender, its product name and its language. A tenant
+// without an app name leaves it to mail.app_name.
 func brandedEmail(t Tenant, to, template string, expires time.Time, d mail.Data) Email {
-	d.AppName, d.Locale = t.Settings.AppName, t.Settings.Locale
+	d.AppName, d.Locale, d.Tenant = t.Settings.AppName, t.Settings.Locale, t.ID
 	return Email{To: to, From: t.Settings.MailFrom, Template: template, ExpiresAt: expires, Data: mailData(d)}
 }
 
@@ -85,11 +86,11 @@ func (s *Service) sendCodeMail(ctx context.Context, u User, tenant Tenant, purpo
 }
 
 // sendNotice queues the code-less "already registered" email under its own cooldown and hourly cap.
-func (s *Service) sendNotice(ctx context.Context, u User, tenant Tenant) error {
+func (s *Service) sendNotice(ctx context.Context, u User, tenant Tenant, meta Meta) error {
 	now := s.Now()
 	_, err := s.store.IssueCode(ctx, IssueCode{
 		UserID: u.ID, Purpose: PurposeAlreadyRegistered, Cooldown: s.cfg.ResendCooldown, MaxPerHour: s.cfg.NoticesPerHour,
-		Mail: brandedEmail(tenant, u.Email, mail.AlreadyRegistered, now.Add(time.Hour), mail.Data{Email: u.Email, Time: now}),
+		Mail: brandedEmail(tenant, u.Email, mail.AlreadyRegistered, now.Add(time.Hour), noticeData(u.Email, now, meta)),
 	})
 	return s.afterIssue(err)
 }

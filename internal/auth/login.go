@@ -121,7 +121,7 @@ func (s *Service) Register(ctx context.Context, in Credentials) error {
 	if u.EmailVerifiedAt != nil {
 		// The answer must not depend on the notice's own limits, or it would tell a taken address
 		// from a free one.
-		if err := s.sendNotice(ctx, *u, tenant); isLimited(err) {
+		if err := s.sendNotice(ctx, *u, tenant, in.Meta); isLimited(err) {
 			s.log.InfoContext(ctx, "already-registered notice not sent", "reason", ErrorCode(err))
 		} else if err != nil {
 			return err

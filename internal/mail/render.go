@@ -4,12 +4,15 @@ package mail
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	htmltemplate "html/template"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	texttemplate "text/template"
 	"time"
@@ -24,6 +27,9 @@ type Message struct {
 	// ID names the message (the outbox row), so every copy of it carries the same Message-ID; "" for
 	// a fresh one per send.
 	ID string
+	// Locale is the language of the templates it was rendered from ("" for the English ones), for the
+	// log.
+	Locale string
 }
 
 // Data is what templates can use.
@@ -33,14 +39,20 @@ type Data struct {
 	ValidMinutes int
 	ValidHours   int  // ValidMinutes in whole hours, for codes that live that long (invitations)
 	Replaced     bool // a newer code replaced an earlier one, which no longer works
-	Time         time.Time
-	AppName      string
-	// Locale is the language tag of the tenant the email is for ("" when it names none); templates
-	// may use it, and per-locale templates will choose by it.
+	// Time is when what the email tells of happened; templates show it in UTC.
+	Time    time.Time
+	AppName string
+	// Locale is the language tag the templates are chosen by (see Renderer.Render); "" is English.
 	Locale string
+	// IP and Device describe the client that caused a security notice: an address and a short,
+	// sanitised name of its browser and system. "" when unknown; templates say so.
+	IP, Device string
+	// Tenant is the tenant of the recipient, for the log line of the send; templates need not use it.
+	Tenant string
 }
 
-// DefaultAppName fills Data.AppName when the caller leaves it empty.
+// DefaultAppName is mail.app_name's default: the product name when neither the tenant nor the
+// configuration names one.
 const DefaultAppName = "Latch"
 
 // The message names; the lead's code and the template directory must agree on them.
@@ -74,15 +86,44 @@ type messageTemplates struct {
 	html    *htmltemplate.Template
 }
 
+// The three files of one email, by the suffix that ends their names.
+var parts = []string{".subject.txt", ".txt", ".html"}
+
+// localePattern is a BCP 47-shaped language tag, as tenants' locales are.
+var localePattern = regexp.MustCompile(`^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$`)
+
 // Renderer turns a message name and Data into a Message. It is safe for concurrent use.
 type Renderer struct {
-	byName map[string]messageTemplates
+	// byName holds per message name its templates per lower-cased locale; "" is the English set
+	// every name has.
+	byName map[string]map[string]messageTemplates
+	// AppName fills Data.AppName when the caller leaves it empty (mail.app_name). Set it before the
+	// renderer is shared.
+	AppName string
 }
 
 // NewRenderer parses all templates once, from the embedded set; when overrideDir != "" a file of the same name in
-// that directory replaces the embedded one. It fails if a template is missing, does not parse, or cannot render
-// sample data, so that a broken override stops start-up rather than the first email.
+// that directory replaces the embedded one, and may add languages. A file is <name>.subject.txt, <name>.txt or
+// <name>.html for English, <name>.<locale>.subject.txt ... for another language (login_code.de.html); a
+// language's email needs all three. It fails if a template is missing, does not parse, or cannot render
+// sample data, and if the directory holds a file that is not a template (a misspelt name, login_code_de.txt),
+// so that a broken override stops start-up rather than the first email, or goes unnoticed.
 func NewRenderer(overrideDir string) (*Renderer, error) {
+	variants := map[string]map[string]bool{} // name -> locales found, "" always
+	for _, name := range names {
+		variants[name] = map[string]bool{"": true}
+	}
+	embedded, err := fs.ReadDir(templates.FS, ".")
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range embedded {
+		name, locale, _, ok := parseFileName(e.Name())
+		if !ok {
+			return nil, &TemplateError{File: e.Name(), Err: misnamed(e.Name())}
+		}
+		variants[name][locale] = true
+	}
 	if overrideDir != "" {
 		info, err := os.Stat(overrideDir)
 		if err != nil {
@@ -90,6 +131,26 @@ func NewRenderer(overrideDir string) (*Renderer, error) {
 		}
 		if !info.IsDir() {
 			return nil, fmt.Errorf("mail template directory %s: not a directory", overrideDir)
+		}
+		entries, err := os.ReadDir(overrideDir)
+		if err != nil {
+			return nil, fmt.Errorf("mail template directory: %w", err)
+		}
+		var problems []error
+		for _, e := range entries {
+			// Dot files are an editor's or a mount's (Kubernetes' ..data), and directories are not read.
+			if strings.HasPrefix(e.Name(), ".") || e.IsDir() {
+				continue
+			}
+			name, locale, _, ok := parseFileName(e.Name())
+			if !ok {
+				problems = append(problems, &TemplateError{File: filepath.Join(overrideDir, e.Name()), Err: misnamed(e.Name())})
+				continue
+			}
+			variants[name][locale] = true
+		}
+		if err := errors.Join(problems...); err != nil {
+			return nil, err
 		}
 	}
 	load := func(file string) (string, error) {
@@ -104,34 +165,85 @@ func NewRenderer(overrideDir string) (*Renderer, error) {
 		}
 		b, err := fs.ReadFile(templates.FS, file)
 		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				// Another language's email in one language only would be worse than English.
+				err = fmt.Errorf("missing: an email needs its %s, %s and %s", parts[0], parts[1], parts[2])
+			}
 			return "", &TemplateError{File: file, Err: err}
 		}
 		return string(b), nil
 	}
 
-	r := &Renderer{byName: make(map[string]messageTemplates, len(names))}
+	r := &Renderer{byName: make(map[string]map[string]messageTemplates, len(names)), AppName: DefaultAppName}
 	for _, name := range names {
-		var mt messageTemplates
-		var err error
-		if mt.subject, err = parseText(load, name+".subject.txt"); err != nil {
-			return nil, err
+		r.byName[name] = map[string]messageTemplates{}
+		for locale := range variants[name] {
+			base := name
+			if locale != "" {
+				base += "." + locale
+			}
+			var mt messageTemplates
+			var err error
+			if mt.subject, err = parseText(load, base+".subject.txt"); err != nil {
+				return nil, err
+			}
+			if mt.text, err = parseText(load, base+".txt"); err != nil {
+				return nil, err
+			}
+			if mt.html, err = parseHTML(load, base+".html"); err != nil {
+				return nil, err
+			}
+			r.byName[name][strings.ToLower(locale)] = mt
 		}
-		if mt.text, err = parseText(load, name+".txt"); err != nil {
-			return nil, err
-		}
-		if mt.html, err = parseHTML(load, name+".html"); err != nil {
-			return nil, err
-		}
-		r.byName[name] = mt
 	}
 
-	sample := Data{Email: "user@example.com", Code: "123456", ValidMinutes: 10, Replaced: true, Time: time.Unix(0, 0)}
+	sample := Data{Email: "user@example.com", Code: "123456", ValidMinutes: 10, Replaced: true, Time: time.Unix(0, 0),
+		IP: "192.0.2.1", Device: "Firefox 120 on Linux"}
 	for _, name := range names {
-		if _, err := r.Render(name, sample.Email, sample); err != nil {
-			return nil, err
+		for locale := range r.byName[name] {
+			sample.Locale = locale
+			if _, err := r.Render(name, sample.Email, sample); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return r, nil
+}
+
+// parseFileName splits a template file's name into its message name, locale ("" for English) and part.
+func parseFileName(file string) (name, locale, part string, ok bool) {
+	for _, p := range parts {
+		if base, found := strings.CutSuffix(file, p); found {
+			name, locale, _ = strings.Cut(base, ".")
+			if !slices.Contains(names, name) || (locale != "" && !localePattern.MatchString(locale)) {
+				return "", "", "", false
+			}
+			return name, locale, p, true
+		}
+	}
+	return "", "", "", false
+}
+
+// misnamed says what is wrong with a file name parseFileName refused, guessing the name meant.
+func misnamed(file string) error {
+	base, ext := file, ""
+	for _, p := range parts {
+		if b, found := strings.CutSuffix(file, p); found {
+			base, ext = b, p
+			break
+		}
+	}
+	for _, name := range names {
+		rest, found := strings.CutPrefix(base, name)
+		if !found || rest == "" {
+			continue
+		}
+		if locale := rest[1:]; (rest[0] == '_' || rest[0] == '-') && localePattern.MatchString(locale) && ext != "" {
+			return fmt.Errorf("looks like the %s email in %s, which must be named %s.%s%s", name, locale, name, locale, ext)
+		}
+	}
+	return fmt.Errorf("not a template: files are <name>%s, <name>%s and <name>%s, with .<locale> after the name for "+
+		"another language (login_code.de.html), and the names are %s", parts[0], parts[1], parts[2], strings.Join(names, ", "))
 }
 
 func parseText(load func(string) (string, error), file string) (*texttemplate.Template, error) {
@@ -158,9 +270,30 @@ func parseHTML(load func(string) (string, error), file string) (*htmltemplate.Te
 	return t, nil
 }
 
-// Render renders message name for recipient to. Empty d.Email defaults to to, empty d.AppName to DefaultAppName.
+// pick chooses the templates of name for a language tag: the tag itself ("pt-BR"), then each shorter
+// prefix of it ("pt"), then English. Tags compare without regard to case.
+func (r *Renderer) pick(name, locale string) (messageTemplates, string, bool) {
+	byLocale, ok := r.byName[name]
+	if !ok {
+		return messageTemplates{}, "", false
+	}
+	for tag := strings.ToLower(locale); tag != ""; {
+		if mt, ok := byLocale[tag]; ok {
+			return mt, tag, true
+		}
+		i := strings.LastIndexByte(tag, '-')
+		if i < 0 {
+			break
+		}
+		tag = tag[:i]
+	}
+	return byLocale[""], "", true
+}
+
+// Render renders message name for recipient to, in the language of d.Locale when there are templates of
+// that name in it, else in English. Empty d.Email defaults to to, empty d.AppName to r.AppName.
 func (r *Renderer) Render(name string, to string, d Data) (Message, error) {
-	mt, ok := r.byName[name]
+	mt, locale, ok := r.pick(name, d.Locale)
 	if !ok {
 		return Message{}, fmt.Errorf("%w: %q", ErrUnknownTemplate, name)
 	}
@@ -168,18 +301,22 @@ func (r *Renderer) Render(name string, to string, d Data) (Message, error) {
 		d.Email = to
 	}
 	if d.AppName == "" {
-		d.AppName = DefaultAppName
+		d.AppName = cmp.Or(r.AppName, DefaultAppName)
 	}
 
+	file := name
+	if locale != "" {
+		file += "." + locale
+	}
 	var subject, text, html bytes.Buffer
 	if err := mt.subject.Execute(&subject, d); err != nil {
-		return Message{}, &TemplateError{File: name + ".subject.txt", Err: err}
+		return Message{}, &TemplateError{File: file + ".subject.txt", Err: err}
 	}
 	if err := mt.text.Execute(&text, d); err != nil {
-		return Message{}, &TemplateError{File: name + ".txt", Err: err}
+		return Message{}, &TemplateError{File: file + ".txt", Err: err}
 	}
 	if err := mt.html.Execute(&html, d); err != nil {
-		return Message{}, &TemplateError{File: name + ".html", Err: err}
+		return Message{}, &TemplateError{File: file + ".html", Err: err}
 	}
 	return Message{
 		To: to,
@@ -187,5 +324,6 @@ func (r *Renderer) Render(name string, to string, d Data) (Message, error) {
 		Subject: strings.Join(strings.Fields(subject.String()), " "),
 		Text:    text.String(),
 		HTML:    html.String(),
+		Locale:  locale,
 	}, nil
 }
