@@ -181,6 +181,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	if err != nil {
 		return fail(fmt.Errorf("mail.templates_dir: %w", err))
 	}
+	renderer.AppName = cfg.Mail.AppName
 	var sender mail.Sender
 	switch cfg.Mail.Driver {
 	case "smtp":

@@ -69,6 +69,8 @@ type Log struct {
 type Mail struct {
 	Driver string `yaml:"driver"`
 	From   string `yaml:"from"`
+	// AppName is the product name emails speak as, unless a tenant names its own.
+	AppName string `yaml:"app_name"`
 	// TemplatesDir overrides embedded templates file by file; "" means embedded templates only.
 	TemplatesDir string `yaml:"templates_dir"`
 	SMTP         SMTP   `yaml:"smtp"`
@@ -259,8 +261,9 @@ func Default() Config {
 		},
 		Log: Log{Level: "info", Format: "json"},
 		Mail: Mail{
-			Driver: "log",
-			From:   "Latch <no-reply@localhost>",
+			Driver:  "log",
+			From:    "Latch <no-reply@localhost>",
+			AppName: "Latch",
 			SMTP: SMTP{
 				Host:           "localhost",
 				Port:           587,

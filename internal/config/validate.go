@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/latch-auth/latch/internal/seal"
@@ -66,6 +67,10 @@ func (c Config) Validate() error {
 	p.oneOf("mail.driver", c.Mail.Driver, "log", "smtp")
 	if _, err := mail.ParseAddress(c.Mail.From); err != nil {
 		p.add("mail.from", "not an address such as \"Latch <no-reply@example.com>\": %v", err)
+	}
+	if n := utf8.RuneCountInString(c.Mail.AppName); strings.TrimSpace(c.Mail.AppName) == "" || n > 200 ||
+		strings.IndexFunc(c.Mail.AppName, unicode.IsControl) >= 0 {
+		p.add("mail.app_name", "must be 1 to 200 printable characters")
 	}
 	if c.Mail.Driver == "smtp" && strings.TrimSpace(c.Mail.SMTP.Host) == "" {
 		p.add("mail.smtp.host", "required when mail.driver is smtp")

@@ -1,13 +1,16 @@
 package mail
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Outbox is the table of queued mail the worker drains; package store implements it. A claim holds
@@ -176,21 +179,25 @@ func (w *Worker) claim(ctx context.Context, free int) (int, error) {
 func (w *Worker) deliver(m Queued) {
 	sendCtx, stopSend := context.WithCancel(context.Background())
 	lost := w.keepLease(sendCtx, stopSend, m)
-	err := w.sendOne(sendCtx, m)
+	about, err := w.sendOne(sendCtx, m)
 	stopSend()
 	<-lost.done
+	// Every line about a send says which email it was, never what it carries: no code, no token.
+	attrs := []any{"id", m.ID, "template", m.Template, "tenant", about.tenant, "locale", about.locale,
+		"to", MaskAddress(m.To), "attempt", m.Attempts}
 	if lost.lost && err != nil {
 		// The send was stopped because the lease could not be kept; another worker has the message.
-		w.log.Warn("email send stopped: its outbox lease could not be kept", "id", m.ID, "err", err)
+		w.log.Warn("email send stopped: its outbox lease could not be kept", append(attrs, "err", err)...)
 		return
 	}
 	result := ResultSent
 	switch {
 	case err == nil:
+		w.log.Info("email sent", attrs...)
 		w.markSent(m)
 	case errors.Is(err, ErrPermanent):
 		result = ResultDead
-		w.log.Error("email refused for good; it will not be retried", "id", m.ID, "template", m.Template, "attempt", m.Attempts, "err", err)
+		w.log.Error("email refused for good; it will not be retried", append(attrs, "err", err)...)
 		w.mark(m, "dead", func(ctx context.Context) error { return w.outbox.MarkDead(ctx, m.ID, m.Claim, err.Error()) })
 	default:
 		result = ResultFailed
@@ -201,7 +208,7 @@ func (w *Worker) deliver(m Queued) {
 		if m.Attempts == 1 || m.Attempts%10 == 0 {
 			level = slog.LevelWarn
 		}
-		w.log.Log(context.Background(), level, "email send failed; will retry", "id", m.ID, "template", m.Template, "attempt", m.Attempts, "retry_at", next, "err", err)
+		w.log.Log(context.Background(), level, "email send failed; will retry", append(attrs, "retry_at", next, "err", err)...)
 		w.mark(m, "failed", func(ctx context.Context) error { return w.outbox.MarkFailed(ctx, m.ID, m.Claim, next, err.Error()) })
 	}
 	if w.Observe != nil {
@@ -285,22 +292,39 @@ func (w *Worker) mark(m Queued, what string, f func(ctx context.Context) error) 
 
 var errNoData = errors.New("outbox message has no data")
 
-func (w *Worker) sendOne(ctx context.Context, m Queued) error {
+// sent describes a message for the log: whose it is and which language it went out in.
+type sent struct{ tenant, locale string }
+
+func (w *Worker) sendOne(ctx context.Context, m Queued) (sent, error) {
 	if m.Data == nil {
-		return permanent(errNoData)
+		return sent{}, permanent(errNoData)
 	}
 	var d Data
 	if err := json.Unmarshal([]byte(*m.Data), &d); err != nil {
-		return permanent(err)
+		return sent{}, permanent(err)
 	}
+	about := sent{tenant: d.Tenant}
 	msg, err := w.render.Render(m.Template, m.To, d)
 	if err != nil {
-		return permanent(err)
+		return about, permanent(err)
 	}
+	about.locale = cmp.Or(msg.Locale, "en")
 	msg.From = m.From
 	// The outbox id names the message, so a copy sent again after a crash is recognisably the same.
 	msg.ID = m.ID
-	return w.send.Send(ctx, msg)
+	return about, w.send.Send(ctx, msg)
+}
+
+// MaskAddress keeps of an address what tells deliveries apart in a log without making the log a list
+// of users: the first character of the local part and the domain ("a***@example.com"). The outbox row,
+// named by the line's id, holds the whole address.
+func MaskAddress(addr string) string {
+	at := strings.LastIndexByte(addr, '@')
+	if at <= 0 {
+		return "***"
+	}
+	first, _ := utf8.DecodeRuneInString(addr)
+	return string(first) + "***" + addr[at:]
 }
 
 // backoff is the delay after the attempt-th failure: RetryBase, doubling, capped at RetryMax.
