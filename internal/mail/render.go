@@ -71,13 +71,27 @@ var names = []string{SignupCode, LoginCode, ResetCode, AlreadyRegistered, Passwo
 // ErrUnknownTemplate is returned by Render for a name outside Names().
 var ErrUnknownTemplate = errors.New("mail: unknown template")
 
-// TemplateError reports which template file could not be read, parsed or executed.
+var (
+	// ErrNotATemplate is a file in the template directory whose name is no template's.
+	ErrNotATemplate = errors.New("not a template")
+	// ErrIncomplete is a language's email missing one of its three files.
+	ErrIncomplete = errors.New("missing")
+)
+
+// TemplateError reports which template file could not be read, parsed or executed, or is misnamed.
 type TemplateError struct {
 	File string
 	Err  error
+	// Want, for a file named like a template in a language, is the name it must have.
+	Want string
 }
 
-func (e *TemplateError) Error() string { return fmt.Sprintf("mail template %s: %v", e.File, e.Err) }
+func (e *TemplateError) Error() string {
+	if e.Want != "" {
+		return fmt.Sprintf("mail template %s: %v: a template in another language must be named %s", e.File, e.Err, e.Want)
+	}
+	return fmt.Sprintf("mail template %s: %v", e.File, e.Err)
+}
 func (e *TemplateError) Unwrap() error { return e.Err }
 
 type messageTemplates struct {
@@ -120,7 +134,7 @@ func NewRenderer(overrideDir string) (*Renderer, error) {
 	for _, e := range embedded {
 		name, locale, _, ok := parseFileName(e.Name())
 		if !ok {
-			return nil, &TemplateError{File: e.Name(), Err: misnamed(e.Name())}
+			return nil, misnamed(e.Name(), e.Name())
 		}
 		variants[name][locale] = true
 	}
@@ -144,7 +158,7 @@ func NewRenderer(overrideDir string) (*Renderer, error) {
 			}
 			name, locale, _, ok := parseFileName(e.Name())
 			if !ok {
-				problems = append(problems, &TemplateError{File: filepath.Join(overrideDir, e.Name()), Err: misnamed(e.Name())})
+				problems = append(problems, misnamed(filepath.Join(overrideDir, e.Name()), e.Name()))
 				continue
 			}
 			variants[name][locale] = true
@@ -167,7 +181,7 @@ func NewRenderer(overrideDir string) (*Renderer, error) {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				// Another language's email in one language only would be worse than English.
-				err = fmt.Errorf("missing: an email needs its %s, %s and %s", parts[0], parts[1], parts[2])
+				err = fmt.Errorf("%w: an email needs its %s, %s and %s", ErrIncomplete, parts[0], parts[1], parts[2])
 			}
 			return "", &TemplateError{File: file, Err: err}
 		}
@@ -224,8 +238,9 @@ func parseFileName(file string) (name, locale, part string, ok bool) {
 	return "", "", "", false
 }
 
-// misnamed says what is wrong with a file name parseFileName refused, guessing the name meant.
-func misnamed(file string) error {
+// misnamed explains why parseFileName refused a file, guessing the name meant (login_code_de.txt for
+// login_code.de.txt).
+func misnamed(path, file string) *TemplateError {
 	base, ext := file, ""
 	for _, p := range parts {
 		if b, found := strings.CutSuffix(file, p); found {
@@ -233,17 +248,19 @@ func misnamed(file string) error {
 			break
 		}
 	}
+	terr := &TemplateError{File: path, Err: fmt.Errorf("%w: files are <name>%s, <name>%s and <name>%s, with .<locale> after "+
+		"the name for another language (login_code.de.html), and the names are %s", ErrNotATemplate, parts[0], parts[1], parts[2],
+		strings.Join(names, ", "))}
 	for _, name := range names {
 		rest, found := strings.CutPrefix(base, name)
-		if !found || rest == "" {
+		if !found || len(rest) < 2 || ext == "" {
 			continue
 		}
-		if locale := rest[1:]; (rest[0] == '_' || rest[0] == '-') && localePattern.MatchString(locale) && ext != "" {
-			return fmt.Errorf("looks like the %s email in %s, which must be named %s.%s%s", name, locale, name, locale, ext)
+		if locale := rest[1:]; (rest[0] == '_' || rest[0] == '-') && localePattern.MatchString(locale) {
+			terr.Err, terr.Want = ErrNotATemplate, name+"."+locale+ext
 		}
 	}
-	return fmt.Errorf("not a template: files are <name>%s, <name>%s and <name>%s, with .<locale> after the name for "+
-		"another language (login_code.de.html), and the names are %s", parts[0], parts[1], parts[2], strings.Join(names, ", "))
+	return terr
 }
 
 func parseText(load func(string) (string, error), file string) (*texttemplate.Template, error) {

@@ -69,7 +69,7 @@ func TestRenderNotices(t *testing.T) {
 		{mail.AlreadyRegistered, "Sign-up attempt for your Latch account",
 			[]string{"ada@example.com", "log in", "reset your password"}},
 		{mail.PasswordChanged, "Your Latch password was changed",
-			[]string{"ada@example.com", "4 March 2025 at 16:05 UTC", "reset your password"}},
+			[]string{"ada@example.com", "4 March 2025 at 16:05:00 UTC", "reset your password"}},
 	}
 	for _, tt := range tests {
 		for _, replaced := range []bool{false, true} {
@@ -187,5 +187,190 @@ func TestMissingOverrideDirFailsStartup(t *testing.T) {
 	_, err := mail.NewRenderer(filepath.Join(t.TempDir(), "absent"))
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("NewRenderer(absent dir) error = %v, want ErrNotExist", err)
+	}
+}
+
+func TestRenderChoosesTheLocale(t *testing.T) {
+	r := newRenderer(t, "")
+	d := mail.Data{Code: "493027", ValidMinutes: 10}
+	tests := []struct {
+		locale, wantSubject, wantLocale string
+	}{
+		{"", "Your Latch login code: 493027", ""},
+		{"en", "Your Latch login code: 493027", ""},
+		{"de", "Ihr Anmeldecode für Latch: 493027", "de"},
+		{"DE", "Ihr Anmeldecode für Latch: 493027", "de"},
+		{"de-AT", "Ihr Anmeldecode für Latch: 493027", "de"},
+		{"fr", "Your Latch login code: 493027", ""},
+	}
+	for _, tt := range tests {
+		d.Locale = tt.locale
+		m, err := r.Render(mail.LoginCode, "ada@example.com", d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]string{tt.wantSubject, tt.wantLocale}, []string{m.Subject, m.Locale}); diff != "" {
+			t.Errorf("locale %q: subject and locale (-want +got):\n%s", tt.locale, diff)
+		}
+	}
+}
+
+// Every bundled email has a German version, all of it in German.
+func TestGermanSetIsComplete(t *testing.T) {
+	r := newRenderer(t, "")
+	for _, name := range []string{mail.SignupCode, mail.LoginCode, mail.ResetCode, mail.AlreadyRegistered, mail.PasswordChanged, mail.Invitation} {
+		m, err := r.Render(name, "ada@example.com", mail.Data{Locale: "de", Code: "493027", ValidMinutes: 10, Replaced: true, Time: time.Unix(0, 0)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Locale != "de" {
+			t.Errorf("%s: rendered in %q, want de", name, m.Locale)
+		}
+		for part, body := range map[string]string{"subject": m.Subject, "text": m.Text, "html": m.HTML} {
+			if !strings.Contains(body, "Ihr") && !strings.Contains(body, "Hallo") && !strings.Contains(body, "Sie") {
+				t.Errorf("%s %s is not German:\n%s", name, part, body)
+			}
+			for _, english := range []string{"Hello", "Your ", "never ask", "valid for"} {
+				if strings.Contains(body, english) {
+					t.Errorf("%s %s has English %q:\n%s", name, part, english, body)
+				}
+			}
+		}
+		if strings.Contains(name, "code") && !strings.Contains(m.Text, "Er ersetzt den Code") {
+			t.Errorf("%s: the German text lacks the replaced line:\n%s", name, m.Text)
+		}
+	}
+}
+
+func TestRendererAppName(t *testing.T) {
+	r := newRenderer(t, "")
+	r.AppName = "Acme ID"
+	for _, tt := range []struct{ locale, dataName, want string }{
+		{"", "", "Your Acme ID sign-up code: 111111"},
+		{"de", "", "Ihr Registrierungscode für Acme ID: 111111"},
+		// A tenant's own name wins over mail.app_name.
+		{"", "Globex", "Your Globex sign-up code: 111111"},
+	} {
+		m, err := r.Render(mail.SignupCode, "ada@example.com", mail.Data{Code: "111111", ValidMinutes: 5, Locale: tt.locale, AppName: tt.dataName})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(tt.want, m.Subject); diff != "" {
+			t.Errorf("subject (-want +got):\n%s", diff)
+		}
+		wantBody := tt.dataName
+		if wantBody == "" {
+			wantBody = "Acme ID"
+		}
+		if !strings.Contains(m.Text, wantBody) || !strings.Contains(m.HTML, wantBody) || strings.Contains(m.Text+m.HTML, "Latch") {
+			t.Errorf("body does not speak as %s:\n%s\n%s", wantBody, m.Text, m.HTML)
+		}
+	}
+}
+
+func TestNoticesSayWhenWhereAndWhich(t *testing.T) {
+	r := newRenderer(t, "")
+	at := time.Date(2025, time.March, 4, 17, 5, 9, 0, time.FixedZone("CET", 3600))
+	for _, name := range []string{mail.PasswordChanged, mail.AlreadyRegistered} {
+		for locale, want := range map[string][]string{
+			"en": {"4 March 2025 at 16:05:09 UTC", "203.0.113.7", "Firefox 120 on Linux"},
+			"de": {"04.03.2025 um 16:05:09 UTC", "203.0.113.7", "Firefox 120 on Linux"},
+		} {
+			m, err := r.Render(name, "ada@example.com", mail.Data{Locale: locale, Time: at, IP: "203.0.113.7", Device: "Firefox 120 on Linux"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, body := range []string{m.Text, m.HTML} {
+				for _, w := range want {
+					if !strings.Contains(body, w) {
+						t.Errorf("%s in %s lacks %q:\n%s", name, locale, w, body)
+					}
+				}
+			}
+		}
+		for locale, unknown := range map[string]string{"en": "unknown", "de": "unbekannt"} {
+			m, err := r.Render(name, "ada@example.com", mail.Data{Locale: locale, Time: at})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := strings.Count(m.Text, unknown); n != 2 {
+				t.Errorf("%s in %s without IP and device says %q %d times, want 2:\n%s", name, locale, unknown, n, m.Text)
+			}
+		}
+	}
+}
+
+func TestOverrideDirAddsALanguageFallingBackPerTemplate(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "login_code.fr.subject.txt", "Votre code {{.AppName}} : {{.Code}}")
+	writeFile(t, dir, "login_code.fr.txt", "Bonjour, {{.Code}}")
+	writeFile(t, dir, "login_code.fr.html", "<p>Bonjour, {{.Code}}</p>")
+	writeFile(t, dir, ".login_code.fr.txt.swp", "an editor's, not a template")
+	if err := os.Mkdir(filepath.Join(dir, "..data"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	r := newRenderer(t, dir)
+
+	m, err := r.Render(mail.LoginCode, "ada@example.com", mail.Data{Code: "222333", Locale: "fr-CA"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := mail.Message{To: "ada@example.com", Subject: "Votre code Latch : 222333", Text: "Bonjour, 222333", HTML: "<p>Bonjour, 222333</p>", Locale: "fr"}
+	if diff := cmp.Diff(want, m); diff != "" {
+		t.Errorf("French login code (-want +got):\n%s", diff)
+	}
+	// No French reset code: English, not an error.
+	m, err = r.Render(mail.ResetCode, "ada@example.com", mail.Data{Code: "222333", Locale: "fr"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"Your Latch password reset code: 222333", ""}, []string{m.Subject, m.Locale}); diff != "" {
+		t.Errorf("reset code in fr (-want +got):\n%s", diff)
+	}
+}
+
+func TestOverrideDirReplacesOneGermanFile(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "login_code.de.subject.txt", "Anmeldung bei {{.AppName}}: {{.Code}}")
+	r := newRenderer(t, dir)
+	m, err := r.Render(mail.LoginCode, "ada@example.com", mail.Data{Code: "222333", Locale: "de"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Subject != "Anmeldung bei Latch: 222333" || !strings.Contains(m.Text, "Geben Sie diesen Code niemals weiter") {
+		t.Errorf("subject %q, text:\n%s\nwant the override's subject and the bundled German text", m.Subject, m.Text)
+	}
+}
+
+func TestOverrideDirRefusesWhatIsNotATemplate(t *testing.T) {
+	tests := []struct {
+		file    string
+		wantErr error
+		want    string // the name it must have, when it looks like a language version
+	}{
+		{"login_code_de.txt", mail.ErrNotATemplate, "login_code.de.txt"},
+		{"login_code-de.subject.txt", mail.ErrNotATemplate, "login_code.de.subject.txt"},
+		{"password_changed_pt-BR.html", mail.ErrNotATemplate, "password_changed.pt-BR.html"},
+		{"welcome.html", mail.ErrNotATemplate, ""},
+		{"welcome.de.html", mail.ErrNotATemplate, ""},
+		{"login_code.htm", mail.ErrNotATemplate, ""},
+		{"README.md", mail.ErrNotATemplate, ""},
+		{"login_code.de_AT.txt", mail.ErrNotATemplate, ""},
+		// A language needs its three files: a French body under an English subject is no French email.
+		{"login_code.fr.html", mail.ErrIncomplete, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFile(t, dir, tt.file, "{{.Code}}")
+			_, err := mail.NewRenderer(dir)
+			var terr *mail.TemplateError
+			if !errors.As(err, &terr) || !errors.Is(err, tt.wantErr) {
+				t.Fatalf("NewRenderer error = %v, want a *TemplateError of %v", err, tt.wantErr)
+			}
+			if terr.Want != tt.want {
+				t.Errorf("Want = %q, want %q (%v)", terr.Want, tt.want, err)
+			}
+		})
 	}
 }
