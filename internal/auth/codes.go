@@ -53,11 +53,11 @@ func mailData(d mail.Data) func(replaced bool) (string, error) {
 	}
 }
 
-// brandedEmail is an email of the tenant: its sender, its product name and its language. A tenant
-// without an app name leaves it to mail.app_name.
-func brandedEmail(t Tenant, to, template string, expires time.Time, d mail.Data) Email {
-	d.AppName, d.Locale, d.Tenant = t.Settings.AppName, t.Settings.Locale, t.ID
-	return Email{To: to, From: t.Settings.MailFrom, Template: template, ExpiresAt: expires, Data: mailData(d)}
+// brandedEmail is an email of the tenant to its user: the tenant's sender and product name (without
+// one, mail.app_name), in the user's language, else the tenant's.
+func brandedEmail(t Tenant, u User, template string, expires time.Time, d mail.Data) Email {
+	d.AppName, d.Locale, d.FallbackLocale, d.Tenant = t.Settings.AppName, u.Locale, t.Settings.Locale, t.ID
+	return Email{To: u.Email, From: t.Settings.MailFrom, Template: template, ExpiresAt: expires, Data: mailData(d)}
 }
 
 // sendCode creates a code for the user and purpose and queues its email, with ev (when its Kind is
@@ -78,7 +78,7 @@ func (s *Service) sendCodeMail(ctx context.Context, u User, tenant Tenant, purpo
 	_, err = s.store.IssueCode(ctx, IssueCode{
 		UserID: u.ID, Purpose: purpose, CodeHash: codeHash(s.secret.Code[0], u.ID, purpose, code), PendingPasswordHash: pendingHash,
 		TTL: ttl, MaxAttempts: s.cfg.CodeMaxAttempts, Cooldown: s.cfg.ResendCooldown, MaxPerHour: s.cfg.CodesPerHour,
-		Mail: brandedEmail(tenant, u.Email, template, now.Add(ttl),
+		Mail: brandedEmail(tenant, u, template, now.Add(ttl),
 			mail.Data{Email: u.Email, Code: code, ValidMinutes: int(ttl / time.Minute), ValidHours: int(ttl / time.Hour), Time: now}),
 		Event: ev,
 	})
@@ -90,7 +90,7 @@ func (s *Service) sendNotice(ctx context.Context, u User, tenant Tenant, meta Me
 	now := s.Now()
 	_, err := s.store.IssueCode(ctx, IssueCode{
 		UserID: u.ID, Purpose: PurposeAlreadyRegistered, Cooldown: s.cfg.ResendCooldown, MaxPerHour: s.cfg.NoticesPerHour,
-		Mail: brandedEmail(tenant, u.Email, mail.AlreadyRegistered, now.Add(time.Hour), noticeData(u.Email, now, meta)),
+		Mail: brandedEmail(tenant, u, mail.AlreadyRegistered, now.Add(time.Hour), noticeData(u.Email, now, meta)),
 	})
 	return s.afterIssue(err)
 }

@@ -11,11 +11,13 @@ import (
 
 // Credentials is an email + password for a tenant ("" = the default tenant). On a login, OTP is the
 // second step when the client sends both at once: the emailed code, a TOTP code or a recovery code.
+// On a registration, Locale is the language tag of the new account's emails ("" = the tenant's).
 type Credentials struct {
 	Email    string
 	Password string
 	OTP      string
 	TenantID string
+	Locale   string
 	Meta     Meta
 }
 
@@ -88,6 +90,7 @@ func (s *Service) Register(ctx context.Context, in Credentials) error {
 	var v Validation
 	email := normalizeEmail(&v, "email", in.Email)
 	s.checkNewPassword(&v, "password", in.Password)
+	checkLocale(&v, "locale", in.Locale)
 	tenant, err := s.requestTenant(ctx, &v, in.TenantID)
 	if err != nil {
 		return err
@@ -105,7 +108,9 @@ func (s *Service) Register(ctx context.Context, in Credentials) error {
 		return err
 	}
 	if u == nil {
-		nu := User{TenantID: tenant.ID, Email: email}
+		// The language is the account's from its creation: registering again, perhaps by someone else
+		// who cannot read the mailbox, does not change it.
+		nu := User{TenantID: tenant.ID, Email: email, Locale: in.Locale}
 		err := s.store.CreateUser(ctx, &nu, hash, Event{})
 		switch {
 		case errors.Is(err, ErrConflict): // a concurrent registration won

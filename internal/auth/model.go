@@ -33,8 +33,11 @@ type User struct {
 	Metadata json.RawMessage
 	// TOTPEnabled says the user logs in with an authenticator app instead of an emailed code.
 	TOTPEnabled bool
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// Locale is the language tag the user registered with: their emails are in it when there are
+	// templates in it, else in their tenant's locale, else in English. "" is the tenant's.
+	Locale    string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Active reports whether the account may log in and refresh.

@@ -27,10 +27,10 @@ func noticeIP(ip string) string {
 
 // A user agent is the client's free text. An email shows only a description built from known
 // words (a browser, its major version, a system), or, for other clients, their product token when it
-// is a plain name and version ("curl/8.4.0"): nothing a client writes can become a sentence, a link
+// is a plain name with a version ("curl/8.4.0"): nothing a client writes can become a sentence, a link
 // or markup in the notice.
 var (
-	productToken = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9_-]{0,31})(?:/([0-9][0-9.]{0,15}))?$`)
+	productToken = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,31}/[0-9][0-9.]{0,15}$`)
 	browsers     = []struct{ token, name string }{
 		// Order matters: Edge and Opera also say Chrome, Chrome also says Safari.
 		{"Edg/", "Edge"}, {"EdgA/", "Edge"}, {"OPR/", "Opera"}, {"SamsungBrowser/", "Samsung Internet"},

@@ -110,7 +110,7 @@ func (s *Service) setPassword(ctx context.Context, u User, codeID, keepSession, 
 	now := s.Now()
 	err = s.store.UpdatePassword(ctx, PasswordUpdate{
 		CodeID: codeID, UserID: u.ID, Hash: hash, KeepSessionID: keepSession, Reason: event,
-		Mail:  brandedEmail(tenant, u.Email, mail.PasswordChanged, now.Add(24*time.Hour), noticeData(u.Email, now, meta)),
+		Mail:  brandedEmail(tenant, u, mail.PasswordChanged, now.Add(24*time.Hour), noticeData(u.Email, now, meta)),
 		Event: meta.event(u.ID, event, ""),
 	})
 	if errors.Is(err, ErrCodeDead) {

@@ -148,9 +148,7 @@ func checkSettings(st TenantSettings) Validation {
 			v.Add("mailFrom", `must be an address such as "Acme <no-reply@acme.example>"`)
 		}
 	}
-	if st.Locale != "" && (len(st.Locale) > 35 || !localePattern.MatchString(st.Locale)) {
-		v.Add("locale", `must be a language tag such as "en" or "pt-BR"`)
-	}
+	checkLocale(&v, "locale", st.Locale)
 	for _, o := range st.AllowedOrigins {
 		if !validOrigin(o) {
 			v.Add("allowedOrigins", "must list origins such as https://app.example.com (scheme, host and port only)")
@@ -529,4 +527,11 @@ func (s *Service) DeleteTenant(ctx context.Context, by Admin, id string, force b
 	}
 	s.tenants.forget(id)
 	return nil
+}
+
+// checkLocale accepts "" (none) or a language tag.
+func checkLocale(v *Validation, field, locale string) {
+	if locale != "" && (len(locale) > 35 || !localePattern.MatchString(locale)) {
+		v.Add(field, `must be a language tag such as "en" or "pt-BR"`)
+	}
 }

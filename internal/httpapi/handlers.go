@@ -17,6 +17,7 @@ type credentialsRequest struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
 	TenantID string `json:"tenantId"`
+	Locale   string `json:"locale"`
 }
 
 type loginRequest struct {
@@ -137,7 +138,8 @@ func (s *Server) register(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	err = s.svc.Register(c.Request().Context(), auth.Credentials{Email: req.Email, Password: req.Password, TenantID: tenant, Meta: Meta(c)})
+	err = s.svc.Register(c.Request().Context(), auth.Credentials{Email: req.Email, Password: req.Password, TenantID: tenant,
+		Locale: req.Locale, Meta: Meta(c)})
 	if err != nil {
 		return err
 	}

@@ -42,8 +42,9 @@ type Data struct {
 	// Time is when what the email tells of happened; templates show it in UTC.
 	Time    time.Time
 	AppName string
-	// Locale is the language tag the templates are chosen by (see Renderer.Render); "" is English.
-	Locale string
+	// Locale is the language tag the templates are chosen by (the user's), then FallbackLocale (the
+	// tenant's), then English; see Renderer.Render. "" is none.
+	Locale, FallbackLocale string
 	// IP and Device describe the client that caused a security notice: an address and a short,
 	// sanitised name of its browser and system. "" when unknown; templates say so.
 	IP, Device string
@@ -287,30 +288,34 @@ func parseHTML(load func(string) (string, error), file string) (*htmltemplate.Te
 	return t, nil
 }
 
-// pick chooses the templates of name for a language tag: the tag itself ("pt-BR"), then each shorter
-// prefix of it ("pt"), then English. Tags compare without regard to case.
-func (r *Renderer) pick(name, locale string) (messageTemplates, string, bool) {
+// pick chooses the templates of name for language tags in order of preference: for each, the tag
+// itself ("pt-BR"), then each shorter prefix of it ("pt"); then English. Tags compare without regard
+// to case.
+func (r *Renderer) pick(name string, locales ...string) (messageTemplates, string, bool) {
 	byLocale, ok := r.byName[name]
 	if !ok {
 		return messageTemplates{}, "", false
 	}
-	for tag := strings.ToLower(locale); tag != ""; {
-		if mt, ok := byLocale[tag]; ok {
-			return mt, tag, true
+	for _, locale := range locales {
+		for tag := strings.ToLower(locale); tag != ""; {
+			if mt, ok := byLocale[tag]; ok {
+				return mt, tag, true
+			}
+			i := strings.LastIndexByte(tag, '-')
+			if i < 0 {
+				break
+			}
+			tag = tag[:i]
 		}
-		i := strings.LastIndexByte(tag, '-')
-		if i < 0 {
-			break
-		}
-		tag = tag[:i]
 	}
 	return byLocale[""], "", true
 }
 
 // Render renders message name for recipient to, in the language of d.Locale when there are templates of
-// that name in it, else in English. Empty d.Email defaults to to, empty d.AppName to r.AppName.
+// that name in it, else in d.FallbackLocale's, else in English. Empty d.Email defaults to to, empty
+// d.AppName to r.AppName.
 func (r *Renderer) Render(name string, to string, d Data) (Message, error) {
-	mt, locale, ok := r.pick(name, d.Locale)
+	mt, locale, ok := r.pick(name, d.Locale, d.FallbackLocale)
 	if !ok {
 		return Message{}, fmt.Errorf("%w: %q", ErrUnknownTemplate, name)
 	}

@@ -23,6 +23,7 @@ type userRow struct {
 	Status          string
 	Role            string
 	Metadata        string
+	Locale          string
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
 	// TOTPEnabled is computed by userSelect, never written.
@@ -33,7 +34,7 @@ func (userRow) TableName() string { return "users" }
 
 func (r userRow) user() auth.User {
 	return auth.User{ID: r.ID, TenantID: r.TenantID, Email: r.Email, EmailVerifiedAt: r.EmailVerifiedAt,
-		Status: r.Status, Role: r.Role, Metadata: json.RawMessage(r.Metadata), TOTPEnabled: r.TOTPEnabled,
+		Status: r.Status, Role: r.Role, Metadata: json.RawMessage(r.Metadata), TOTPEnabled: r.TOTPEnabled, Locale: r.Locale,
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
 }
 
@@ -42,7 +43,7 @@ func (r userRow) user() auth.User {
 // subquery rather than an EXISTS so that it stays a probe per row returned when a statement reads many
 // users (the admin list): Postgres may plan an EXISTS in the select list as a hash of all of
 // totp_factors, built for every page.
-const userSelect = `SELECT id, tenant_id, email, password_hash, email_verified_at, status, role, metadata, created_at, updated_at,
+const userSelect = `SELECT id, tenant_id, email, password_hash, email_verified_at, status, role, metadata, locale, created_at, updated_at,
 	(SELECT 1 FROM totp_factors f WHERE f.user_id = users.id AND f.enabled_at IS NOT NULL) IS NOT NULL AS totp_enabled
 	FROM users `
 
@@ -80,7 +81,7 @@ func (s *Store) CreateUser(ctx context.Context, u *auth.User, passwordHash strin
 	}
 	u.CreatedAt, u.UpdatedAt = now, now
 	row := userRow{ID: u.ID, TenantID: u.TenantID, Email: u.Email, PasswordHash: passwordHash,
-		EmailVerifiedAt: u.EmailVerifiedAt, Status: u.Status, Role: u.Role, Metadata: string(u.Metadata), CreatedAt: now, UpdatedAt: now}
+		EmailVerifiedAt: u.EmailVerifiedAt, Status: u.Status, Role: u.Role, Metadata: string(u.Metadata), Locale: u.Locale, CreatedAt: now, UpdatedAt: now}
 	insert := func(tx *gorm.DB) error {
 		err := tx.Create(&row).Error
 		if isUniqueViolation(err) {
@@ -120,10 +121,10 @@ func (s *Store) UserByID(ctx context.Context, id string) (auth.User, error) {
 		}
 		defer release()
 		var metadata string
-		err = s.sqlDB.QueryRowContext(ctx, `SELECT id::text, tenant_id, email, email_verified_at, status, role, metadata,
+		err = s.sqlDB.QueryRowContext(ctx, `SELECT id::text, tenant_id, email, email_verified_at, status, role, metadata, locale,
 			created_at, updated_at, EXISTS (SELECT 1 FROM totp_factors f WHERE f.user_id = users.id AND f.enabled_at IS NOT NULL)
 			FROM users WHERE id = $1`, id).
-			Scan(&u.ID, &u.TenantID, &u.Email, &u.EmailVerifiedAt, &u.Status, &u.Role, &metadata, &u.CreatedAt, &u.UpdatedAt, &u.TOTPEnabled)
+			Scan(&u.ID, &u.TenantID, &u.Email, &u.EmailVerifiedAt, &u.Status, &u.Role, &metadata, &u.Locale, &u.CreatedAt, &u.UpdatedAt, &u.TOTPEnabled)
 		if errors.Is(err, sql.ErrNoRows) {
 			return u, auth.ErrNotFound
 		}
