@@ -40,8 +40,34 @@ func StoreSuite(t *testing.T, open Opener) {
 		"EventLog":                            suiteEventLog,
 		"AdminKeys":                           suiteAdminKeys,
 		"PasswordSetWithTheCode":              suitePasswordWithTheCode,
+		"UserLocaleKept":                      suiteUserLocale,
 	} {
 		t.Run(name, func(t *testing.T) { test(t, open) })
+	}
+}
+
+// suiteUserLocale: the language a user registered in comes back with the user, and a user without
+// one has "".
+func suiteUserLocale(t *testing.T, open Opener) {
+	s := open(t, NewClock().Now)
+	ctx := context.Background()
+	de := auth.User{Email: "de@example.test", Locale: "de-AT"}
+	if err := s.CreateUser(ctx, &de, "h", auth.Event{}); err != nil {
+		t.Fatal(err)
+	}
+	plain := mustUser(t, s, "plain@example.test")
+	for _, want := range []auth.User{de, plain} {
+		byEmail, err := s.UserByEmail(ctx, auth.DefaultTenantID, want.Email)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byID, err := s.UserByID(ctx, want.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]string{want.Locale, want.Locale}, []string{byEmail.User.Locale, byID.Locale}); diff != "" {
+			t.Errorf("%s: locale by email and by id (-want +got):\n%s", want.Email, diff)
+		}
 	}
 }
 
