@@ -290,7 +290,7 @@ func parseHTML(load func(string) (string, error), file string) (*htmltemplate.Te
 
 // pick chooses the templates of name for language tags in order of preference: for each, the tag
 // itself ("pt-BR"), then each shorter prefix of it ("pt"); then English. Tags compare without regard
-// to case.
+// to case; an operator's <name>.en.* templates, if any, come before the unsuffixed ones for "en".
 func (r *Renderer) pick(name string, locales ...string) (messageTemplates, string, bool) {
 	byLocale, ok := r.byName[name]
 	if !ok {
@@ -303,6 +303,11 @@ func (r *Renderer) pick(name string, locales ...string) (messageTemplates, strin
 			}
 			i := strings.LastIndexByte(tag, '-')
 			if i < 0 {
+				// The unsuffixed templates are English: a user who asked for English gets it, not their
+				// tenant's language.
+				if tag == "en" {
+					return byLocale[""], "", true
+				}
 				break
 			}
 			tag = tag[:i]

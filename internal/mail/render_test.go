@@ -204,13 +204,32 @@ func TestRenderChoosesTheLocale(t *testing.T) {
 		{"fr", "Your Latch login code: 493027", ""},
 	}
 	for _, tt := range tests {
-		d.Locale = tt.locale
+		d.Locale, d.FallbackLocale = tt.locale, ""
 		m, err := r.Render(mail.LoginCode, "ada@example.com", d)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if diff := cmp.Diff([]string{tt.wantSubject, tt.wantLocale}, []string{m.Subject, m.Locale}); diff != "" {
 			t.Errorf("locale %q: subject and locale (-want +got):\n%s", tt.locale, diff)
+		}
+	}
+
+	// The user's language first, then the tenant's; English asked for is English.
+	for _, tt := range []struct{ user, tenant, wantLocale string }{
+		{"", "de", "de"},
+		{"fr", "de", "de"},
+		{"en", "de", ""},
+		{"en-GB", "de", ""},
+		{"de", "fr", "de"},
+		{"fr", "it", ""},
+	} {
+		d.Locale, d.FallbackLocale = tt.user, tt.tenant
+		m, err := r.Render(mail.LoginCode, "ada@example.com", d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Locale != tt.wantLocale {
+			t.Errorf("user %q, tenant %q: rendered in %q, want %q", tt.user, tt.tenant, m.Locale, tt.wantLocale)
 		}
 	}
 }
