@@ -85,7 +85,7 @@ func tenantFlags(fs *flag.FlagSet) func() auth.TenantInput {
 	name := fs.String("name", "", "display name (default: the id)")
 	secondStep := fs.String("second-step", auth.SecondStepEmailCode, "email_code, or off to answer tokens at the password step")
 	rotation := fs.Bool("refresh-rotation", true, "false keeps one refresh token per session")
-	appName := fs.String("app-name", "", "product name in this tenant's emails (default Latch)")
+	appName := fs.String("app-name", "", "product name in this tenant's emails (default mail.app_name)")
 	mailFrom := fs.String("mail-from", "", `From of this tenant's emails, e.g. "Acme <no-reply@acme.example>" (default mail.from)`)
 	locale := fs.String("locale", "", "language tag of this tenant's emails, e.g. en")
 	origins := fs.String("allowed-origins", "", "comma-separated browser origins, e.g. https://app.acme.example")
@@ -152,7 +152,7 @@ func listTenants(ctx context.Context, svc *auth.Service, stdout io.Writer) error
 		for _, t := range res.Items {
 			st := t.Settings
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\t%s\t%s\t%s\n", t.ID, t.Name, st.SecondStep, st.RefreshRotation,
-				orDefault(st.Issuer, "(tokens.issuer)"), orDefault(st.AppName, "(Latch)"), orDefault(st.MailFrom, "(mail.from)"),
+				orDefault(st.Issuer, "(tokens.issuer)"), orDefault(st.AppName, "(mail.app_name)"), orDefault(st.MailFrom, "(mail.from)"),
 				t.CreatedAt.UTC().Format(time.RFC3339))
 		}
 		if res.NextCursor == "" {
