@@ -263,3 +263,38 @@ func TestMisnamedTemplateStopsStartup(t *testing.T) {
 		t.Fatalf("app.New = %v, want the misnamed login_code_de.txt reported", err)
 	}
 }
+
+// TestAuthenticatorNotices: turning the authenticator app on or off emails the owner when, from where
+// and from which device.
+func TestAuthenticatorNotices(t *testing.T) {
+	apptest.EachDialect(t, func(t *testing.T, d store.Dialect) {
+		h := apptest.New(t, d)
+		const email = "totp-notice@example.test"
+		access := apptest.Bearer(h.Signup(t, email, apptest.Password).AccessToken)
+		r := h.Post(t, "/v2/auth/totp/setup", map[string]string{"password": apptest.Password}, access...)
+		apptest.WantStatus(t, r, http.StatusOK)
+		var setup apptest.TOTPSetup
+		r.JSON(t, &setup)
+		ua := append(access, "User-Agent", firefox)
+		apptest.WantStatus(t, h.Post(t, "/v2/auth/totp/enable", map[string]string{"otp": apptest.TOTPCode(t, setup.Secret, h.Clock.Now())}, ua...),
+			http.StatusOK)
+		on := nextMail(t, h, email, latchmail.TOTPEnabled)
+		onAt := h.Clock.Now().UTC().Format("2 January 2006 at 15:04:05 UTC")
+
+		h.Clock.Advance(time.Minute)
+		apptest.WantStatus(t, h.Post(t, "/v2/auth/totp/disable", map[string]string{"password": apptest.Password,
+			"otp": apptest.TOTPCode(t, setup.Secret, h.Clock.Now())}, ua...), http.StatusOK)
+		off := nextMail(t, h, email, latchmail.TOTPDisabled)
+		offAt := h.Clock.Now().UTC().Format("2 January 2006 at 15:04:05 UTC")
+		for _, n := range []struct {
+			m    mailtest.Received
+			when string
+		}{{on, onAt}, {off, offAt}} {
+			for _, want := range []string{n.when, "127.0.0.1", "Firefox 120 on Linux"} {
+				if !strings.Contains(n.m.Text, want) || !strings.Contains(n.m.HTML, want) {
+					t.Errorf("%q lacks %q:\n%s", n.m.Subject, want, n.m.Text)
+				}
+			}
+		}
+	})
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/latch-auth/latch/internal/mail"
 	"github.com/latch-auth/latch/internal/seal"
 	"github.com/latch-auth/latch/internal/totp"
 )
@@ -187,6 +188,7 @@ func (s *Service) EnableTOTP(ctx context.Context, p Principal, in TOTPEnableInpu
 	if err != nil {
 		return nil, internal("enable totp", err)
 	}
+	s.sendChangeNotice(ctx, me, mail.TOTPEnabled, in.Meta)
 	return codes, nil
 }
 
@@ -242,6 +244,7 @@ func (s *Service) DisableTOTP(ctx context.Context, p Principal, in TOTPDisableIn
 	if err != nil {
 		return internal("disable totp", err)
 	}
+	s.sendChangeNotice(ctx, me, mail.TOTPDisabled, in.Meta)
 	return nil
 }
 

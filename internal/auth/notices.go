@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"context"
+	"errors"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -13,6 +15,33 @@ import (
 // so the owner can tell their own doing from someone else's.
 func noticeData(email string, at time.Time, meta Meta) mail.Data {
 	return mail.Data{Email: email, Time: at, IP: noticeIP(meta.IP), Device: describeDevice(meta.UserAgent)}
+}
+
+// Notices of a change already made are bounded per user and hour: someone holding a session and the
+// password could otherwise turn the authenticator on and off to flood the mailbox.
+const noticesPerHour = 20
+
+// sendChangeNotice queues a notice of a change already committed (the authenticator turned on or
+// off). It runs after the change's transaction, so a notice that cannot be queued is logged: the
+// request that made the change still succeeds, as the change happened.
+func (s *Service) sendChangeNotice(ctx context.Context, u User, template string, meta Meta) {
+	tenant, err := s.userTenant(ctx, u.TenantID)
+	if err != nil {
+		s.log.ErrorContext(ctx, "security notice not queued", "template", template, "err", err)
+		return
+	}
+	now := s.Now()
+	_, err = s.store.IssueCode(ctx, IssueCode{UserID: u.ID, Purpose: PurposeNotice, MaxPerHour: noticesPerHour,
+		Mail: brandedEmail(tenant, u, template, now.Add(24*time.Hour), noticeData(u.Email, now, meta))})
+	var lim *LimitError
+	switch {
+	case errors.As(err, &lim):
+		s.log.InfoContext(ctx, "security notice not sent: the user's hourly notices are spent", "template", template)
+	case err != nil:
+		s.log.ErrorContext(ctx, "security notice not queued", "template", template, "err", err)
+	default:
+		s.mailQueued()
+	}
 }
 
 // noticeIP is the client's address as an email may show it: only a parsed address, never whatever

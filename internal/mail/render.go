@@ -65,9 +65,12 @@ const (
 	PasswordChanged   = "password_changed"
 	// Invitation carries a sign-up code to an address an operator invited.
 	Invitation = "invitation"
+	// TOTPEnabled and TOTPDisabled tell a user their authenticator app was turned on or off.
+	TOTPEnabled  = "totp_enabled"
+	TOTPDisabled = "totp_disabled"
 )
 
-var names = []string{SignupCode, LoginCode, ResetCode, AlreadyRegistered, PasswordChanged, Invitation}
+var names = []string{SignupCode, LoginCode, ResetCode, AlreadyRegistered, PasswordChanged, Invitation, TOTPEnabled, TOTPDisabled}
 
 // ErrUnknownTemplate is returned by Render for a name outside Names().
 var ErrUnknownTemplate = errors.New("mail: unknown template")

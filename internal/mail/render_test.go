@@ -237,7 +237,8 @@ func TestRenderChoosesTheLocale(t *testing.T) {
 // Every bundled email has a German version, all of it in German.
 func TestGermanSetIsComplete(t *testing.T) {
 	r := newRenderer(t, "")
-	for _, name := range []string{mail.SignupCode, mail.LoginCode, mail.ResetCode, mail.AlreadyRegistered, mail.PasswordChanged, mail.Invitation} {
+	for _, name := range []string{mail.SignupCode, mail.LoginCode, mail.ResetCode, mail.AlreadyRegistered, mail.PasswordChanged, mail.Invitation,
+		mail.TOTPEnabled, mail.TOTPDisabled} {
 		m, err := r.Render(name, "ada@example.com", mail.Data{Locale: "de", Code: "493027", ValidMinutes: 10, Replaced: true, Time: time.Unix(0, 0)})
 		if err != nil {
 			t.Fatal(err)
@@ -290,7 +291,7 @@ func TestRendererAppName(t *testing.T) {
 func TestNoticesSayWhenWhereAndWhich(t *testing.T) {
 	r := newRenderer(t, "")
 	at := time.Date(2025, time.March, 4, 17, 5, 9, 0, time.FixedZone("CET", 3600))
-	for _, name := range []string{mail.PasswordChanged, mail.AlreadyRegistered} {
+	for _, name := range []string{mail.PasswordChanged, mail.AlreadyRegistered, mail.TOTPEnabled, mail.TOTPDisabled} {
 		for locale, want := range map[string][]string{
 			"en": {"4 March 2025 at 16:05:09 UTC", "203.0.113.7", "Firefox 120 on Linux"},
 			"de": {"04.03.2025 um 16:05:09 UTC", "203.0.113.7", "Firefox 120 on Linux"},
