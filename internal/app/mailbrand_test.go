@@ -298,3 +298,19 @@ func TestAuthenticatorNotices(t *testing.T) {
 		}
 	})
 }
+
+// TestInvitationInTheInviteesLanguage: an operator names the invitee's language; the invitation and
+// every later email of theirs are in it, and a bad tag is the admin API's 400.
+func TestInvitationInTheInviteesLanguage(t *testing.T) {
+	h := apptest.New(t, store.SQLite)
+	key := h.AdminKey(t, "ops", "")
+	const addr = "eingeladen@example.test"
+	adminJSON[apptest.AdminUser](t, h, key, http.MethodPost, "/v2/admin/users", map[string]any{"email": addr, "invite": true, "locale": "de"},
+		http.StatusCreated)
+	m := h.MailTo(t, addr)
+	if !strings.HasPrefix(m.Subject, "Sie sind zu Latch eingeladen") || !strings.Contains(m.Text, "72 Stunden") {
+		t.Errorf("the invitation is not German: subject %q, text %q", m.Subject, m.Text)
+	}
+	r := h.Do(t, http.MethodPost, "/v2/admin/users", map[string]any{"email": "x@example.test", "invite": true, "locale": "de DE"}, apptest.Bearer(key)...)
+	wantField(t, apptest.WantProblem(t, r, http.StatusBadRequest, auth.CodeValidation), "locale")
+}

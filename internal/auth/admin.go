@@ -159,6 +159,8 @@ type NewUser struct {
 	// Invite emails a sign-up code to the address: the invitee accepts it with validate-register
 	// (and a password of their choosing), which verifies the address.
 	Invite bool
+	// Locale is the language of the user's emails, the invitation first ("" = the tenant's).
+	Locale string
 }
 
 // CreateUser makes an active account under the same email and password rules as registration.
@@ -169,6 +171,7 @@ func (s *Service) CreateUser(ctx context.Context, by Admin, in NewUser) (User, e
 		s.checkNewPassword(&v, "password", in.Password)
 	}
 	ch := checkUserInput(&v, UserInput{Role: in.Role, Metadata: in.Metadata})
+	checkLocale(&v, "locale", in.Locale)
 	if in.Invite && in.EmailVerified {
 		v.Add("invite", "cannot go to an address marked verified: accepting the invitation is what verifies it")
 	}
@@ -193,7 +196,7 @@ func (s *Service) CreateUser(ctx context.Context, by Admin, in NewUser) (User, e
 	if err != nil {
 		return User{}, hashErr("hash password", err)
 	}
-	u := User{TenantID: tenant.ID, Email: email, Metadata: ch.Metadata}
+	u := User{TenantID: tenant.ID, Email: email, Metadata: ch.Metadata, Locale: in.Locale}
 	if ch.Role != nil {
 		u.Role = *ch.Role
 	}

@@ -294,6 +294,7 @@ type createUserRequest struct {
 	Metadata      json.RawMessage `json:"metadata"`
 	EmailVerified bool            `json:"emailVerified"`
 	Invite        bool            `json:"invite"`
+	Locale        string          `json:"locale"`
 }
 
 type updateUserRequest struct {
@@ -323,7 +324,8 @@ func (s *Server) adminCreateUser(c echo.Context) error {
 		return err
 	}
 	u, err := s.svc.CreateUser(c.Request().Context(), adminOf(c), auth.NewUser{TenantID: req.TenantID, Email: req.Email,
-		Password: req.Password, Role: req.Role, Metadata: req.Metadata, EmailVerified: req.EmailVerified, Invite: req.Invite})
+		Password: req.Password, Role: req.Role, Metadata: req.Metadata, EmailVerified: req.EmailVerified, Invite: req.Invite,
+		Locale: req.Locale})
 	if err != nil {
 		return err
 	}
