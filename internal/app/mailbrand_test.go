@@ -314,3 +314,19 @@ func TestInvitationInTheInviteesLanguage(t *testing.T) {
 	r := h.Do(t, http.MethodPost, "/v2/admin/users", map[string]any{"email": "x@example.test", "invite": true, "locale": "de DE"}, apptest.Bearer(key)...)
 	wantField(t, apptest.WantProblem(t, r, http.StatusBadRequest, auth.CodeValidation), "locale")
 }
+
+// TestOperatorsAuthenticatorResetIsNoticed: a user whose authenticator an operator turned off hears
+// of it, told as the operator's doing.
+func TestOperatorsAuthenticatorResetIsNoticed(t *testing.T) {
+	h := apptest.New(t, store.SQLite)
+	key := h.AdminKey(t, "ops", "")
+	const email = "reset-notice@example.test"
+	pair := h.Signup(t, email, apptest.Password)
+	h.EnableTOTP(t, pair.AccessToken, apptest.Password)
+	apptest.WantStatus(t, h.Do(t, http.MethodDelete, "/v2/admin/users/"+h.Me(t, pair.AccessToken).ID+"/totp", nil, apptest.Bearer(key)...),
+		http.StatusNoContent)
+	m := nextMail(t, h, email, latchmail.TOTPDisabled)
+	if !strings.Contains(m.Text, "An administrator turned off") {
+		t.Errorf("the notice does not say an administrator did it:\n%s", m.Text)
+	}
+}

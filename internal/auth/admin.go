@@ -363,6 +363,8 @@ func (s *Service) ResetTOTP(ctx context.Context, by Admin, userID string) error 
 	if err != nil {
 		return internal("reset totp", err)
 	}
+	// The owner hears of it: someone who talked an operator into it must not go unnoticed.
+	s.sendChangeNotice(ctx, u, mail.TOTPDisabled, Meta{}, true)
 	return nil
 }
 

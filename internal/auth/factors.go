@@ -188,7 +188,7 @@ func (s *Service) EnableTOTP(ctx context.Context, p Principal, in TOTPEnableInpu
 	if err != nil {
 		return nil, internal("enable totp", err)
 	}
-	s.sendChangeNotice(ctx, me, mail.TOTPEnabled, in.Meta)
+	s.sendChangeNotice(ctx, me, mail.TOTPEnabled, in.Meta, false)
 	return codes, nil
 }
 
@@ -244,7 +244,7 @@ func (s *Service) DisableTOTP(ctx context.Context, p Principal, in TOTPDisableIn
 	if err != nil {
 		return internal("disable totp", err)
 	}
-	s.sendChangeNotice(ctx, me, mail.TOTPDisabled, in.Meta)
+	s.sendChangeNotice(ctx, me, mail.TOTPDisabled, in.Meta, false)
 	return nil
 }
 

@@ -24,15 +24,17 @@ const noticesPerHour = 20
 // sendChangeNotice queues a notice of a change already committed (the authenticator turned on or
 // off). It runs after the change's transaction, so a notice that cannot be queued is logged: the
 // request that made the change still succeeds, as the change happened.
-func (s *Service) sendChangeNotice(ctx context.Context, u User, template string, meta Meta) {
+func (s *Service) sendChangeNotice(ctx context.Context, u User, template string, meta Meta, byOperator bool) {
 	tenant, err := s.userTenant(ctx, u.TenantID)
 	if err != nil {
 		s.log.ErrorContext(ctx, "security notice not queued", "template", template, "err", err)
 		return
 	}
 	now := s.Now()
+	d := noticeData(u.Email, now, meta)
+	d.ByOperator = byOperator
 	_, err = s.store.IssueCode(ctx, IssueCode{UserID: u.ID, Purpose: PurposeNotice, MaxPerHour: noticesPerHour,
-		Mail: brandedEmail(tenant, u, template, now.Add(24*time.Hour), noticeData(u.Email, now, meta))})
+		Mail: brandedEmail(tenant, u, template, now.Add(24*time.Hour), d)})
 	var lim *LimitError
 	switch {
 	case errors.As(err, &lim):

@@ -48,6 +48,9 @@ type Data struct {
 	// IP and Device describe the client that caused a security notice: an address and a short,
 	// sanitised name of its browser and system. "" when unknown; templates say so.
 	IP, Device string
+	// ByOperator says an operator made the change a notice tells of (the admin API, the command
+	// line), not the user: IP and Device are then "".
+	ByOperator bool
 	// Tenant is the tenant of the recipient, for the log line of the send; templates need not use it.
 	Tenant string
 }

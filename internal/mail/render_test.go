@@ -394,3 +394,19 @@ func TestOverrideDirRefusesWhatIsNotATemplate(t *testing.T) {
 		})
 	}
 }
+
+// An operator's change is told as theirs, without a client that was not the user's.
+func TestNoticeOfAnOperatorsChange(t *testing.T) {
+	r := newRenderer(t, "")
+	for locale, want := range map[string]string{"en": "An administrator turned off", "de": "Ein Administrator hat"} {
+		m, err := r.Render(mail.TOTPDisabled, "ada@example.com", mail.Data{Locale: locale, Time: time.Unix(0, 0), ByOperator: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, body := range []string{m.Text, m.HTML} {
+			if !strings.Contains(body, want) || strings.Contains(body, "unknown") || strings.Contains(body, "unbekannt") {
+				t.Errorf("operator's notice in %s lacks %q or shows an unknown client:\n%s", locale, want, body)
+			}
+		}
+	}
+}

@@ -222,10 +222,11 @@ type TOTPSetup struct {
 }
 
 // EnableTOTP turns on an authenticator for the user of access (whose password is password) and
-// returns its secret and recovery codes. The clock then moves to the next 30-second step, so the
+// returns its secret and recovery codes, having read the notice email. The clock then moves to the next 30-second step, so the
 // next code the test computes is not the one that enabled it.
 func (in *Instance) EnableTOTP(t testing.TB, access, password string) (secret string, recovery []string) {
 	t.Helper()
+	me := in.Me(t, access)
 	r := in.Post(t, "/v2/auth/totp/setup", map[string]string{"password": password}, Bearer(access)...)
 	WantStatus(t, r, http.StatusOK)
 	var setup TOTPSetup
@@ -236,6 +237,10 @@ func (in *Instance) EnableTOTP(t testing.TB, access, password string) (secret st
 		RecoveryCodes []string `json:"recoveryCodes"`
 	}
 	r.JSON(t, &codes)
+	// The notice that the authenticator is on, read here so that the test's next email is its own.
+	if m := in.MailTo(t, me.Email); !strings.Contains(m.Text, "authenticator app") {
+		t.Fatalf("the email after enabling TOTP is not its notice: %q", m.Subject)
+	}
 	in.Clock.Advance(30 * time.Second)
 	return setup.Secret, codes.RecoveryCodes
 }
