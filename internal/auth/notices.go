@@ -46,8 +46,8 @@ func (s *Service) sendChangeNotice(ctx context.Context, u User, template string,
 	}
 }
 
-// noticeIP is the client's address as an email may show it: only a parsed address, never whatever
-// a proxy header or a test passed along.
+// noticeIP is the client's address as an email may show it: an address that parses, never other
+// text that reached Meta.IP.
 func noticeIP(ip string) string {
 	a, err := netip.ParseAddr(strings.TrimSpace(ip))
 	if err != nil {

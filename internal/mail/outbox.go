@@ -184,7 +184,7 @@ func (w *Worker) deliver(m Queued) {
 	<-lost.done
 	// Every line about a send says which email it was, never what it carries: no code, no token.
 	attrs := []any{"id", m.ID, "template", m.Template, "tenant", about.tenant, "locale", about.locale,
-		"to", MaskAddress(m.To), "attempt", m.Attempts}
+		"to", maskAddress(m.To), "attempt", m.Attempts}
 	if lost.lost && err != nil {
 		// The send was stopped because the lease could not be kept; another worker has the message.
 		w.log.Warn("email send stopped: its outbox lease could not be kept", append(attrs, "err", err)...)
@@ -315,10 +315,10 @@ func (w *Worker) sendOne(ctx context.Context, m Queued) (sent, error) {
 	return about, w.send.Send(ctx, msg)
 }
 
-// MaskAddress keeps of an address what tells deliveries apart in a log without making the log a list
+// maskAddress keeps of an address what tells deliveries apart in a log without making the log a list
 // of users: the first character of the local part and the domain ("a***@example.com"). The outbox row,
 // named by the line's id, holds the whole address.
-func MaskAddress(addr string) string {
+func maskAddress(addr string) string {
 	at := strings.LastIndexByte(addr, '@')
 	if at <= 0 {
 		return "***"

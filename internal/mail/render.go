@@ -130,9 +130,22 @@ type Renderer struct {
 // sample data, and if the directory holds a file that is not a template (a misspelt name, login_code_de.txt),
 // so that a broken override stops start-up rather than the first email, or goes unnoticed.
 func NewRenderer(overrideDir string) (*Renderer, error) {
-	variants := map[string]map[string]bool{} // name -> locales found, "" always
+	// variants holds per name the languages found, lower-cased, with the spelling of their files; ""
+	// (English) always.
+	variants := map[string]map[string]string{}
 	for _, name := range names {
-		variants[name] = map[string]bool{"": true}
+		variants[name] = map[string]string{"": ""}
+	}
+	// add records a language; two spellings of one (de and DE) would make which one is used a matter
+	// of chance.
+	add := func(path, name, locale string) error {
+		key := strings.ToLower(locale)
+		if had, ok := variants[name][key]; ok && had != locale {
+			return &TemplateError{File: path, Err: fmt.Errorf("%w: the language is spelled %s elsewhere; spell it one way",
+				ErrNotATemplate, had)}
+		}
+		variants[name][key] = locale
+		return nil
 	}
 	embedded, err := fs.ReadDir(templates.FS, ".")
 	if err != nil {
@@ -143,7 +156,9 @@ func NewRenderer(overrideDir string) (*Renderer, error) {
 		if !ok {
 			return nil, misnamed(e.Name(), e.Name())
 		}
-		variants[name][locale] = true
+		if err := add(e.Name(), name, locale); err != nil {
+			return nil, err
+		}
 	}
 	if overrideDir != "" {
 		info, err := os.Stat(overrideDir)
@@ -168,7 +183,9 @@ func NewRenderer(overrideDir string) (*Renderer, error) {
 				problems = append(problems, misnamed(filepath.Join(overrideDir, e.Name()), e.Name()))
 				continue
 			}
-			variants[name][locale] = true
+			if err := add(filepath.Join(overrideDir, e.Name()), name, locale); err != nil {
+				problems = append(problems, err)
+			}
 		}
 		if err := errors.Join(problems...); err != nil {
 			return nil, err
@@ -198,7 +215,7 @@ func NewRenderer(overrideDir string) (*Renderer, error) {
 	r := &Renderer{byName: make(map[string]map[string]messageTemplates, len(names)), AppName: DefaultAppName}
 	for _, name := range names {
 		r.byName[name] = map[string]messageTemplates{}
-		for locale := range variants[name] {
+		for key, locale := range variants[name] {
 			base := name
 			if locale != "" {
 				base += "." + locale
@@ -214,7 +231,7 @@ func NewRenderer(overrideDir string) (*Renderer, error) {
 			if mt.html, err = parseHTML(load, base+".html"); err != nil {
 				return nil, err
 			}
-			r.byName[name][strings.ToLower(locale)] = mt
+			r.byName[name][key] = mt
 		}
 	}
 

@@ -378,6 +378,8 @@ func TestOverrideDirRefusesWhatIsNotATemplate(t *testing.T) {
 		{"login_code.de_AT.txt", mail.ErrNotATemplate, ""},
 		// A language needs its three files: a French body under an English subject is no French email.
 		{"login_code.fr.html", mail.ErrIncomplete, ""},
+		// The bundled German is spelled de.
+		{"login_code.DE.html", mail.ErrNotATemplate, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
