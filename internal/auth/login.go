@@ -111,7 +111,8 @@ func (s *Service) Register(ctx context.Context, in Credentials) error {
 		// The language is the account's from its creation: registering again, perhaps by someone else
 		// who cannot read the mailbox, does not change it.
 		nu := User{TenantID: tenant.ID, Email: email, Locale: in.Locale}
-		err := s.store.CreateUser(ctx, &nu, hash, Event{})
+		// Recorded with the user (a transaction rather than one statement) for the user.created webhook.
+		err := s.store.CreateUser(ctx, &nu, hash, in.Meta.event("", "user_registered", ""))
 		switch {
 		case errors.Is(err, ErrConflict): // a concurrent registration won
 			if u, err = s.lookup(ctx, tenant.ID, email); err != nil || u == nil {

@@ -269,6 +269,30 @@ type AdminKeys interface {
 	TouchAdminKey(ctx context.Context, id string, interval time.Duration) error
 }
 
+// Webhooks is the outbox of webhook deliveries. Each event the log records starts pending fan-out;
+// the fan-out queues its deliveries once, and a claim leases due deliveries to one worker at a time,
+// across every instance.
+type Webhooks interface {
+	// FanOutEvents takes up to limit events not yet fanned out, oldest first, and in one transaction
+	// stores the deliveries route makes of each (at most one per event and endpoint) and marks them
+	// fanned out. Concurrent callers never take the same event. It returns how many events it took.
+	FanOutEvents(ctx context.Context, limit int, route func(LoggedEvent) []WebhookDelivery) (int, error)
+	// ClaimWebhooks leases up to limit due pending deliveries to one new claim for lease, counting an
+	// attempt on each; a lease that runs out (the worker died) makes the delivery due again.
+	ClaimWebhooks(ctx context.Context, lease time.Duration, limit int) ([]WebhookDelivery, error)
+	// FinishWebhookAttempt records an attempt's outcome if its claim still holds the delivery;
+	// ErrNotFound otherwise.
+	FinishWebhookAttempt(ctx context.Context, a WebhookAttempt) error
+	// ListWebhookDeliveries returns the failed or dead deliveries q selects, newest first.
+	ListWebhookDeliveries(ctx context.Context, q WebhookQuery) ([]WebhookDelivery, error)
+	// RetryWebhookDelivery makes a dead delivery (of tenantID; "" any) pending and due now with no
+	// attempts counted, and records ev (of the delivery's tenant when ev names none), atomically;
+	// ErrNotFound when there is no such dead delivery.
+	RetryWebhookDelivery(ctx context.Context, id, tenantID string, ev Event) (WebhookDelivery, error)
+	// WebhookStats counts pending and dead deliveries and finds the oldest pending.
+	WebhookStats(ctx context.Context) (WebhookStats, error)
+}
+
 // Store is every storage port the service uses.
 type Store interface {
 	Users
@@ -279,6 +303,7 @@ type Store interface {
 	Factors
 	EventLog
 	AdminKeys
+	Webhooks
 }
 
 // KeyStore keeps generated signing keys and server secrets, so every instance and restart agree.

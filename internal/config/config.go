@@ -33,6 +33,43 @@ type Config struct {
 	Surfaces      Surfaces      `yaml:"surfaces"`
 	GraphQL       GraphQL       `yaml:"graphql"`
 	Admin         Admin         `yaml:"admin"`
+	// Webhooks are the endpoints told of security events (SPEC 13). Each item is set in the file, or
+	// by LATCH_WEBHOOKS_<n>_<KEY> (LATCH_WEBHOOKS_0_SECRET ...), which creates or overrides item n.
+	Webhooks []Webhook `yaml:"webhooks"`
+}
+
+// Webhook is one endpoint receiving webhooks.
+type Webhook struct {
+	// Name identifies the endpoint in the deliveries and the admin view; default: the URL without its
+	// query. Renaming an endpoint orphans its queued deliveries (they die, and can be retried).
+	Name string `yaml:"name"`
+	URL  string `yaml:"url"`
+	// Secret signs every delivery (HMAC-SHA256); the receiver checks it.
+	Secret string `yaml:"secret" secret:"true"`
+	// Events are the public event types sent, or "*" for all.
+	Events []string `yaml:"events"`
+	// Timeout bounds one attempt, from connecting to the answer.
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxAttempts is how many attempts a delivery gets before it is dead.
+	MaxAttempts int `yaml:"max_attempts"`
+}
+
+// DefaultWebhook is an endpoint's defaults, which an item of webhooks starts from.
+func DefaultWebhook() Webhook {
+	return Webhook{Events: []string{}, Timeout: 10 * time.Second, MaxAttempts: 12}
+}
+
+// EndpointName is the name, or the URL without query and credentials when none is set.
+func (w Webhook) EndpointName() string {
+	if w.Name != "" {
+		return w.Name
+	}
+	u, err := url.Parse(w.URL)
+	if err != nil {
+		return w.URL
+	}
+	u.User, u.RawQuery, u.Fragment = nil, "", ""
+	return u.String()
 }
 
 type Server struct {
@@ -335,7 +372,8 @@ func Default() Config {
 			LoginFailures: 24 * time.Hour,
 			Outbox:        24 * time.Hour,
 		},
-		Admin: Admin{Enabled: true, Listener: "auto"},
+		Admin:    Admin{Enabled: true, Listener: "auto"},
+		Webhooks: []Webhook{},
 	}
 }
 
@@ -346,6 +384,13 @@ const redactedMark = "[redacted]"
 func (c Config) Redacted() Config {
 	c.Server.TrustedProxies = slices.Clone(c.Server.TrustedProxies)
 	c.DefaultTenant.AllowedOrigins = slices.Clone(c.DefaultTenant.AllowedOrigins)
+	c.Webhooks = slices.Clone(c.Webhooks)
+	for i := range c.Webhooks {
+		if c.Webhooks[i].Secret != "" {
+			c.Webhooks[i].Secret = redactedMark
+		}
+		c.Webhooks[i].URL = redactURL(c.Webhooks[i].URL)
+	}
 	root := reflect.ValueOf(&c).Elem()
 	for _, f := range leafFields() {
 		if !f.secret {

@@ -25,6 +25,9 @@ type leaf struct {
 	env    string // "LATCH_MAIL_SMTP_PORT"
 	index  []int  // for reflect.Value.FieldByIndex on a Config
 	secret bool
+	// items are the keys of each item of a list of sections (webhooks), relative to the item: its
+	// variables are env + "_<n>_" + the item key's.
+	items []leaf
 }
 
 var leafFields = sync.OnceValue(func() []leaf {
@@ -50,18 +53,56 @@ func collectLeaves(t reflect.Type, prefix string, index []int) []leaf {
 			out = append(out, collectLeaves(f.Type, key, idx)...)
 			continue
 		}
+		if f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct {
+			out = append(out, leaf{key: key, env: envName(key), index: idx, items: collectLeaves(f.Type.Elem(), "", nil)})
+			continue
+		}
 		if !settable(f.Type) {
 			// Caught by any test that loads: a new field type needs a parser below.
 			panic("config: " + key + ": unsupported type " + f.Type.String())
 		}
 		out = append(out, leaf{
 			key:    key,
-			env:    envPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_")),
+			env:    envName(key),
 			index:  idx,
 			secret: f.Tag.Get("secret") == "true",
 		})
 	}
 	return out
+}
+
+func envName(key string) string { return envPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_")) }
+
+// newItem is a fresh item of a list of sections, holding its defaults.
+func newItem(t reflect.Type) reflect.Value {
+	v := reflect.New(t).Elem()
+	if t == reflect.TypeFor[Webhook]() {
+		v.Set(reflect.ValueOf(DefaultWebhook()))
+	}
+	return v
+}
+
+// maxListItems bounds the n of LATCH_<LIST>_<n>_<KEY>, so a typo cannot make a million items.
+const maxListItems = 100
+
+// itemEnv reads a variable of an item of a list of sections: its index and the item's key.
+func itemEnv(name string) (list leaf, n int, item leaf, ok bool) {
+	for _, l := range leafFields() {
+		if l.items == nil || !strings.HasPrefix(name, l.env+"_") {
+			continue
+		}
+		num, rest, found := strings.Cut(strings.TrimPrefix(name, l.env+"_"), "_")
+		n, err := strconv.Atoi(num)
+		if !found || err != nil || n < 0 || n >= maxListItems || strconv.Itoa(n) != num {
+			continue
+		}
+		for _, it := range l.items {
+			if envName(it.key) == envPrefix+rest {
+				return l, n, it, true
+			}
+		}
+	}
+	return leaf{}, 0, leaf{}, false
 }
 
 func settable(t reflect.Type) bool {
@@ -106,11 +147,14 @@ func Load(path string, required bool, environ []string) (Config, error) {
 func UnknownEnv(environ []string) []string {
 	known := make(map[string]bool)
 	for _, f := range leafFields() {
-		known[f.env] = true
+		known[f.env] = f.items == nil
 	}
 	var unknown []string
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
+		if _, _, _, ok := itemEnv(name); ok {
+			continue
+		}
 		if strings.HasPrefix(name, envPrefix) && !known[name] && !slices.Contains(unknown, name) {
 			unknown = append(unknown, name)
 		}
@@ -194,11 +238,41 @@ func (d fileDecoder) mapping(v reflect.Value, n *yaml.Node, prefix string) error
 			}
 			continue
 		}
+		if field.Type.Kind() == reflect.Slice && field.Type.Elem().Kind() == reflect.Struct {
+			if err := d.sections(target, valNode, key); err != nil {
+				return err
+			}
+			continue
+		}
 		secret := field.Tag.Get("secret") == "true"
 		if err := d.value(target, valNode, secret); err != nil {
 			return &KeyError{Key: key, Source: d.source(valNode), Err: err}
 		}
 	}
+	return nil
+}
+
+// sections reads a list of sections (webhooks): each item a mapping over the item's defaults.
+func (d fileDecoder) sections(target reflect.Value, n *yaml.Node, key string) error {
+	items := reflect.MakeSlice(target.Type(), 0, len(n.Content))
+	if !isNull(n) {
+		if n.Kind != yaml.SequenceNode {
+			return &KeyError{Key: key, Source: d.source(n), Err: errors.New("want a list of mappings")}
+		}
+		for i, itemNode := range n.Content {
+			itemNode = unalias(itemNode)
+			itemKey := fmt.Sprintf("%s[%d]", key, i)
+			if itemNode.Kind != yaml.MappingNode {
+				return &KeyError{Key: itemKey, Source: d.source(itemNode), Err: errors.New("want a mapping of keys")}
+			}
+			item := newItem(target.Type().Elem())
+			if err := d.mapping(item, itemNode, itemKey); err != nil {
+				return err
+			}
+			items = reflect.Append(items, item)
+		}
+	}
+	target.Set(items)
 	return nil
 }
 
@@ -270,12 +344,32 @@ func isNull(n *yaml.Node) bool {
 func applyEnv(cfg *Config, environ []string) error {
 	byEnv := make(map[string]leaf)
 	for _, f := range leafFields() {
+		if f.items != nil {
+			continue // set item by item
+		}
 		byEnv[f.env] = f
 	}
 	root := reflect.ValueOf(cfg).Elem()
 	for _, kv := range environ {
 		name, value, ok := strings.Cut(kv, "=")
 		if !ok {
+			continue
+		}
+		if list, n, it, ok := itemEnv(name); ok {
+			items := root.FieldByIndex(list.index)
+			for items.Len() <= n {
+				items.Set(reflect.Append(items, newItem(items.Type().Elem())))
+			}
+			target := items.Index(n).FieldByIndex(it.index)
+			var err error
+			if target.Kind() == reflect.Slice {
+				target.Set(reflect.ValueOf(splitList(value)))
+			} else {
+				err = setScalar(target, value, it.secret)
+			}
+			if err != nil {
+				return &KeyError{Key: fmt.Sprintf("%s[%d].%s", list.key, n, it.key), Source: name, Err: err}
+			}
 			continue
 		}
 		f, known := byEnv[name]

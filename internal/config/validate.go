@@ -10,10 +10,12 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"slices"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/seal"
 )
 
@@ -185,7 +187,80 @@ func (c Config) Validate() error {
 		p.add("retention.outbox", "%v is below 1h, the window the hourly code caps count", c.Retention.Outbox)
 	}
 
+	names := map[string]int{}
+	for i, w := range c.Webhooks {
+		checkWebhook(&p, fmt.Sprintf("webhooks[%d]", i), w)
+		name := w.EndpointName()
+		if j, dup := names[name]; dup {
+			p.add(fmt.Sprintf("webhooks[%d].name", i), "%q is also the name of webhooks[%d]; give each endpoint its own name", name, j)
+		}
+		names[name] = i
+	}
+
 	return errors.Join(p...)
+}
+
+// Bounds of a webhook endpoint's settings: an attempt holds a worker slot and a lease for its
+// timeout, and a name is shown in the admin view.
+const (
+	maxWebhookTimeout = time.Minute
+	maxWebhookName    = 100
+)
+
+func checkWebhook(p *problems, key string, w Webhook) {
+	u, err := url.Parse(w.URL)
+	switch {
+	case strings.TrimSpace(w.URL) == "":
+		p.add(key+".url", "must not be empty (want an http:// or https:// URL)")
+	case err != nil:
+		p.add(key+".url", "not a URL (want one such as https://example.com/hooks/latch)")
+	case u.Scheme != "http" && u.Scheme != "https":
+		p.add(key+".url", "scheme %q is not http or https (want a URL such as https://example.com/hooks/latch)", u.Scheme)
+	case u.Host == "" || u.Hostname() == "":
+		p.add(key+".url", "has no host (want a URL such as https://example.com/hooks/latch)")
+	}
+	if strings.TrimSpace(w.Secret) == "" {
+		p.add(key+".secret", "must not be empty: it signs every delivery (at least %d characters, e.g. from `openssl rand -hex 32`)", minSecretLength)
+	} else {
+		p.secretMin(key+".secret", w.Secret)
+	}
+	if n := w.EndpointName(); utf8.RuneCountInString(n) > maxWebhookName || !printableName(n) {
+		p.add(key+".name", "must be at most %d printable characters", maxWebhookName)
+	}
+	if len(w.Events) == 0 {
+		p.add(key+".events", "must list at least one event type (or \"*\" for all): %s", strings.Join(auth.WebhookTypes(), ", "))
+	}
+	known := auth.WebhookTypes()
+	for _, ev := range w.Events {
+		if ev == "*" || slices.Contains(known, ev) {
+			continue
+		}
+		best, dist := "", 4
+		for _, k := range known {
+			if d := editDistance(ev, k); d < dist {
+				best, dist = k, d
+			}
+		}
+		if best != "" {
+			p.add(key+".events", "unknown event type %q (did you mean %q?)", ev, best)
+		} else {
+			p.add(key+".events", "unknown event type %q (want one of %s, or \"*\")", ev, strings.Join(known, ", "))
+		}
+	}
+	p.positive(key+".timeout", w.Timeout)
+	if w.Timeout > maxWebhookTimeout {
+		p.add(key+".timeout", "%v is above %v", w.Timeout, maxWebhookTimeout)
+	}
+	p.atLeast(key+".max_attempts", w.MaxAttempts, 1)
+}
+
+func printableName(s string) bool {
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func (j JSONObject) isObject() bool {
@@ -332,6 +407,13 @@ func (p *problems) atLeast(key string, n, least int) {
 func (p *problems) required(key, s string) {
 	if strings.TrimSpace(s) == "" {
 		p.add(key, "must not be empty")
+	}
+}
+
+// secretMin checks a required secret's length, never echoing it.
+func (p *problems) secretMin(key, s string) {
+	if utf8.RuneCountInString(s) < minSecretLength {
+		p.add(key, "too short (want at least %d characters, e.g. from `openssl rand -hex 32`)", minSecretLength)
 	}
 }
 

@@ -20,7 +20,7 @@ type Retention struct {
 	// LoginFailures are failure counters, kept this long after the last failure and any wait.
 	LoginFailures time.Duration
 	// Outbox is mail sent, refused for good or expired, kept this long after it was queued; at least
-	// the hour the code caps count.
+	// the hour the code caps count. Delivered webhooks are kept as long.
 	Outbox time.Duration
 	// Batch is how many rows one statement deletes (sessions: a tenth of it, as each takes its
 	// chain along); 0 means 1000 on Postgres and 200 on SQLite, whose one writer makes every other
@@ -30,12 +30,12 @@ type Retention struct {
 
 // Purged counts the rows a Purge deleted, by table.
 type Purged struct {
-	Events, Sessions, Codes, LoginFailures, Outbox int64
+	Events, Sessions, Codes, LoginFailures, Outbox, Webhooks int64
 }
 
 // Total is every row deleted.
 func (p Purged) Total() int64 {
-	return p.Events + p.Sessions + p.Codes + p.LoginFailures + p.Outbox
+	return p.Events + p.Sessions + p.Codes + p.LoginFailures + p.Outbox + p.Webhooks
 }
 
 // Purge deletes what the retention allows, in small batches: each batch is a statement of its own,
@@ -78,6 +78,14 @@ func (s *Store) Purge(ctx context.Context, r Retention) (Purged, error) {
 		{&p.Outbox, batch, `DELETE FROM outbox WHERE id IN (
 			SELECT id FROM outbox WHERE created_at < ? AND (sent_at IS NOT NULL OR dead_at IS NOT NULL OR expires_at <= ?) LIMIT ?)`,
 			[]any{now.Add(-max(r.Outbox, time.Hour)), now}},
+		// A delivered webhook goes like sent mail; a dead one stays for the operator's audit as long as
+		// the event it told of.
+		{&p.Webhooks, batch, `DELETE FROM webhook_deliveries WHERE id IN (
+			SELECT id FROM webhook_deliveries WHERE status = 'delivered' AND created_at < ? LIMIT ?)`,
+			[]any{now.Add(-max(r.Outbox, time.Hour))}},
+		{&p.Webhooks, batch, `DELETE FROM webhook_deliveries WHERE id IN (
+			SELECT id FROM webhook_deliveries WHERE status = 'dead' AND created_at < ? LIMIT ?)`,
+			[]any{now.Add(-r.Events)}},
 	} {
 		for {
 			res := s.db.WithContext(ctx).Session(&gorm.Session{}).Exec(step.sql, append(step.args, step.batch)...)

@@ -58,6 +58,8 @@ type MemStore struct {
 	secrets   map[string][][]byte
 	factors   map[string]*auth.TOTPFactor
 	recovery  map[string]map[string]bool // user id → code hash → used
+	fanned    int                        // events[:fanned] are fanned out to webhooks
+	webhooks  []*memDelivery
 }
 
 type memUser struct {
