@@ -71,7 +71,9 @@ func collectLeaves(t reflect.Type, prefix string, index []int) []leaf {
 	return out
 }
 
-func envName(key string) string { return envPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_")) }
+func envName(key string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
 
 // newItem is a fresh item of a list of sections, holding its defaults.
 func newItem(t reflect.Type) reflect.Value {
