@@ -25,6 +25,7 @@ import (
 	"github.com/latch-auth/latch/internal/surface/devii"
 	"github.com/latch-auth/latch/internal/surface/directus"
 	"github.com/latch-auth/latch/internal/token"
+	"github.com/latch-auth/latch/internal/webhook"
 )
 
 // App is one wired Latch instance. Its parts are exported for the end-to-end tests, which reach
@@ -38,6 +39,8 @@ type App struct {
 	Service *auth.Service
 	Hasher  *password.Hasher
 	Worker  *mail.Worker
+	// Webhooks delivers the webhooks (runs with no endpoint too, marking events done).
+	Webhooks *webhook.Worker
 	Metrics *metrics.Metrics
 	Inbox   *mail.Inbox
 	server  *httpapi.Server
@@ -217,6 +220,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	a.Worker.Lease = max(a.Worker.Lease, 2*cfg.Mail.SMTP.SendTimeout)
 	a.Service.OnMailQueued(a.Worker.Wake)
 
+	a.Webhooks = webhook.NewWorker(a.Store, Endpoints(cfg), log)
+	a.Webhooks.Now = now
+	a.Webhooks.Observe = a.Metrics.WebhookDelivery
+	a.Metrics.Webhooks(func(ctx context.Context) (int64, time.Duration, int64, error) {
+		st, err := a.Store.WebhookStats(ctx)
+		var age time.Duration
+		if st.Oldest != nil {
+			age = now().Sub(*st.Oldest)
+		}
+		return st.Pending, age, st.Dead, err
+	})
+
 	proxies, err := cfg.Server.TrustedProxyPrefixes()
 	if err != nil {
 		return fail(err)
@@ -243,6 +258,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	return a, nil
 }
 
+// Endpoints are the configured webhook endpoints.
+func Endpoints(cfg config.Config) []webhook.Endpoint {
+	out := make([]webhook.Endpoint, 0, len(cfg.Webhooks))
+	for _, w := range cfg.Webhooks {
+		out = append(out, webhook.Endpoint{Name: w.EndpointName(), URL: w.URL, Secret: w.Secret, Events: w.Events,
+			Timeout: w.Timeout, MaxAttempts: w.MaxAttempts})
+	}
+	return out
+}
+
 // Handler is the HTTP handler to serve.
 func (a *App) Handler() http.Handler { return a.server.Handler() }
 
@@ -250,13 +275,14 @@ func (a *App) Handler() http.Handler { return a.server.Handler() }
 // admin.listener puts it there).
 func (a *App) InternalHandler() http.Handler { return a.server.InternalHandler() }
 
-// RunBackground runs the outbox worker, the key reloader and the retention job until ctx ends; wait
+// RunBackground runs the outbox and webhook workers, the key reloader and the retention job until ctx ends; wait
 // returns once they have stopped and the service's work after answers is done (stop serving requests
 // first).
 func (a *App) RunBackground(ctx context.Context) (wait func()) {
-	const jobs = 3
+	const jobs = 4
 	done := make(chan struct{}, jobs)
 	go func() { a.Worker.Run(ctx); done <- struct{}{} }()
+	go func() { a.Webhooks.Run(ctx); done <- struct{}{} }()
 	go func() { a.Keys.Run(ctx, time.Minute); done <- struct{}{} }()
 	go func() { a.purge(ctx); done <- struct{}{} }()
 	return func() {
@@ -286,7 +312,7 @@ func (a *App) purge(ctx context.Context) {
 			a.Log.Warn("retention purge stopped; the next run goes on", "err", err, "deleted", p.Total())
 		} else if p.Total() > 0 {
 			a.Log.Info("retention purge", "events", p.Events, "sessions", p.Sessions, "codes", p.Codes,
-				"login_failures", p.LoginFailures, "outbox", p.Outbox)
+				"login_failures", p.LoginFailures, "outbox", p.Outbox, "webhooks", p.Webhooks)
 		}
 	}
 }

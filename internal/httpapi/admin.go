@@ -43,6 +43,8 @@ func (s *Server) adminRoutes(e *echo.Echo) {
 		{http.MethodDelete, "/users/:id/sessions/:sid", s.adminRevokeSession},
 		{http.MethodDelete, "/users/:id/totp", s.adminResetTOTP},
 		{http.MethodGet, "/events", s.adminListEvents},
+		{http.MethodGet, "/webhooks/deliveries", s.adminListWebhookDeliveries},
+		{http.MethodPost, "/webhooks/deliveries/:id/retry", s.adminRetryWebhookDelivery},
 	} {
 		g.Add(r.method, r.path, r.handler, s.requireAdminKey)
 	}
@@ -442,4 +444,60 @@ func (s *Server) adminListEvents(c echo.Context) error {
 		}
 		return ev
 	})
+}
+
+// adminDelivery is a webhook delivery as the admin view shows it: what was sent where and how it
+// went. The body is left out: the receiver has it, and it is the same for every attempt.
+type adminDelivery struct {
+	ID            string     `json:"id"`
+	EventID       int64      `json:"eventId"`
+	Type          string     `json:"type"`
+	Endpoint      string     `json:"endpoint"`
+	TenantID      string     `json:"tenantId,omitempty"`
+	Status        string     `json:"status"`
+	Attempts      int        `json:"attempts"`
+	CreatedAt     time.Time  `json:"createdAt"`
+	NextAttemptAt *time.Time `json:"nextAttemptAt"`
+	LastStatus    *int       `json:"lastStatus"`
+	LastError     string     `json:"lastError"`
+	FinishedAt    *time.Time `json:"finishedAt"`
+}
+
+func deliveryOut(d auth.WebhookDelivery) adminDelivery {
+	out := adminDelivery{ID: d.ID, EventID: d.EventID, Type: d.EventType, Endpoint: d.Endpoint, TenantID: d.TenantID, Status: d.Status,
+		Attempts: d.Attempts, CreatedAt: d.CreatedAt, LastError: d.LastError, FinishedAt: d.FinishedAt}
+	if d.Status == auth.DeliveryPending {
+		next := d.NextAttemptAt
+		out.NextAttemptAt = &next
+		if d.LastError != "" {
+			out.Status = auth.DeliveryFailed
+		}
+	}
+	if d.LastStatus != 0 {
+		st := d.LastStatus
+		out.LastStatus = &st
+	}
+	return out
+}
+
+func (s *Server) adminListWebhookDeliveries(c echo.Context) error {
+	q := adminQuery{c: c}
+	p := q.page()
+	if err := q.v.Err(); err != nil {
+		return err
+	}
+	f := auth.WebhookFilter{TenantID: c.QueryParam("tenantId"), Status: c.QueryParam("status")}
+	page, err := s.svc.ListWebhookDeliveries(c.Request().Context(), adminOf(c), f, p)
+	if err != nil {
+		return err
+	}
+	return writeList(c, page.Items, page.NextCursor, deliveryOut)
+}
+
+func (s *Server) adminRetryWebhookDelivery(c echo.Context) error {
+	d, err := s.svc.RetryWebhookDelivery(c.Request().Context(), adminOf(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, deliveryOut(d))
 }

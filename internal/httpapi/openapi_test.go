@@ -272,6 +272,7 @@ func TestOpenAPIResponseSchemasMatchGoTypes(t *testing.T) {
 		"Tenant": adminTenant{}, "TenantSettings": tenantSettings{}, "TenantList": list[adminTenant]{},
 		"AdminUser": adminUser{}, "UserList": list[adminUser]{}, "AdminSession": adminSession{}, "AdminSessionList": list[adminSession]{},
 		"SecurityEvent": adminEvent{}, "EventActor": eventActor{}, "EventList": list[adminEvent]{},
+		"WebhookDelivery": adminDelivery{}, "WebhookDeliveryList": list[adminDelivery]{},
 	} {
 		s := doc.Components.Schemas[name].Value
 		if diff := cmp.Diff(goFields(v), schemaFields(s)); diff != "" {

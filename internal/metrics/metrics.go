@@ -24,6 +24,7 @@ type Metrics struct {
 	mailSent  *prometheus.CounterVec
 	mailDelay prometheus.Histogram
 	hashWait  prometheus.Histogram
+	webhooks  *prometheus.CounterVec
 }
 
 // OutboxGauge reports the outbox backlog: unsent messages, the age of the oldest, and the dead ones
@@ -49,10 +50,13 @@ func New(db *sql.DB, outbox OutboxGauge) *Metrics {
 			Help: "Outbox send attempts by result: sent, failed (to be retried), dead (refused for good, not retried)."}, []string{"result"}),
 		mailDelay: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "latch_mail_delivery_delay_seconds",
 			Help: "Time from queueing an email to handing it to the mail server.", Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 5, 30, 120}}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "latch_webhook_deliveries_total",
+			Help: "Webhook delivery attempts by endpoint and result: delivered, failed (to be retried), dead (not retried)."},
+			[]string{"endpoint", "result"}),
 		hashWait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "latch_password_hash_wait_seconds",
 			Help: "Time a password hash waited for a slot of the bounded hasher.", Buckets: []float64{.0005, .001, .005, .01, .025, .05, .1, .25, .5, 1, 5}}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.outcomes, m.throttled, m.mailSent, m.mailDelay, m.hashWait,
+	reg.MustRegister(m.requests, m.latency, m.outcomes, m.throttled, m.mailSent, m.mailDelay, m.hashWait, m.webhooks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if db != nil {
 		reg.MustRegister(collectors.NewDBStatsCollector(db, "latch"))
@@ -65,6 +69,20 @@ func New(db *sql.DB, outbox OutboxGauge) *Metrics {
 	}
 	return m
 }
+
+// WebhookGauge reports the webhook backlog, like OutboxGauge.
+type WebhookGauge func(ctx context.Context) (pending int64, oldest time.Duration, dead int64, err error)
+
+// Webhooks exports the webhook backlog: pending deliveries, the age of the oldest, the dead ones.
+func (m *Metrics) Webhooks(gauge WebhookGauge) {
+	m.reg.MustRegister(&outboxCollector{gauge: OutboxGauge(gauge),
+		pending: prometheus.NewDesc("latch_webhook_pending", "Webhook deliveries waiting, in flight or to be retried.", nil, nil),
+		oldest:  prometheus.NewDesc("latch_webhook_oldest_pending_age_seconds", "Age of the oldest webhook delivery not yet delivered or dead.", nil, nil),
+		dead:    prometheus.NewDesc("latch_webhook_dead", "Webhook deliveries out of attempts, kept for retention.events (GET /v2/admin/webhooks/deliveries?status=dead).", nil, nil)})
+}
+
+// WebhookDelivery counts a webhook attempt by endpoint and result (delivered, failed, dead).
+func (m *Metrics) WebhookDelivery(endpoint, result string) { m.webhooks.WithLabelValues(endpoint, result).Inc() }
 
 type outboxCollector struct {
 	gauge                 OutboxGauge
