@@ -224,7 +224,7 @@ func checkWebhook(p *problems, key string, w Webhook) {
 	} else {
 		p.secretMin(key+".secret", w.Secret)
 	}
-	if n := w.EndpointName(); utf8.RuneCountInString(n) > maxWebhookName || !printableName(n) {
+	if n := w.EndpointName(); n != "" && (utf8.RuneCountInString(n) > maxWebhookName || !printableName(n)) {
 		p.add(key+".name", "must be at most %d printable characters", maxWebhookName)
 	}
 	if len(w.Events) == 0 {
@@ -260,7 +260,7 @@ func printableName(s string) bool {
 			return false
 		}
 	}
-	return s != ""
+	return true
 }
 
 func (j JSONObject) isObject() bool {
