@@ -41,9 +41,9 @@ type App struct {
 	Worker  *mail.Worker
 	// Webhooks delivers the webhooks (runs with no endpoint too, marking events done).
 	Webhooks *webhook.Worker
-	Metrics *metrics.Metrics
-	Inbox   *mail.Inbox
-	server  *httpapi.Server
+	Metrics  *metrics.Metrics
+	Inbox    *mail.Inbox
+	server   *httpapi.Server
 }
 
 // OpenStore connects and, when asked, migrates.

@@ -82,7 +82,9 @@ func (m *Metrics) Webhooks(gauge WebhookGauge) {
 }
 
 // WebhookDelivery counts a webhook attempt by endpoint and result (delivered, failed, dead).
-func (m *Metrics) WebhookDelivery(endpoint, result string) { m.webhooks.WithLabelValues(endpoint, result).Inc() }
+func (m *Metrics) WebhookDelivery(endpoint, result string) {
+	m.webhooks.WithLabelValues(endpoint, result).Inc()
+}
 
 type outboxCollector struct {
 	gauge                 OutboxGauge

@@ -41,6 +41,8 @@ func StoreSuite(t *testing.T, open Opener) {
 		"AdminKeys":                           suiteAdminKeys,
 		"PasswordSetWithTheCode":              suitePasswordWithTheCode,
 		"UserLocaleKept":                      suiteUserLocale,
+		"WebhookFanOutOnce":                   suiteWebhookFanOut,
+		"WebhookOutcomes":                     suiteWebhookOutcomes,
 	} {
 		t.Run(name, func(t *testing.T) { test(t, open) })
 	}
