@@ -93,6 +93,8 @@ func Start(t testing.TB, cfg config.Config, smtp *mailtest.Server, clock *Clock)
 	// Fast polling and retries keep tests that wait for mail short. Tests move the clock by minutes at
 	// once, which would run a lease out under a send in flight; an hour of lease keeps them apart.
 	a.Worker.Poll, a.Worker.RetryBase, a.Worker.Lease = 50*time.Millisecond, 100*time.Millisecond, time.Hour
+	// Webhook retries keep the production backoff: tests reach them by moving the clock.
+	a.Webhooks.Poll = 20 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	wait := a.RunBackground(ctx)
 	srv := httptest.NewUnstartedServer(a.Handler())
