@@ -585,7 +585,9 @@ func TestAdminInvitation(t *testing.T) {
 // the OpenAPI document (see docChecker).
 func TestOpenAPIDescribesTheAdminAPI(t *testing.T) {
 	apptest.EachDialect(t, func(t *testing.T, d store.Dialect) {
-		h := apptest.New(t, d)
+		gone := apptest.NewReceiver(t)
+		gone.Answer(func(int) int { return http.StatusGone })
+		h := apptest.New(t, d, apptest.WithWebhook(gone, "gone", time.Second, 3, "*"))
 		c := newDocChecker(t, h)
 		key := apptest.Bearer(h.AdminKey(t, "docs", ""))
 		const post, get, patch, del = http.MethodPost, http.MethodGet, http.MethodPatch, http.MethodDelete
@@ -657,6 +659,14 @@ func TestOpenAPIDescribesTheAdminAPI(t *testing.T) {
 		c.call(http.StatusOK, get, "/v2/admin/events?tenantId=acme&limit=2", nil, key...)
 		c.problem(http.StatusBadRequest, "validation_failed", get, "/v2/admin/events?since=bad", nil, key...)
 		c.problem(http.StatusNotFound, "not_found", get, "/v2/admin/events?tenantId=nope", nil, key...)
+
+		dead := h.WaitDelivery(t, strings.TrimPrefix(key[1], "Bearer "), "dead", "user.created")
+		c.call(http.StatusOK, get, "/v2/admin/webhooks/deliveries?status=dead&limit=1", nil, key...)
+		c.call(http.StatusOK, get, "/v2/admin/webhooks/deliveries?tenantId=acme", nil, key...)
+		c.problem(http.StatusBadRequest, "validation_failed", get, "/v2/admin/webhooks/deliveries?status=lost", nil, key...)
+		c.problem(http.StatusNotFound, "not_found", get, "/v2/admin/webhooks/deliveries?tenantId=nope", nil, key...)
+		c.call(http.StatusAccepted, post, "/v2/admin/webhooks/deliveries/"+dead.ID+"/retry", nil, key...)
+		c.problem(http.StatusNotFound, "not_found", post, "/v2/admin/webhooks/deliveries/"+dead.ID+"x/retry", nil, key...)
 
 		c.problem(http.StatusConflict, "tenant_has_users", del, "/v2/admin/tenants/acme", nil, key...)
 		acmeKey := apptest.Bearer(h.AdminKey(t, "acme", "acme"))
