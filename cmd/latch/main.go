@@ -82,7 +82,8 @@ Global flags:
   --config FILE         configuration file (default config.yaml; optional when it is the default)
 
 Every configuration key can be set by environment: LATCH_ + the key path in upper case with _,
-e.g. LATCH_DATABASE_URL, LATCH_MAIL_DRIVER, LATCH_SERVER_ADDR. See config.yaml for every key.
+e.g. LATCH_DATABASE_URL, LATCH_MAIL_DRIVER, LATCH_SERVER_ADDR; an item of a list of sections by
+its index, e.g. LATCH_WEBHOOKS_0_SECRET. See config.yaml for every key.
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
