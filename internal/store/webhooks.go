@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -61,6 +62,8 @@ func (s *Store) FanOutEvents(ctx context.Context, limit int, route func(auth.Log
 		}
 		now := s.now()
 		ids := make([]int64, 0, len(rows))
+		var values []string
+		var args []any
 		for _, r := range rows {
 			ids = append(ids, r.ID)
 			ev := auth.LoggedEvent{ID: r.ID, CreatedAt: r.CreatedAt, Event: auth.Event{Kind: r.Kind, IP: r.IP, UserAgent: r.UserAgent,
@@ -70,13 +73,20 @@ func (s *Store) FanOutEvents(ctx context.Context, limit int, route func(auth.Log
 				if d.ID == "" {
 					d.ID = uuid.NewString()
 				}
-				if err := tx.Exec(`INSERT INTO webhook_deliveries (id, event_id, endpoint, event_type, tenant_id, body, status, attempts,
-						created_at, next_attempt_at)
-					VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT (event_id, endpoint) DO NOTHING`,
-					d.ID, ev.ID, d.Endpoint, d.EventType, orNull(ev.TenantID), d.Body, auth.DeliveryPending, now, now).Error; err != nil {
-					return err
-				}
+				values = append(values, "(?, ?, ?, ?, ?, ?, ?, 0, ?, ?)")
+				args = append(args, d.ID, ev.ID, d.Endpoint, d.EventType, orNull(ev.TenantID), d.Body, auth.DeliveryPending, now, now)
 			}
+		}
+		// One statement per chunk rather than per delivery: a batch of events costs a few round trips.
+		const chunk = 500
+		for len(values) > 0 {
+			k := min(chunk, len(values))
+			if err := tx.Exec(`INSERT INTO webhook_deliveries (id, event_id, endpoint, event_type, tenant_id, body, status, attempts,
+					created_at, next_attempt_at)
+				VALUES `+strings.Join(values[:k], ", ")+` ON CONFLICT (event_id, endpoint) DO NOTHING`, args[:k*9]...).Error; err != nil {
+				return err
+			}
+			values, args = values[k:], args[k*9:]
 		}
 		n = len(rows)
 		return tx.Exec(`UPDATE security_events SET webhook_pending = false WHERE id IN ?`, ids).Error

@@ -82,3 +82,49 @@ func TestPurgeWebhooks(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkWebhookFanOut measures the fan-out of one event to two endpoints, in batches of 200 as the
+// worker takes them, and the claim and record of one delivery: the write cost webhooks add per event.
+func BenchmarkWebhookFanOut(b *testing.B) {
+	s := storetest.Open(b, store.Postgres)
+	ctx := context.Background()
+	route := func(ev auth.LoggedEvent) []auth.WebhookDelivery {
+		return []auth.WebhookDelivery{{Endpoint: "a", EventType: auth.WebhookLoginFailed, Body: `{"type":"login.failed"}`},
+			{Endpoint: "b", EventType: auth.WebhookLoginFailed, Body: `{"type":"login.failed"}`}}
+	}
+	fanOut := func(b *testing.B, n int) {
+		for done := 0; done < n; {
+			k, err := s.FanOutEvents(ctx, 200, route)
+			if err != nil || k == 0 {
+				b.Fatalf("fan-out after %d of %d: %v", done, n, err)
+			}
+			done += k
+		}
+	}
+	record := func(b *testing.B, n int) {
+		for range n {
+			if err := s.RecordEvent(ctx, auth.Event{Kind: "login_failed", TenantID: auth.DefaultTenantID}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("fanout", func(b *testing.B) {
+		record(b, b.N)
+		b.ResetTimer()
+		fanOut(b, b.N)
+	})
+	b.Run("claim+finish", func(b *testing.B) {
+		record(b, (b.N+1)/2)
+		fanOut(b, (b.N+1)/2)
+		b.ResetTimer()
+		for range b.N {
+			ds, err := s.ClaimWebhooks(ctx, time.Minute, 1)
+			if err != nil || len(ds) != 1 {
+				b.Fatalf("claim: %d, %v", len(ds), err)
+			}
+			if err := s.FinishWebhookAttempt(ctx, auth.WebhookAttempt{ID: ds[0].ID, Claim: ds[0].Claim, Status: auth.DeliveryDelivered}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
