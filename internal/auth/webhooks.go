@@ -42,7 +42,6 @@ var webhookOf = map[string]struct{ typ, reason string }{
 	"signup_validated":         {WebhookUserVerified, ""},
 	"user_updated":             {WebhookUserUpdated, ""},
 	"user_deleted":             {WebhookUserDeleted, ""},
-	"account_deleted":          {WebhookUserDeleted, "self_service"},
 	"login":                    {WebhookLoginSucceeded, ""},
 	"login_failed":             {WebhookLoginFailed, ""},
 	"login_throttled":          {WebhookLoginThrottled, ""},
