@@ -108,7 +108,7 @@ func TestWebhookHangingReceiver(t *testing.T) {
 	apptest.EachDialect(t, func(t *testing.T, d store.Dialect) {
 		rcv := apptest.NewReceiver(t)
 		rcv.Hang()
-		h := apptest.New(t, d, apptest.WithWebhook(rcv, "slow", time.Second, 5, auth.WebhookLoginFailed))
+		h := apptest.New(t, d, apptest.WithWebhook(rcv, "slow", 2*time.Second, 5, auth.WebhookLoginFailed))
 		key := h.AdminKey(t, "ops", "")
 		apptest.WantStatus(t, h.LoginStep(t, "first@example.test", apptest.Password), http.StatusUnauthorized)
 		apptest.Eventually(t, "the receiver holds a delivery", func() bool { return rcv.InFlight() == 1 })
@@ -121,9 +121,16 @@ func TestWebhookHangingReceiver(t *testing.T) {
 			t.Fatalf("the receiver let go before the request ended (%v): the test proves nothing", took)
 		}
 
-		failed := h.WaitDelivery(t, key, "failed", auth.WebhookLoginFailed)
-		if failed.LastStatus != nil || !strings.Contains(failed.LastError, "no answer within 1s") {
-			t.Errorf("timed-out delivery = %+v", failed)
+		// Both attempts time out; the clock moves only once both wait for their retry.
+		var failed []apptest.AdminDelivery
+		apptest.Eventually(t, "both attempts timed out", func() bool {
+			failed = h.WebhookDeliveries(t, key, "failed")
+			return len(failed) == 2
+		})
+		for _, f := range failed {
+			if f.LastStatus != nil || !strings.Contains(f.LastError, "no answer within 2s") {
+				t.Errorf("timed-out delivery = %+v", f)
+			}
 		}
 		rcv.Release()
 		h.Clock.Advance(time.Minute)
