@@ -220,7 +220,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	a.Worker.Lease = max(a.Worker.Lease, 2*cfg.Mail.SMTP.SendTimeout)
 	a.Service.OnMailQueued(a.Worker.Wake)
 
-	a.Webhooks = webhook.NewWorker(a.Store, Endpoints(cfg), log)
+	endpoints := Endpoints(cfg)
+	if len(endpoints) > 0 {
+		names := make([]string, 0, len(endpoints))
+		for _, e := range endpoints {
+			names = append(names, e.Name)
+		}
+		log.Info("webhooks configured", "endpoints", names)
+	}
+	a.Webhooks = webhook.NewWorker(a.Store, endpoints, log)
 	a.Webhooks.Now = now
 	a.Webhooks.Observe = a.Metrics.WebhookDelivery
 	a.Metrics.Webhooks(func(ctx context.Context) (int64, time.Duration, int64, error) {

@@ -389,7 +389,7 @@ func (c Config) Redacted() Config {
 		if c.Webhooks[i].Secret != "" {
 			c.Webhooks[i].Secret = redactedMark
 		}
-		c.Webhooks[i].URL = redactURL(c.Webhooks[i].URL)
+		c.Webhooks[i].URL = redactHookURL(c.Webhooks[i].URL)
 	}
 	root := reflect.ValueOf(&c).Elem()
 	for _, f := range leafFields() {
@@ -403,6 +403,19 @@ func (c Config) Redacted() Config {
 	}
 	c.Database.URL = redactURL(c.Database.URL)
 	return c
+}
+
+// redactHookURL masks a webhook URL's password and its whole query, where receivers often take a
+// token.
+func redactHookURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return redactedMark
+	}
+	if u.RawQuery != "" {
+		u.RawQuery = "redacted"
+	}
+	return u.Redacted()
 }
 
 func redactURL(raw string) string {

@@ -49,6 +49,9 @@ webhooks:
 	if red.Webhooks[0].Secret != redactedMark || cfg.Webhooks[0].Secret != hookSecret {
 		t.Errorf("Redacted: secret %q, original %q", red.Webhooks[0].Secret, cfg.Webhooks[0].Secret)
 	}
+	if got, want := red.Webhooks[0].URL, "https://crm.example.com/hooks/latch?redacted"; got != want {
+		t.Errorf("Redacted URL = %q, want %q (the query may hold a token)", got, want)
+	}
 }
 
 func TestWebhookEnvNamesAreKnown(t *testing.T) {
