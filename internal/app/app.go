@@ -200,6 +200,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	}
 	if cfg.Sandbox.Enabled {
 		a.Inbox = mail.NewInbox(sender, 50)
+		a.Inbox.Now = now
 		sender = a.Inbox
 	}
 

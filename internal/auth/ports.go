@@ -85,6 +85,9 @@ type PasswordUpdate struct {
 // Codes stores emailed one-time codes and queues their mail.
 type Codes interface {
 	// IssueCode enforces the resend cooldown and the hourly cap of the purpose (answering *LimitError),
+	// the cooldown running from the purpose's newest email unless its code was used since: a code its
+	// owner typed in proves the mail arrived and was wanted, so a new one at once is no resend (the
+	// hourly cap still counts it),
 	// replaces any live code of the same purpose, stores the new code and queues its email, atomically
 	// across instances. Each purpose has its own budget: mail anyone can trigger with an address alone
 	// (a reset code, the already-registered notice) never spends the login codes of the account.

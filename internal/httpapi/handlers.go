@@ -354,10 +354,14 @@ func (s *Server) deleteSession(c echo.Context) error {
 }
 
 type sandboxEmail struct {
-	To      string `json:"to"`
-	Subject string `json:"subject"`
-	Text    string `json:"text"`
-	HTML    string `json:"html"`
+	ID      string    `json:"id,omitempty"`
+	To      string    `json:"to"`
+	Subject string    `json:"subject"`
+	Purpose string    `json:"purpose"`
+	Code    string    `json:"code,omitempty"`
+	SentAt  time.Time `json:"sentAt"`
+	Text    string    `json:"text"`
+	HTML    string    `json:"html"`
 }
 
 func (s *Server) sandboxEmails(c echo.Context) error {
@@ -372,7 +376,8 @@ func (s *Server) sandboxEmails(c echo.Context) error {
 	msgs := s.cfg.Sandbox.List(to)
 	out := make([]sandboxEmail, 0, len(msgs))
 	for _, m := range msgs {
-		out = append(out, sandboxEmail{To: m.To, Subject: m.Subject, Text: m.Text, HTML: m.HTML})
+		out = append(out, sandboxEmail{ID: m.ID, To: m.To, Subject: m.Subject, Purpose: m.Purpose, Code: m.Code,
+			SentAt: m.SentAt.UTC(), Text: m.Text, HTML: m.HTML})
 	}
 	return c.JSON(http.StatusOK, out)
 }

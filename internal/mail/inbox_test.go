@@ -3,6 +3,7 @@ package mail_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -10,7 +11,7 @@ import (
 	"github.com/latch-auth/latch/internal/mail/mailtest"
 )
 
-func subjects(msgs []latchmail.Message) []string {
+func subjects(msgs []latchmail.Received) []string {
 	out := make([]string, len(msgs))
 	for i, m := range msgs {
 		out[i] = m.Subject
@@ -70,5 +71,46 @@ func TestInboxListIsACopy(t *testing.T) {
 	inbox.List("ada@example.com")[0].Subject = "changed"
 	if diff := cmp.Diff([]string{"kept"}, subjects(inbox.List("ada@example.com"))); diff != "" {
 		t.Errorf("List exposed internal state (-want +got):\n%s", diff)
+	}
+}
+
+// TestInboxStampsWhenDelivered: each message carries the inbox's clock at delivery, and what Render
+// gave it (its purpose and code).
+func TestInboxStampsWhenDelivered(t *testing.T) {
+	inbox := latchmail.NewInbox(nil, 0)
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	inbox.Now = func() time.Time { return at }
+	r, err := latchmail.NewRenderer("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := r.Render(latchmail.LoginCode, "ada@example.com", latchmail.Data{Code: "042917", ValidMinutes: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	notice, err := r.Render(latchmail.PasswordChanged, "ada@example.com", latchmail.Data{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []latchmail.Message{code, notice} {
+		if err := inbox.Send(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+		at = at.Add(time.Second)
+	}
+	type seen struct {
+		Purpose, Code string
+		SentAt        time.Time
+	}
+	var got []seen
+	for _, m := range inbox.List("ada@example.com") {
+		got = append(got, seen{m.Purpose, m.Code, m.SentAt})
+	}
+	want := []seen{
+		{latchmail.PasswordChanged, "", time.Date(2026, 3, 1, 12, 0, 1, 0, time.UTC)},
+		{latchmail.LoginCode, "042917", time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("inbox entries (-want +got):\n%s", diff)
 	}
 }

@@ -30,6 +30,10 @@ type Message struct {
 	// Locale is the language of the templates it was rendered from ("" for the English ones), for the
 	// log.
 	Locale string
+	// Purpose is the template the message was rendered from (login_code, password_changed ...) and
+	// Code the code it carries ("" for none): senders ignore both; the sandbox inbox shows them, so a
+	// tester reads the code without parsing the text.
+	Purpose, Code string
 }
 
 // Data is what templates can use.
@@ -369,7 +373,9 @@ func (r *Renderer) Render(name string, to string, d Data) (Message, error) {
 		return Message{}, &TemplateError{File: file + ".html", Err: err}
 	}
 	return Message{
-		To: to,
+		To:      to,
+		Purpose: name,
+		Code:    d.Code,
 		// A subject is one header line whatever the template's line breaks.
 		Subject: strings.Join(strings.Fields(subject.String()), " "),
 		Text:    text.String(),

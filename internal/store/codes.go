@@ -44,12 +44,21 @@ func (s *Store) IssueCode(ctx context.Context, p auth.IssueCode) (auth.Issued, e
 		}
 		// Both limits count this purpose's emails only. SQLite returns aggregates over datetime
 		// columns as text, so read the rows themselves.
-		var sent []time.Time
-		if err := tx.Raw(`SELECT created_at FROM outbox WHERE user_id = ? AND purpose = ? AND created_at > ?
-			ORDER BY created_at`, p.UserID, p.Purpose, now.Add(-max(time.Hour, p.Cooldown))).Scan(&sent).Error; err != nil {
+		var rows []struct {
+			CreatedAt time.Time
+			Used      bool // its code was used by the owner (a replaced code has a newer email)
+		}
+		if err := tx.Raw(`SELECT o.created_at, c.used_at IS NOT NULL AS used FROM outbox o
+			LEFT JOIN email_codes c ON c.id = o.code_id
+			WHERE o.user_id = ? AND o.purpose = ? AND o.created_at > ?
+			ORDER BY o.created_at`, p.UserID, p.Purpose, now.Add(-max(time.Hour, p.Cooldown))).Scan(&rows).Error; err != nil {
 			return err
 		}
-		if n := len(sent); n > 0 && now.Before(sent[n-1].Add(p.Cooldown)) {
+		sent := make([]time.Time, len(rows))
+		for i, r := range rows {
+			sent[i] = r.CreatedAt
+		}
+		if n := len(rows); n > 0 && !rows[n-1].Used && now.Before(sent[n-1].Add(p.Cooldown)) {
 			return &auth.LimitError{Cooldown: true, RetryAfter: sent[n-1].Add(p.Cooldown).Sub(now)}
 		}
 		hour := now.Add(-time.Hour)

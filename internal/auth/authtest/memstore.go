@@ -104,6 +104,7 @@ type memFailure struct {
 type Mail struct {
 	ID        string
 	UserID    string
+	CodeID    string // the code it carries, "" for none
 	Purpose   string
 	Template  string
 	To        string
@@ -505,21 +506,23 @@ func (m *MemStore) IssueCode(_ context.Context, p auth.IssueCode) (auth.Issued, 
 	if _, ok := m.users[p.UserID]; !ok {
 		return auth.Issued{}, auth.ErrNotFound
 	}
-	var last *time.Time
+	var last *Mail
 	var window []time.Time
 	for _, x := range m.outbox {
 		if x.UserID != p.UserID || x.Purpose != p.Purpose {
 			continue
 		}
-		if last == nil || x.CreatedAt.After(*last) {
-			last = &x.CreatedAt
+		if last == nil || !x.CreatedAt.Before(last.CreatedAt) {
+			last = x
 		}
 		if x.CreatedAt.After(now.Add(-time.Hour)) {
 			window = append(window, x.CreatedAt)
 		}
 	}
-	if last != nil && now.Before(last.Add(p.Cooldown)) {
-		return auth.Issued{}, &auth.LimitError{Cooldown: true, RetryAfter: last.Add(p.Cooldown).Sub(now)}
+	// A code its owner used ends the cooldown it started (a replaced code has a newer email).
+	used := func(x *Mail) bool { c := m.codes[x.CodeID]; return c != nil && c.usedAt != nil }
+	if last != nil && !used(last) && now.Before(last.CreatedAt.Add(p.Cooldown)) {
+		return auth.Issued{}, &auth.LimitError{Cooldown: true, RetryAfter: last.CreatedAt.Add(p.Cooldown).Sub(now)}
 	}
 	if len(window) >= p.MaxPerHour {
 		slices.SortFunc(window, time.Time.Compare)
@@ -542,6 +545,7 @@ func (m *MemStore) IssueCode(_ context.Context, p auth.IssueCode) (auth.Issued, 
 		return auth.Issued{}, err
 	}
 	out.OutboxID = m.outbox[len(m.outbox)-1].ID
+	m.outbox[len(m.outbox)-1].CodeID = out.CodeID
 	m.event(p.Event)
 	return out, nil
 }

@@ -26,6 +26,7 @@ func StoreSuite(t *testing.T, open Opener) {
 		"TenantsCreateListUpdateDelete":       suiteTenants,
 		"UpdateUserRoleAndMetadata":           suiteUpdateUser,
 		"IssueCodeLimitsAndReplacement":       suiteIssueCodeLimits,
+		"UsedCodeEndsCooldown":                suiteUsedCodeEndsCooldown,
 		"CodeAttemptsAreBounded":              suiteCodeAttempts,
 		"CodeConsumedOnce":                    suiteCodeConsumedOnce,
 		"RotateExactlyOnce":                   suiteRotateExactlyOnce,
@@ -345,6 +346,42 @@ func suiteIssueCodeLimits(t *testing.T, open Opener) {
 	}
 	if _, err := issue(s, clk.Now(), u.ID, auth.PurposeReset, []byte("h6")); err != nil {
 		t.Errorf("a reset code once the login codes are used up: %v", err)
+	}
+}
+
+// suiteUsedCodeEndsCooldown: once the newest code of a purpose was used, another may be sent at once
+// (the owner logging in again); a replaced or merely expired one keeps the cooldown, and the hourly
+// cap counts every email.
+func suiteUsedCodeEndsCooldown(t *testing.T, open Opener) {
+	clk := NewClock()
+	s := open(t, clk.Now)
+	ctx := context.Background()
+	u := mustUser(t, s, "again@example.test")
+	var lim *auth.LimitError
+	for i := range 3 {
+		iss, err := issue(s, clk.Now(), u.ID, auth.PurposeLogin, []byte(fmt.Sprint("h", i)))
+		if err != nil {
+			t.Fatalf("login code %d right after the previous one was used: %v", i+1, err)
+		}
+		clk.Advance(time.Second)
+		if _, err := issue(s, clk.Now(), u.ID, auth.PurposeLogin, []byte("unused")); !errors.As(err, &lim) || !lim.Cooldown {
+			t.Fatalf("a code while code %d is unused = %v, want the cooldown", i+1, err)
+		}
+		if _, err := s.OpenSession(ctx, auth.NewSession{CodeID: iss.CodeID, UserID: u.ID, TenantID: u.TenantID, AMR: "pwd otp",
+			RefreshRotation: true, IdleTTL: Rules.IdleTTL, MaxAge: time.Hour, RefreshHash: Hash(fmt.Sprint("again-", i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The cap (3 an hour here) still counts the emails whose codes were used.
+	if _, err := issue(s, clk.Now(), u.ID, auth.PurposeLogin, []byte("h4")); !errors.As(err, &lim) || lim.Cooldown {
+		t.Fatalf("a fourth login code email in an hour = %v, want the hourly cap", err)
+	}
+	// A signup code is another purpose: its own cooldown, not ended by a used login code.
+	if _, err := issue(s, clk.Now(), u.ID, auth.PurposeSignup, []byte("s1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := issue(s, clk.Now(), u.ID, auth.PurposeSignup, []byte("s2")); !errors.As(err, &lim) || !lim.Cooldown {
+		t.Fatalf("a second signup code at once = %v, want the cooldown", err)
 	}
 }
 
