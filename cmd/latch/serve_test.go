@@ -20,6 +20,7 @@ func TestServeShutsDownOnCancel(t *testing.T) {
 	t.Setenv("LATCH_SERVER_ADDR", addr)
 	t.Setenv("LATCH_SERVER_INTERNAL_ADDR", internal)
 	t.Setenv("LATCH_PASSWORD_ARGON2_MEMORY_KIB", "1024")
+	t.Setenv("LATCH_SANDBOX_ENABLED", "true")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var stderr bytes.Buffer
@@ -54,6 +55,14 @@ func TestServeShutsDownOnCancel(t *testing.T) {
 	if got := status("http://" + addr + "/metrics"); got != http.StatusNotFound {
 		t.Errorf("/metrics on server.addr with an internal listener: %d, want 404", got)
 	}
+	// admin.listener auto: with an internal listener the admin API is there and only there (401
+	// without a key where it is served, 404 where it is not).
+	if got := status("http://" + internal + "/v2/admin/users"); got != http.StatusUnauthorized {
+		t.Errorf("/v2/admin/users on server.internal_addr: %d, want 401", got)
+	}
+	if got := status("http://" + addr + "/v2/admin/users"); got != http.StatusNotFound {
+		t.Errorf("/v2/admin/users on server.addr with an internal listener: %d, want 404", got)
+	}
 	if _, stderr, err := runLatch(t, "healthcheck", "--ready"); err != nil {
 		t.Errorf("healthcheck against the running server: %v (%s)", err, stderr)
 	}
@@ -66,8 +75,11 @@ func TestServeShutsDownOnCancel(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("serve did not stop after its context was cancelled")
 	}
-	if !bytes.Contains(stderr.Bytes(), []byte(`"msg":"stopped"`)) {
-		t.Errorf("no clean-stop log line; log:\n%s", stderr.String())
+	for _, line := range []string{`"msg":"stopped"`, `"msg":"the sandbox inbox answers only clients on this machine; set sandbox.allow_remote to change that"`,
+		`"msg":"internal listener"`, `"admin_api":true`} {
+		if !bytes.Contains(stderr.Bytes(), []byte(line)) {
+			t.Errorf("no %s in the log:\n%s", line, stderr.String())
+		}
 	}
 }
 

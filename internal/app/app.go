@@ -250,6 +250,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	if a.Inbox != nil {
 		hc.Sandbox, hc.SandboxAllowRemote = a.Inbox, cfg.Sandbox.AllowRemote
 	}
+	for _, o := range cfg.Server.CORS.AllowedOrigins {
+		if !auth.ValidOrigin(o) {
+			return fail(&config.KeyError{Key: "server.cors.allowed_origins",
+				Err: fmt.Errorf("%q is not an origin such as https://app.example.com (scheme, host and port only)", o)})
+		}
+	}
+	c := cfg.Server.CORS
+	hc.CORS = httpapi.CORS{AllowedOrigins: c.AllowedOrigins, AllowCredentials: c.AllowCredentials, MaxAge: c.MaxAge, Admin: c.Admin}
 	hc.InternalListener = cfg.Server.InternalAddr != ""
 	hc.AdminPublic, hc.AdminInternal = cfg.AdminListeners()
 	a.server = httpapi.New(hc, a.Service, log)

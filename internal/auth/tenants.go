@@ -150,7 +150,7 @@ func checkSettings(st TenantSettings) Validation {
 	}
 	checkLocale(&v, "locale", st.Locale)
 	for _, o := range st.AllowedOrigins {
-		if !validOrigin(o) {
+		if !ValidOrigin(o) {
 			v.Add("allowedOrigins", "must list origins such as https://app.example.com (scheme, host and port only)")
 			break
 		}
@@ -164,7 +164,9 @@ func checkSettings(st TenantSettings) Validation {
 	return v
 }
 
-func validOrigin(o string) bool {
+// ValidOrigin reports whether o is an origin as browsers send it in an Origin header: http or https,
+// a host and perhaps a port, nothing else ("null" is not one: it is what sandboxed pages send).
+func ValidOrigin(o string) bool {
 	u, err := url.Parse(o)
 	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && u.User == nil &&
 		u.Path == "" && u.RawQuery == "" && u.Fragment == "" && o == u.Scheme+"://"+u.Host
@@ -370,6 +372,30 @@ func (s *Service) userTenant(ctx context.Context, tenantID string) (Tenant, erro
 		return t, internal("load tenant "+tenantID, err)
 	}
 	return t, nil
+}
+
+// OriginAllowed reports whether a browser page of origin may call the tenant's routes: the origin is
+// one of the tenant's allowed origins (compared as hosts are, without regard to case). An unknown
+// tenant allows nothing; so does one that cannot be read now (the request itself will fail).
+func (s *Service) OriginAllowed(ctx context.Context, tenantID, origin string) bool {
+	if tenantID == "" {
+		tenantID = DefaultTenantID
+	}
+	t, err := s.tenants.Tenant(ctx, tenantID)
+	if err != nil {
+		return false
+	}
+	return OriginListed(t.Settings.AllowedOrigins, origin)
+}
+
+// OriginListed reports whether origin is in list, compared without regard to case.
+func OriginListed(list []string, origin string) bool {
+	for _, o := range list {
+		if strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	return false
 }
 
 // TenantPage is a page of the tenant listing.

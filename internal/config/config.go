@@ -84,6 +84,21 @@ type Server struct {
 	// InternalAddr, when set, is a second listener for what operators and their tools use (/metrics);
 	// those routes then leave the public listener.
 	InternalAddr string `yaml:"internal_addr"`
+	CORS         CORS   `yaml:"cors"`
+}
+
+// CORS lets browser apps on other origins call Latch. An origin is allowed when it is listed here or
+// in the settings of the tenant a request names in its path (/t/{id}/...; the default tenant's
+// without the prefix).
+type CORS struct {
+	// AllowedOrigins are origins (scheme://host[:port]) allowed on every tenant.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// AllowCredentials lets allowed origins send cookies (the refresh cookie of mode "cookie").
+	AllowCredentials bool `yaml:"allow_credentials"`
+	// MaxAge is how long a browser may keep a preflight's answer.
+	MaxAge time.Duration `yaml:"max_age"`
+	// Admin extends CORS to the admin API: off, its keys are for operators' backends, never a page.
+	Admin bool `yaml:"admin"`
 }
 
 type Database struct {
@@ -288,6 +303,7 @@ func Default() Config {
 			ShutdownTimeout: 15 * time.Second,
 			PprofAddr:       "",
 			InternalAddr:    "",
+			CORS:            CORS{AllowedOrigins: []string{}, MaxAge: 10 * time.Minute},
 		},
 		Database: Database{
 			URL:             "sqlite://latch.db",
@@ -383,6 +399,7 @@ const redactedMark = "[redacted]"
 // database.url is masked.
 func (c Config) Redacted() Config {
 	c.Server.TrustedProxies = slices.Clone(c.Server.TrustedProxies)
+	c.Server.CORS.AllowedOrigins = slices.Clone(c.Server.CORS.AllowedOrigins)
 	c.DefaultTenant.AllowedOrigins = slices.Clone(c.DefaultTenant.AllowedOrigins)
 	c.Webhooks = slices.Clone(c.Webhooks)
 	for i := range c.Webhooks {

@@ -53,6 +53,12 @@ func (c Config) Validate() error {
 		}
 	}
 
+	p.notNegative("server.cors.max_age", c.Server.CORS.MaxAge)
+	if c.Server.CORS.MaxAge > 24*time.Hour {
+		// Browsers cap it lower anyway (Chromium at 2 h, Firefox at 24 h).
+		p.add("server.cors.max_age", "%v is over 24h", c.Server.CORS.MaxAge)
+	}
+
 	if err := checkDatabaseURL(c.Database.URL); err != nil {
 		p.add("database.url", "%v", err)
 	}

@@ -40,9 +40,11 @@ type Config struct {
 	// AdminPublic and AdminInternal serve the admin API (/v2/admin) on the public router and on
 	// InternalHandler.
 	AdminPublic, AdminInternal bool
-	Ready                      func(ctx context.Context) error
-	JWKS                       func() []byte    // the public signing keys, for /.well-known/jwks.json
-	Metrics                    *metrics.Metrics // nil: no /metrics
+	// CORS is which browser origins may call the client-facing routes.
+	CORS    CORS
+	Ready   func(ctx context.Context) error
+	JWKS    func() []byte    // the public signing keys, for /.well-known/jwks.json
+	Metrics *metrics.Metrics // nil: no /metrics
 }
 
 // Server holds the Echo instance and what handlers need.
@@ -90,7 +92,7 @@ func (s *Server) newRouter(withMetrics bool) *echo.Echo {
 			e.GET("/metrics", echo.WrapHandler(s.cfg.Metrics.Handler()))
 		}
 	}
-	e.Use(s.recoverPanic, secureHeaders, limitBody)
+	e.Use(s.recoverPanic, secureHeaders, s.cors, limitBody)
 	return e
 }
 
