@@ -160,6 +160,19 @@ func TestEmailCodes(t *testing.T) {
 			apptest.WantStatus(t, h.LoginStep(t, "cooldown@example.test", apptest.Password), http.StatusOK)
 		})
 
+		t.Run("a used code ends its cooldown", func(t *testing.T) {
+			// Logging in twice in a row (a second device) is no resend: the first code was used.
+			h.Signup(t, "twice@example.test", apptest.Password)
+			code := requestLoginCode(t, h, "twice@example.test")
+			apptest.WantStatus(t, h.Post(t, "/v2/auth/validate-login", apptest.EmailCode("twice@example.test", code)), http.StatusOK)
+			h.Clock.Advance(time.Second)
+			apptest.WantStatus(t, h.LoginStep(t, "twice@example.test", apptest.Password), http.StatusOK)
+			second := h.CodeFor(t, "twice@example.test")
+			// The new code is unused: its cooldown holds.
+			apptest.WantProblem(t, h.LoginStep(t, "twice@example.test", apptest.Password), http.StatusTooManyRequests, "code_recently_sent")
+			apptest.WantStatus(t, h.Post(t, "/v2/auth/validate-login", apptest.EmailCode("twice@example.test", second)), http.StatusOK)
+		})
+
 		t.Run("register does not reveal a taken address", func(t *testing.T) {
 			h.Signup(t, "taken@example.test", apptest.Password)
 			h.Clock.Advance(cooldown + time.Second)
