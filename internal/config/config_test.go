@@ -415,6 +415,9 @@ func TestInvalidValuesNameTheirKey(t *testing.T) {
 		{"LATCH_ADMIN_LISTENER=private", "admin.listener"},
 		{"LATCH_ADMIN_LISTENER=internal", "admin.listener"}, // without server.internal_addr
 		{"LATCH_ADMIN_LISTENER=both", "admin.listener"},
+		{"LATCH_SERVER_CORS_MAX_AGE=-1s", "server.cors.max_age"},
+		{"LATCH_SERVER_CORS_MAX_AGE=25h", "server.cors.max_age"},
+		{"LATCH_SERVER_CORS_ALLOW_CREDENTIALS=maybe", "server.cors.allow_credentials"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.env, func(t *testing.T) {
@@ -671,5 +674,17 @@ func TestTOTPKeys(t *testing.T) {
 	_, err = Load("", false, []string{"LATCH_SECRETS_TOTP_KEY=" + previous, "LATCH_SECRETS_TOTP_PREVIOUS_KEY=v1:" + current[3:]})
 	if diff := cmp.Diff([]string{"secrets.totp_previous_key"}, errorKeys(err)); diff != "" {
 		t.Errorf("two keys of version 1: keys in error (-want +got):\n%s", diff)
+	}
+}
+
+func TestCORSFromTheEnvironment(t *testing.T) {
+	got, err := Load("", false, []string{"LATCH_SERVER_CORS_ALLOWED_ORIGINS=https://a.example, http://localhost:5173",
+		"LATCH_SERVER_CORS_ALLOW_CREDENTIALS=true", "LATCH_SERVER_CORS_MAX_AGE=2h", "LATCH_SERVER_CORS_ADMIN=true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := CORS{AllowedOrigins: []string{"https://a.example", "http://localhost:5173"}, AllowCredentials: true, MaxAge: 2 * time.Hour, Admin: true}
+	if diff := cmp.Diff(want, got.Server.CORS); diff != "" {
+		t.Errorf("server.cors (-want +got):\n%s", diff)
 	}
 }
