@@ -140,7 +140,8 @@ func TestOverrideDirReplacesOneTemplate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := mail.Message{To: "ada@example.com", Subject: "Sign-in code 222333 for ada@example.com", HTML: "<p>222333</p>"}
+	want := mail.Message{To: "ada@example.com", Subject: "Sign-in code 222333 for ada@example.com", HTML: "<p>222333</p>",
+		Purpose: mail.LoginCode, Code: "222333"}
 	got := m
 	got.Text = "" // still the embedded one, checked below
 	if diff := cmp.Diff(want, got); diff != "" {
