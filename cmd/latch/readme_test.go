@@ -113,8 +113,19 @@ func repoRoot(t *testing.T) string {
 	return root
 }
 
-// goBinDir is where the go command of this toolchain lives, for the blocks' `go run`.
-func goBinDir() string { return filepath.Join(runtime.GOROOT(), "bin") }
+// goBinDir is where the go command of this toolchain lives, for the blocks' `go run`: the test's
+// own toolchain (a PATH without /usr/local/go/bin must not pick another or none), else the one on PATH.
+func goBinDir() string {
+	if root := runtime.GOROOT(); root != "" {
+		if _, err := os.Stat(filepath.Join(root, "bin", "go")); err == nil {
+			return filepath.Join(root, "bin")
+		}
+	}
+	if p, err := exec.LookPath("go"); err == nil {
+		return filepath.Dir(p)
+	}
+	return ""
+}
 
 // buildLatch builds this command into a temporary directory of t.
 func buildLatch(t *testing.T) string {

@@ -113,7 +113,7 @@ test("another origin is blocked by the browser, except on the tenant that lists 
   assert.equal(tenantLogin.body.code, "invalid_credentials");
 });
 
-test("credentials are refused to an origin Latch does not list with credentials on", async () => {
+test("with credentials on, a tenant-listed origin may send them and an origin listed nowhere gets nothing", async () => {
   // The tenant's origin with credentials: Latch allows credentials for every listed origin, so this
   // works; a page of an origin listed nowhere gets nothing, with or without them.
   const [withCreds] = await fromPage(otherSite.origin, [
