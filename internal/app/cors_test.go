@@ -28,8 +28,9 @@ const (
 
 // corsInstance allows globalOrigin on every tenant, defaultOrigin on the default tenant, and
 // acmeOrigin on tenant acme.
-func corsInstance(t *testing.T, opts ...func(*config.Config)) *apptest.Instance {
-	h := apptest.New(t, store.SQLite, append([]func(*config.Config){func(c *config.Config) {
+func corsInstance(t *testing.T, d store.Dialect, opts ...func(*config.Config)) *apptest.Instance {
+	h := apptest.New(t, d, append([]func(*config.Config){func(c *config.Config) {
+		c.Sandbox.Enabled = true
 		c.Server.CORS.AllowedOrigins = []string{globalOrigin}
 		c.DefaultTenant.AllowedOrigins = []string{defaultOrigin}
 	}}, opts...)...)
@@ -69,8 +70,14 @@ func allowedPreflight(origin string, credentials bool) map[string]string {
 	return h
 }
 
+// TestCORSPreflights: which origins a browser's preflight allows, by the configuration and the tenant
+// in the path, on both databases (a tenant's origins are read from its row).
 func TestCORSPreflights(t *testing.T) {
-	h := corsInstance(t)
+	apptest.EachDialect(t, testCORSPreflights)
+}
+
+func testCORSPreflights(t *testing.T, d store.Dialect) {
+	h := corsInstance(t, d)
 	for _, c := range []struct {
 		name, path, origin string
 		allowed            bool
@@ -97,7 +104,8 @@ func TestCORSPreflights(t *testing.T) {
 		{"public keys", "/.well-known/jwks.json", globalOrigin, true},
 		{"a route that does not exist, in scope", "/v2/auth/nothing", globalOrigin, true},
 		{"admin API (not configured for CORS)", "/v2/admin/users", globalOrigin, false},
-		{"sandbox-like path outside scope", "/metrics", globalOrigin, false},
+		{"metrics", "/metrics", globalOrigin, false},
+		{"the sandbox inbox", "/v2/sandbox/emails?to=ann@example.test", globalOrigin, false},
 		{"health", "/healthz", globalOrigin, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -134,7 +142,7 @@ func sameAnswer(t *testing.T, what string, want, got apptest.Response) {
 // TestCORSActualRequests: an allowed origin's answers carry its CORS headers and are otherwise the
 // same; a disallowed origin's are exactly those of a request without an Origin, preflights included.
 func TestCORSActualRequests(t *testing.T) {
-	h := corsInstance(t)
+	h := corsInstance(t, store.SQLite)
 	pair := h.Signup(t, "ann@example.test", apptest.Password)
 	const rid = "cors-test-request"
 	requests := []struct {
@@ -175,7 +183,7 @@ func TestCORSActualRequests(t *testing.T) {
 // TestCORSCredentials: with allow_credentials, allowed origins (listed in config or by their tenant)
 // may send cookies, and the origin is always echoed, never "*"; others get nothing.
 func TestCORSCredentials(t *testing.T) {
-	h := corsInstance(t, func(c *config.Config) {
+	h := corsInstance(t, store.SQLite, func(c *config.Config) {
 		c.Server.CORS.AllowCredentials = true
 		c.Server.CORS.MaxAge = 2 * time.Hour
 	})
@@ -198,7 +206,7 @@ func TestCORSCredentials(t *testing.T) {
 // TestCORSFollowsTenantChanges: an origin added to a tenant through the admin API is allowed at once
 // on this instance, and removing it takes it away; the admin API itself gets CORS only when asked.
 func TestCORSFollowsTenantChanges(t *testing.T) {
-	h := corsInstance(t, func(c *config.Config) { c.Server.CORS.Admin = true })
+	h := corsInstance(t, store.SQLite, func(c *config.Config) { c.Server.CORS.Admin = true })
 	key := h.AdminKey(t, "cors", "")
 	const newOrigin = "http://localhost:5173"
 	if got := corsHeaders(preflight(t, h, "/t/acme/v2/auth/login", newOrigin)); len(got) != 0 {
