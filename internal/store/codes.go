@@ -48,10 +48,11 @@ func (s *Store) IssueCode(ctx context.Context, p auth.IssueCode) (auth.Issued, e
 			CreatedAt time.Time
 			Used      bool // its code was used by the owner (a replaced code has a newer email)
 		}
+		// Of two emails stamped alike, the unused one counts as the newer: the cooldown holds.
 		if err := tx.Raw(`SELECT o.created_at, c.used_at IS NOT NULL AS used FROM outbox o
 			LEFT JOIN email_codes c ON c.id = o.code_id
 			WHERE o.user_id = ? AND o.purpose = ? AND o.created_at > ?
-			ORDER BY o.created_at`, p.UserID, p.Purpose, now.Add(-max(time.Hour, p.Cooldown))).Scan(&rows).Error; err != nil {
+			ORDER BY o.created_at, c.used_at IS NULL`, p.UserID, p.Purpose, now.Add(-max(time.Hour, p.Cooldown))).Scan(&rows).Error; err != nil {
 			return err
 		}
 		sent := make([]time.Time, len(rows))

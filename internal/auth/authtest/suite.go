@@ -376,6 +376,22 @@ func suiteUsedCodeEndsCooldown(t *testing.T, open Opener) {
 	if _, err := issue(s, clk.Now(), u.ID, auth.PurposeLogin, []byte("h4")); !errors.As(err, &lim) || lim.Cooldown {
 		t.Fatalf("a fourth login code email in an hour = %v, want the hourly cap", err)
 	}
+	// Within the same instant as a used code's email, a new unused one still starts a cooldown.
+	clk.Advance(time.Hour)
+	iss, err := issue(s, clk.Now(), u.ID, auth.PurposeLogin, []byte("same-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.OpenSession(ctx, auth.NewSession{CodeID: iss.CodeID, UserID: u.ID, TenantID: u.TenantID, AMR: "pwd otp",
+		RefreshRotation: true, IdleTTL: Rules.IdleTTL, MaxAge: time.Hour, RefreshHash: Hash("again-same")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := issue(s, clk.Now(), u.ID, auth.PurposeLogin, []byte("same-2")); err != nil {
+		t.Fatalf("a code at the instant the previous one was used: %v", err)
+	}
+	if _, err := issue(s, clk.Now(), u.ID, auth.PurposeLogin, []byte("same-3")); !errors.As(err, &lim) || !lim.Cooldown {
+		t.Fatalf("a third code while the second, stamped like the used first, is unused = %v, want the cooldown", err)
+	}
 	// A signup code is another purpose: its own cooldown, not ended by a used login code.
 	if _, err := issue(s, clk.Now(), u.ID, auth.PurposeSignup, []byte("s1")); err != nil {
 		t.Fatal(err)
