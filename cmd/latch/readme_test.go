@@ -70,6 +70,9 @@ func readmeBlocks(doc string) ([]readmeBlock, error) {
 	return blocks, sc.Err()
 }
 
+// readmeEnd is printed once every block has run.
+const readmeEnd = "@@readme-end@@"
+
 // blockMarker precedes each block's output, so a failure is attributed to its block.
 var blockMarker = regexp.MustCompile(`(?m)^@@readme-block (\d+)@@$`)
 
@@ -84,6 +87,8 @@ func readmeScript(blocks []readmeBlock, root string, port int) (string, error) {
 		}
 		fmt.Fprintf(&b, "printf '\\n@@readme-block %d@@\\n'\n%s", i+1, text)
 	}
+	// A block that ends the session early (exit 0) must not pass for the blocks after it.
+	b.WriteString("printf '\\n" + readmeEnd + "\\n'\n")
 	return b.String(), nil
 }
 
@@ -228,6 +233,9 @@ func runReadme(ctx context.Context, s *readmeServer, root string, blocks []readm
 	cmd.Stdout, cmd.Stderr = &out, &out
 	runErr := cmd.Run()
 	output := out.String()
+	if runErr == nil && !strings.Contains(output, "\n"+readmeEnd+"\n") {
+		runErr = errors.New("the session ended before its last block")
+	}
 	if runErr == nil {
 		return output, nil
 	}
@@ -288,6 +296,7 @@ func TestReadmeRunnerCatchesBrokenBlocks(t *testing.T) {
 		{"a route that is not there", "/v2/auth/register", "/v2/auth/registr"},
 		{"a field the answer does not have", "jq -er .accessToken", "jq -er .access_token"},
 		{"a code that is not the emailed one", `\"emailToken\":\"$CODE\"`, `\"emailToken\":\"000000\"`},
+		{"a block that ends the session early", "SEEN=\"\"", "exit 0"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			blocks, err := readmeBlocks(string(doc))
