@@ -411,11 +411,12 @@ func (s *Service) pair(g grant, refresh string, refreshEnd time.Time) (TokenPair
 	if err != nil {
 		return TokenPair{}, internal("sign access token", err)
 	}
-	// Both lifetimes were set moments ago (the session's end by the store, in the same request):
-	// rounded, a 15-minute token says 900 and a 7-day session 604800, not 899 and 604799.
+	// The token's exp is in whole seconds from its truncated iat, so what remains of it is up to a
+	// second short of its lifetime: counted up, a 15-minute token says 900, never 899. The session's
+	// end was set moments ago by the store, in this request: rounded, 7 days say 604800.
 	now := s.Now()
 	return TokenPair{AccessToken: access, RefreshToken: refresh, SessionID: g.sessionID,
 		UserID: g.userID, TenantID: g.tenantID, Email: g.email, Role: role,
-		ExpiresIn: int64(exp.Sub(now).Round(time.Second) / time.Second), RefreshExpiresIn: int64(refreshEnd.Sub(now).Round(time.Second) / time.Second),
+		ExpiresIn: int64((exp.Sub(now) + time.Second - 1) / time.Second), RefreshExpiresIn: int64(refreshEnd.Sub(now).Round(time.Second) / time.Second),
 		RefreshExpiresAt: refreshEnd}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -591,4 +592,20 @@ func TestLogoutAllTakesALiveToken(t *testing.T) {
 	wantCode(t, err, auth.CodeSessionRevoked)
 	wantCode(t, logoutAll(next.RefreshToken), auth.CodeSessionRevoked)
 	f.mustRefresh(other.RefreshToken)
+}
+
+// TestLifetimesAreWholeAtAnyInstant: expiresIn is the access token's lifetime and refreshExpiresIn
+// the session's idle lifetime, whatever fraction of a second the request arrived at (the JWT's exp
+// is in whole seconds, from its truncated iat).
+func TestLifetimesAreWholeAtAnyInstant(t *testing.T) {
+	for i, frac := range []time.Duration{0, 300 * time.Millisecond, 700 * time.Millisecond, 999 * time.Millisecond} {
+		f := newFixture(t)
+		f.clk.Advance(frac)
+		p := f.signup(fmt.Sprintf("whole%d@example.test", i))
+		got := [2]int64{p.ExpiresIn, p.RefreshExpiresIn}
+		want := [2]int64{int64(specConfig.AccessTTL / time.Second), int64(specConfig.RefreshIdleTTL / time.Second)}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("at %v past the second, [expiresIn refreshExpiresIn] (-want +got):\n%s", frac, diff)
+		}
+	}
 }
