@@ -336,7 +336,8 @@ func TestOverrideDirAddsALanguageFallingBackPerTemplate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := mail.Message{To: "ada@example.com", Subject: "Votre code Latch : 222333", Text: "Bonjour, 222333", HTML: "<p>Bonjour, 222333</p>", Locale: "fr"}
+	want := mail.Message{To: "ada@example.com", Subject: "Votre code Latch : 222333", Text: "Bonjour, 222333", HTML: "<p>Bonjour, 222333</p>", Locale: "fr",
+		Purpose: mail.LoginCode, Code: "222333"}
 	if diff := cmp.Diff(want, m); diff != "" {
 		t.Errorf("French login code (-want +got):\n%s", diff)
 	}
