@@ -26,6 +26,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
+	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/migrations"
 )
 
@@ -45,11 +46,22 @@ type Options struct {
 	// PgBouncer says the URL names a pooler in transaction mode, where consecutive statements of one
 	// client connection may run on different server connections (see Open).
 	PgBouncer bool
+	// BatchesInFlight is how many groups of concurrent refresh rotations, and of user lookups, run at
+	// once on Postgres (batch.go); 0 means 4. BatchMax caps one group; 0 means 64, 1 turns grouping
+	// off (every call its own statement, as before).
+	BatchesInFlight int
+	BatchMax        int
 	// LockTimeout bounds how long a SQLite statement waits for a lock another process holds (its
 	// busy_timeout, which no context interrupts); give it the request deadline. Postgres statements
 	// end with their context instead. Zero means 10 s.
 	LockTimeout time.Duration
 }
+
+// DefaultBatchesInFlight and DefaultBatchMax are Options' defaults for grouping hot-path statements.
+const (
+	DefaultBatchesInFlight = 4
+	DefaultBatchMax        = 64
+)
 
 // Store is the database handle. Now is the clock every query uses, so tests can move time.
 type Store struct {
@@ -64,6 +76,10 @@ type Store struct {
 	// goroutines blocked on a channel are woken first-in, first-out, so waiting here instead keeps
 	// the tail close to the median.
 	gate chan struct{}
+	// rotations groups concurrent refresh rotations into one statement and one commit (Postgres
+	// only; SQLite has one writer anyway). users does the same for user lookups by id.
+	rotations *batcher[string, rotation, auth.Rotated]
+	users     *batcher[string, string, auth.User]
 }
 
 // ParseURL splits a database URL into its dialect and the DSN its driver takes.
@@ -244,6 +260,17 @@ func Open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 	st := &Store{db: db, sqlDB: sqlDB, dialect: dialect, Now: time.Now}
 	if dialect == Postgres {
 		st.gate = make(chan struct{}, opt.MaxOpenConns)
+		if opt.BatchesInFlight <= 0 {
+			opt.BatchesInFlight = DefaultBatchesInFlight
+		}
+		if opt.BatchMax <= 0 {
+			opt.BatchMax = DefaultBatchMax
+		}
+		// Each group holds one connection: leave some for everything else.
+		opt.BatchesInFlight = min(opt.BatchesInFlight, opt.MaxOpenConns)
+		st.rotations = newBatcher(opt.BatchesInFlight, opt.BatchMax,
+			func(r rotation) string { return string(r.oldHash) }, st.rotateBatch)
+		st.users = newBatcher[string](opt.BatchesInFlight, opt.BatchMax, nil, st.usersByID)
 	}
 	return st, nil
 }
