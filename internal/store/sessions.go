@@ -170,7 +170,7 @@ func (s *Store) rotateBatch(ctx context.Context, in []rotation) ([]batchResult[a
 	}
 	now := s.now()
 	var res []batchResult[auth.Rotated]
-	if len(in) == 1 {
+	if len(in) == 1 && !s.groupStatements {
 		r, oneErr := s.rotatePostgres(ctx, in[0], now)
 		if oneErr == nil || errors.Is(oneErr, auth.ErrNotFound) {
 			res = []batchResult[auth.Rotated]{{out: r, err: oneErr}}

@@ -80,6 +80,9 @@ type Store struct {
 	// only; SQLite has one writer anyway). users does the same for user lookups by id.
 	rotations *batcher[string, rotation, auth.Rotated]
 	users     *batcher[string, string, auth.User]
+	// groupStatements sends even a group of one through the many-row statements, so tests can hold
+	// those to the rules too.
+	groupStatements bool
 }
 
 // ParseURL splits a database URL into its dialect and the DSN its driver takes.

@@ -55,6 +55,16 @@ func TestPorts(t *testing.T) {
 			})
 		})
 	}
+	// The rotation and user lookup of a busy Postgres: many-row statements, run here for every state
+	// the suite builds.
+	t.Run("postgres-grouped", func(t *testing.T) {
+		authtest.StoreSuite(t, func(t *testing.T, now func() time.Time) auth.Store {
+			s := storetest.Open(t, store.Postgres)
+			s.Now = now
+			s.GroupStatements()
+			return s
+		})
+	})
 }
 
 func newUser(t testing.TB, s *store.Store, email string) auth.User {

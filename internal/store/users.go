@@ -146,7 +146,7 @@ func (s *Store) usersByID(ctx context.Context, ids []string) ([]batchResult[auth
 	}
 	defer release()
 	res := make([]batchResult[auth.User], len(ids))
-	if len(ids) == 1 {
+	if len(ids) == 1 && !s.groupStatements {
 		u, err := scanUser(s.sqlDB.QueryRowContext(ctx, `SELECT `+userByIDColumns+` FROM users WHERE id = $1`, ids[0]))
 		if errors.Is(err, sql.ErrNoRows) {
 			err = auth.ErrNotFound
