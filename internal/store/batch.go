@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,6 +28,8 @@ type batcher[K comparable, In, Out any] struct {
 	mu       sync.Mutex
 	queue    []*batchCall[In, Out]
 	inFlight map[K]int // keys of the calls in running groups
+	// groups and calls count what ran, for metrics.
+	groups, calls atomic.Int64
 }
 
 // batchResult is one call's outcome within a group that ran.
@@ -178,6 +181,8 @@ func (b *batcher[K, In, Out]) exec(group []*batchCall[In, Out]) {
 	if bounded {
 		ctx, cancel = context.WithDeadline(ctx, latest)
 	}
+	b.groups.Add(1)
+	b.calls.Add(int64(len(group)))
 	ins := make([]In, len(group))
 	for i, c := range group {
 		ins[i] = c.in

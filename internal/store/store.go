@@ -389,6 +389,23 @@ func (s *Store) lockClause() string {
 	return ""
 }
 
+// BatchCount reads the counters of one kind of grouped statement: the groups run, the calls they held.
+type BatchCount struct {
+	Kind          string
+	Groups, Calls func() int64
+}
+
+// Batches lists the store's grouped statements (none on SQLite), for metrics.
+func (s *Store) Batches() []BatchCount {
+	if s.rotations == nil {
+		return nil
+	}
+	return []BatchCount{
+		{Kind: "rotate", Groups: s.rotations.groups.Load, Calls: s.rotations.calls.Load},
+		{Kind: "user", Groups: s.users.groups.Load, Calls: s.users.calls.Load},
+	}
+}
+
 // SQLDB exposes the pool for metrics collectors.
 func (s *Store) SQLDB() *sql.DB { return s.sqlDB }
 
