@@ -246,6 +246,7 @@ WITH input AS (
 		ARRAY(SELECT now() + interval '7 days' FROM generate_series(0, :k - 1) j),
 		ARRAY(SELECT now() - interval '7 days' FROM generate_series(0, :k - 1) j)) WITH ORDINALITY
 		AS i(old_hash, new_hash, idle_end, idle_floor, n)
+	WHERE i.n >= 1 AND i.n <= :k
 ), consumed AS (
 	UPDATE refresh_tokens rt
 	SET used_at = CASE WHEN rt.kept THEN NULL ELSE now() END,

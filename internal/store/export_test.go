@@ -37,6 +37,9 @@ func (s *Store) RotateGroup(ctx context.Context, in []Rotation) ([]auth.Rotated,
 	return outs, errs, nil
 }
 
+// UsersByIDStatement is the user lookup of a group, for the plan test.
+const UsersByIDStatement = usersByIDPostgres
+
 // RotateBatchStatement is the many-row rotation, for the plan test.
 const RotateBatchStatement = rotatePostgresBatch
 

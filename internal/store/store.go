@@ -48,7 +48,7 @@ type Options struct {
 	PgBouncer bool
 	// BatchesInFlight is how many groups of concurrent refresh rotations, and of user lookups, run at
 	// once on Postgres (batch.go); 0 means 4. BatchMax caps one group; 0 means 64, 1 turns grouping
-	// off (every call its own statement, as before).
+	// off (every call its own statement, as many at once as the pool allows, as before).
 	BatchesInFlight int
 	BatchMax        int
 	// LockTimeout bounds how long a SQLite statement waits for a lock another process holds (its
@@ -269,11 +269,13 @@ func Open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 		if opt.BatchMax <= 0 {
 			opt.BatchMax = DefaultBatchMax
 		}
-		// Each group holds one connection: leave some for everything else.
+		// Each group holds one connection.
 		opt.BatchesInFlight = min(opt.BatchesInFlight, opt.MaxOpenConns)
-		st.rotations = newBatcher(opt.BatchesInFlight, opt.BatchMax,
-			func(r rotation) string { return string(r.oldHash) }, st.rotateBatch)
-		st.users = newBatcher[string](opt.BatchesInFlight, opt.BatchMax, nil, st.usersByID)
+		if opt.BatchMax > 1 {
+			st.rotations = newBatcher(opt.BatchesInFlight, opt.BatchMax,
+				func(r rotation) string { return string(r.oldHash) }, st.rotateBatch)
+			st.users = newBatcher[string](opt.BatchesInFlight, opt.BatchMax, nil, st.usersByID)
+		}
 	}
 	return st, nil
 }

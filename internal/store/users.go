@@ -115,8 +115,15 @@ func (s *Store) UserByID(ctx context.Context, id string) (auth.User, error) {
 	if err != nil {
 		return u, auth.ErrNotFound
 	}
-	if s.users != nil {
+	switch {
+	case s.users != nil:
 		return s.users.do(ctx, parsed.String())
+	case s.dialect == Postgres:
+		res, err := s.usersByID(ctx, []string{parsed.String()})
+		if err != nil {
+			return u, err
+		}
+		return res[0].out, res[0].err
 	}
 	r, err := s.takeUser(ctx, "WHERE id = ?", id)
 	if err != nil {
@@ -126,8 +133,14 @@ func (s *Store) UserByID(ctx context.Context, id string) (auth.User, error) {
 }
 
 // userByIDColumns are what UserByID reads on Postgres, in its Scan order.
-const userByIDColumns = `id::text, tenant_id, email, email_verified_at, status, role, metadata, locale, created_at, updated_at,
+const userByIDColumns = `users.id::text, tenant_id, email, email_verified_at, status, role, metadata, locale, created_at, updated_at,
 	EXISTS (SELECT 1 FROM totp_factors f WHERE f.user_id = users.id AND f.enabled_at IS NOT NULL)`
+
+// usersByIDPostgres reads the users of a group of lookups: $1 their ids, $2 how many. The condition
+// on the position keeps nothing out; as in rotatePostgresBatch it makes the generic plan's estimate
+// match the custom plans', so the plan is cached instead of made anew for every group.
+const usersByIDPostgres = `SELECT ` + userByIDColumns + ` FROM unnest($1::uuid[]) WITH ORDINALITY AS i(want, n)
+	JOIN users ON users.id = i.want WHERE i.n >= 1 AND i.n <= $2`
 
 func scanUser(row interface{ Scan(...any) error }) (auth.User, error) {
 	var u auth.User
@@ -156,7 +169,7 @@ func (s *Store) usersByID(ctx context.Context, ids []string) ([]batchResult[auth
 		res[0] = batchResult[auth.User]{out: u, err: err}
 		return res, nil
 	}
-	rows, err := s.sqlDB.QueryContext(ctx, `SELECT `+userByIDColumns+` FROM users WHERE id = ANY($1::uuid[])`, ids)
+	rows, err := s.sqlDB.QueryContext(ctx, usersByIDPostgres, ids, len(ids))
 	if err != nil {
 		return nil, batchFailed(err)
 	}
