@@ -300,7 +300,7 @@ func Default() Config {
 			MaxOpenConns:    16,
 			MaxIdleConns:    16,
 			ConnMaxLifetime: 30 * time.Minute,
-			BatchesInFlight: 4,
+			BatchesInFlight: 8,
 			BatchMax:        64,
 		},
 		Log: Log{Level: "info", Format: "json"},

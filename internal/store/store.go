@@ -47,7 +47,7 @@ type Options struct {
 	// client connection may run on different server connections (see Open).
 	PgBouncer bool
 	// BatchesInFlight is how many groups of concurrent refresh rotations, and of user lookups, run at
-	// once on Postgres (batch.go); 0 means 4. BatchMax caps one group; 0 means 64, 1 turns grouping
+	// once on Postgres (batch.go); 0 means 8. BatchMax caps one group; 0 means 64, 1 turns grouping
 	// off (every call its own statement, as many at once as the pool allows, as before).
 	BatchesInFlight int
 	BatchMax        int
@@ -59,7 +59,7 @@ type Options struct {
 
 // DefaultBatchesInFlight and DefaultBatchMax are Options' defaults for grouping hot-path statements.
 const (
-	DefaultBatchesInFlight = 4
+	DefaultBatchesInFlight = 8
 	DefaultBatchMax        = 64
 )
 
