@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -190,7 +191,7 @@ func (b *batcher[K, In, Out]) exec(group []*batchCall[In, Out]) {
 	res, err := b.run(ctx, ins)
 	cancel()
 	if err == nil && len(res) != len(group) {
-		panic("store: a batch returned a different number of results than it was given")
+		err = fmt.Errorf("store: a group of %d calls answered %d results", len(group), len(res))
 	}
 	b.mu.Lock()
 	for i, c := range group {

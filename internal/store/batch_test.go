@@ -327,3 +327,28 @@ func TestBatcherUnderLoad(t *testing.T) {
 		t.Errorf("%d problems, first: %v", len(problems), problems[0])
 	}
 }
+
+// TestBatcherShortAnswerFailsTheGroup: a run that answers fewer results than it was given calls fails
+// every call of the group rather than handing anyone another call's outcome.
+func TestBatcherShortAnswerFailsTheGroup(t *testing.T) {
+	run := func(ctx context.Context, in []string) ([]batchResult[string], error) {
+		return []batchResult[string]{{out: "someone's"}}, nil
+	}
+	b := newBatcher(1, 8, identity, run)
+	b.slots <- struct{}{} // hold the only slot so that both calls queue into one group
+	answers := make(chan answer, 2)
+	for _, k := range []string{"a", "b"} {
+		go func() {
+			out, err := b.do(context.Background(), k)
+			answers <- answer{out, err}
+		}()
+	}
+	waitQueued(t, b, 2)
+	<-b.slots
+	b.kick()
+	for range 2 {
+		if a := <-answers; a.err == nil || a.out != "" {
+			t.Errorf("answer %q, %v; want an error and no outcome", a.out, a.err)
+		}
+	}
+}

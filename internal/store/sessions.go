@@ -1,10 +1,12 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -222,9 +224,17 @@ func (s *Store) rotatePostgres(ctx context.Context, in rotation, now time.Time) 
 // rotatePostgresMany is a group of rotations in one statement (rotatePostgresBatch). Rotations the
 // statement does not return did not happen: auth.ErrNotFound, as for one alone.
 func (s *Store) rotatePostgresMany(ctx context.Context, in []rotation, now time.Time) ([]batchResult[auth.Rotated], error) {
+	// In hash order, so that groups on different instances that share tokens lock their rows in the
+	// same order and cannot deadlock (the input drives the update's nested loop, in array order).
+	order := make([]int, len(in))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return bytes.Compare(in[a].oldHash, in[b].oldHash) })
 	olds, news := make([][]byte, len(in)), make([][]byte, len(in))
 	idles, idleFloors := make([]time.Time, len(in)), make([]time.Time, len(in))
-	for i, r := range in {
+	for i, k := range order {
+		r := in[k]
 		olds[i], news[i] = r.oldHash, r.newHash
 		idles[i], idleFloors[i] = now.Add(r.idleTTL), now.Add(-r.idleTTL)
 	}
@@ -242,11 +252,11 @@ func (s *Store) rotatePostgresMany(ctx context.Context, in []rotation, now time.
 		if err := rows.Scan(&n, &r.SessionID, &r.UserID, &r.TenantID, &r.Email, &r.Role, &r.AMR, &r.ExpiresAt, &r.SessionStart, &rotated); err != nil {
 			return nil, batchFailed(err)
 		}
-		if n < 1 || n > len(in) || found[n-1] {
+		if n < 1 || n > len(in) || found[order[n-1]] {
 			return nil, fmt.Errorf("rotation batch: unexpected row for input %d of %d", n, len(in))
 		}
 		r.Kept = !rotated
-		res[n-1], found[n-1] = batchResult[auth.Rotated]{out: r}, true
+		res[order[n-1]], found[order[n-1]] = batchResult[auth.Rotated]{out: r}, true
 	}
 	if err := rows.Err(); err != nil {
 		return nil, batchFailed(err)
