@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/latch-auth/latch/internal/auth"
 )
@@ -349,6 +350,18 @@ func TestBatcherShortAnswerFailsTheGroup(t *testing.T) {
 	for range 2 {
 		if a := <-answers; a.err == nil || a.out != "" {
 			t.Errorf("answer %q, %v; want an error and no outcome", a.out, a.err)
+		}
+	}
+}
+
+// TestBatchFailedIsUnavailable: a deadlock or serialization failure aborts a whole group through no
+// fault of its requests: 503, to be retried, like a database that did not answer; an error that says
+// something is wrong with the statement stays what it is (a 500).
+func TestBatchFailedIsUnavailable(t *testing.T) {
+	for code, want := range map[string]bool{"40P01": true, "40001": true, "57014": true, "08006": true, "42601": false, "23505": false} {
+		got := errors.Is(batchFailed(&pgconn.PgError{Code: code}), auth.ErrUnavailable)
+		if got != want {
+			t.Errorf("SQLSTATE %s: unavailable %v, want %v", code, got, want)
 		}
 	}
 }
