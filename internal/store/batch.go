@@ -72,6 +72,11 @@ func (b *batcher[K, In, Out]) do(ctx context.Context, in In) (Out, error) {
 		return c.res.out, c.res.err
 	case <-ctx.Done():
 	}
+	select {
+	case <-c.done: // answered as the deadline passed: the outcome is worth more than a 503
+		return c.res.out, c.res.err
+	default:
+	}
 	b.mu.Lock()
 	if !c.taken {
 		for i, q := range b.queue {
