@@ -137,7 +137,9 @@ func (s *Store) OpenSession(ctx context.Context, p auth.NewSession) (auth.Sessio
 // auth.RefreshKeep (the same, in a session without rotation) the token only records its use. It
 // answers auth.ErrNotFound otherwise; the caller then reads the token's state to learn why. On
 // Postgres it is a single statement, one round trip; the row lock taken by the UPDATE makes
-// concurrent callers wait and then see used_at set, so exactly one wins.
+// concurrent callers wait and then see used_at set, so exactly one wins. Under load the statement
+// carries the rotations of every request that arrived meanwhile (Store.rotations, batch.go): one
+// round trip and one commit for the group, each request still answered as if it had been alone.
 //
 // The spent token's used_at starts its reuse grace, which exists for a client that lost the answer and
 // retries, so it must be no earlier than the commit: see settleUsedAt.
