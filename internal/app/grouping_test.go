@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/latch-auth/latch/internal/app/apptest"
 	"github.com/latch-auth/latch/internal/config"
 	"github.com/latch-auth/latch/internal/store"
+	"github.com/latch-auth/latch/internal/store/storetest"
 )
 
 // TestGroupedRefreshesKeepExactlyOnce: on Postgres with one group in flight, so that concurrent
@@ -96,4 +98,55 @@ func batchCounts(h *apptest.Instance) [2]int64 {
 		}
 	}
 	return [2]int64{}
+}
+
+// TestGroupedRefreshesWhenTheDatabaseFails: a group the database does not answer (a table locked past
+// the request deadline, or the server gone) answers every request in it 503 unavailable, never a wrong
+// outcome; once the database is back each token rotates as if nothing had happened.
+func TestGroupedRefreshesWhenTheDatabaseFails(t *testing.T) {
+	dbURL, proxy := storetest.PostgresURLBehindProxy(t)
+	h := apptest.New(t, store.Postgres, func(c *config.Config) {
+		c.Database.URL = dbURL
+		c.Database.BatchesInFlight = 1
+		c.Server.RequestTimeout = time.Second
+	})
+	pairs := make([]apptest.TokenPair, 4)
+	for i := range pairs {
+		pairs[i] = h.Signup(t, fmt.Sprintf("fail%d@example.test", i), apptest.Password)
+	}
+	race := func() []apptest.Response {
+		// Each token twice, so that groups hold several sessions and a second presentation waits.
+		return apptest.AtOnce(t, 2*len(pairs), func(i int) (apptest.Response, error) {
+			return h.Send(http.MethodPost, "/v2/auth/refresh", map[string]string{"refreshToken": pairs[i%len(pairs)].RefreshToken})
+		})
+	}
+	for _, fault := range []struct {
+		name  string
+		start func() (end func())
+	}{
+		{"locked past the deadline", func() func() { return holdWriteLock(t, h) }},
+		{"down", func() func() {
+			proxy.Down()
+			return func() {
+				if err := proxy.Up(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}},
+	} {
+		t.Run(fault.name, func(t *testing.T) {
+			end := fault.start()
+			for i, r := range race() {
+				if r.Status != http.StatusServiceUnavailable {
+					t.Errorf("request %d: status %d, want 503: %s", i, r.Status, r.Body)
+					continue
+				}
+				apptest.WantProblem(t, r, http.StatusServiceUnavailable, "unavailable")
+			}
+			end()
+		})
+	}
+	for _, p := range pairs {
+		h.Rotate(t, p.RefreshToken)
+	}
 }
