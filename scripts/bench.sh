@@ -2,8 +2,10 @@
 # Benchmarks Latch on Postgres on this machine: builds latch and the load generator (cmd/latch-bench),
 # starts latch on a fresh database with its mail going to the generator's SMTP listener, runs every
 # scenario of latch-bench, samples the server's memory during a 200-client login storm, then runs
-# pgbench on the same schema with the refresh rotation twice: as the issue's reference transaction and
-# as Latch's own one statement (the ceiling the refresh figures compare to).
+# pgbench on the same schema with the refresh rotation: as the issue's reference transaction, as
+# Latch's own one statement (one rotation alone), and as Latch's grouped statement with 1 and 8
+# rotations per statement (what a busy Latch sends: internal/store, rotatePostgresBatch). It ends with a
+# summary: the refresh figures against the reference transaction (the issue's ratio, target >= 0.8).
 #
 # Usage: scripts/bench.sh            (from anywhere in the repo)
 # Knobs (environment):
@@ -13,6 +15,10 @@
 #   PGHOST=127.0.0.1 PGPORT=5432 PGUSER=postgres   where the database server is (psql, pgbench)
 #   SMTP_PORT=2525 the generator's SMTP listener (a free port is used when 2525 is taken)
 #   RESULTS=dir    where the JSON reports go (default: a new temporary directory)
+#   SCENARIOS="refresh-16 refresh-64 me-64 verify-64 mixed-16 login-8 login-storm-200"
+#                  the generator runs to do (default all of them; pgbench always runs)
+#   LATCH_DATABASE_BATCH_MAX, LATCH_DATABASE_BATCHES_IN_FLIGHT, ... any LATCH_* setting is passed on
+#                  to the server (BATCH_MAX=1 measures Latch without grouping)
 # Needs: go, psql, pgbench, curl.
 set -euo pipefail
 
@@ -21,6 +27,7 @@ RUNS=${RUNS:-1}
 WARMUP=${WARMUP:-2s}
 export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres}
 SMTP_PORT=${SMTP_PORT:-2525}
+SCENARIOS=${SCENARIOS:-refresh-16 refresh-64 me-64 verify-64 mixed-16 login-8 login-storm-200}
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/latch-bench.XXXXXX")
@@ -102,17 +109,22 @@ for i in $(seq 1 100); do
 done
 echo "== latch ready (pid $latch_pid); $(nproc) CPUs; DURATION=$DURATION RUNS=$RUNS"
 
-# bench NAME SCENARIO CONCURRENCY: one generator run, text to stdout, JSON to $RESULTS/NAME-RUN.json.
+# bench NAME SCENARIO CONCURRENCY: one generator run, text to stdout and $RESULTS/NAME-RUN.txt, JSON to
+# $RESULTS/NAME-RUN.json. Runs not named in SCENARIOS are skipped.
 bench() {
 	local name=$1 scenario=$2 clients=$3 run
+	[[ " $SCENARIOS " == *" $name "* ]] || return 0
 	for run in $(seq 1 "$RUNS"); do
 		echo
 		echo "== $name (run $run of $RUNS, $(date +%T))"
 		"$latch_bench" --target "$target" --smtp-addr "127.0.0.1:$SMTP_PORT" --scenario "$scenario" \
 			--duration "$DURATION" --warmup "$WARMUP" --concurrency "$clients" \
-			--out "$RESULTS/$name-$run.json"
+			--out "$RESULTS/$name-$run.json" | tee "$RESULTS/$name-$run.txt"
 	done
 }
+
+# median reads numbers, one a line, and prints their median (the lower middle one of an even count).
+median() { sort -g | awk '{v[NR] = $1} END {if (NR) print v[int((NR + 1) / 2)]}'; }
 
 bench refresh-16 refresh 16
 bench refresh-64 refresh 64
@@ -138,9 +150,11 @@ kill "$sampler" 2>/dev/null || true
 wait "$sampler" 2>/dev/null || true
 hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$latch_pid/status")
 echo
-echo "== memory: largest sampled VmRSS during the storm $(($(cat "$rss_file") / 1024)) MiB; VmHWM (peak since start) $((hwm / 1024)) MiB"
-echo "== password hashing, from /metrics:"
-curl -fsS "$target/metrics" | grep -E '^latch_password_hash_wait_seconds_(sum|count)' || echo "(no hash metrics exposed)"
+if [[ " $SCENARIOS " == *" login-storm-200 "* ]]; then
+	echo "== memory: largest sampled VmRSS during the storm $(($(cat "$rss_file") / 1024)) MiB; VmHWM (peak since start) $((hwm / 1024)) MiB"
+fi
+echo "== password hashing and grouped statements, from /metrics:"
+curl -fsS "$target/metrics" | grep -E '^latch_(password_hash_wait_seconds_(sum|count)|db_batche(s|d_calls)_total)' || echo "(none exposed)"
 
 # pgbench: one rotation per transaction, on the real schema (latch migrated it), with a
 # history of used tokens so the indexes have a realistic size. In run r, client c owns session c and
@@ -161,7 +175,7 @@ SELECT md5('pgbench-session-' || (g % 1000))::uuid, sha256(convert_to('history-'
 FROM generate_series(1, 200000) g;
 INSERT INTO refresh_tokens (session_id, token_hash, created_at)
 SELECT md5('pgbench-session-' || s)::uuid, sha256(convert_to(r || ':' || s || ':0', 'UTF8')), now()
-FROM generate_series(0, 999) s, generate_series(1, 2 * :runs) r;
+FROM generate_series(0, 999) s, generate_series(1, 4 * :runs) r;
 VACUUM ANALYZE refresh_tokens;
 VACUUM ANALYZE sessions;
 SQL
@@ -178,11 +192,19 @@ VALUES (md5('pgbench-session-' || :client_id::int)::uuid, :parent,
 COMMIT;
 \set gen :next
 SQL
-for run in $(seq 1 "$RUNS"); do
-	echo "-- pgbench run $run of $RUNS"
-	pgbench -n -M prepared -c "$clients" -j 2 -T "$(seconds "$DURATION")" -D run="$run" -D gen=0 -f "$work/rotate.sql" "$db" 2>&1 |
-		grep -E '^(number of (transactions actually processed|failed)|latency average|tps)|error|abort'
-done
+# pgbench_runs NAME FIRST-RUN-ID SCRIPT [VARS...]: RUNS pgbench runs, output to stdout and
+# $RESULTS/pgbench-NAME-RUN.txt; run ids FIRST-RUN-ID+1.. keep every run's chains fresh.
+pgbench_runs() {
+	local name=$1 first=$2 script=$3 run
+	shift 3
+	for run in $(seq 1 "$RUNS"); do
+		echo "-- pgbench run $run of $RUNS"
+		pgbench -n -M prepared -c "$clients" -j 2 -T "$(seconds "$DURATION")" -D run="$((first + run))" -D gen=0 "$@" \
+			-f "$script" "$db" 2>&1 | tee "$RESULTS/pgbench-$name-$run.txt" |
+			grep -E '^(number of (transactions actually processed|failed)|latency average|tps)|error|abort'
+	done
+}
+pgbench_runs naive 0 "$work/rotate.sql"
 
 # The same rotation as Latch sends it: one statement (a data-modifying CTE), one round trip, with the
 # session and user checks and the lazy session touch. Chains of runs RUNS+1..2*RUNS, so they are fresh.
@@ -211,8 +233,65 @@ FROM consumed c JOIN sessions s ON s.id = c.session_id JOIN users u ON u.id = s.
 SQL
 echo
 echo "== pgbench: Latch's one-statement rotation, $clients clients, $(seconds "$DURATION")s"
-for run in $(seq 1 "$RUNS"); do
-	echo "-- pgbench run $run of $RUNS"
-	pgbench -n -M prepared -c "$clients" -j 2 -T "$(seconds "$DURATION")" -D run="$((RUNS + run))" -D gen=0 -f "$work/rotate-cte.sql" "$db" 2>&1 |
-		grep -E '^(number of (transactions actually processed|failed)|latency average|tps)|error|abort'
+pgbench_runs cte "$RUNS" "$work/rotate-cte.sql"
+
+# The grouped statement a busy Latch sends (internal/store, rotatePostgresBatch): K rotations of K
+# chains in one statement and one commit. Client c owns the chains of sessions c*K .. c*K+K-1.
+cat >"$work/rotate-group.sql" <<'SQL'
+\set next :gen + 1
+WITH input AS (
+	SELECT * FROM unnest(
+		ARRAY(SELECT sha256(convert_to(format('%s:%s:%s', :run::int, :client_id::int * :k + j, :gen::int), 'UTF8')) FROM generate_series(0, :k - 1) j),
+		ARRAY(SELECT sha256(convert_to(format('%s:%s:%s', :run::int, :client_id::int * :k + j, :next::int), 'UTF8')) FROM generate_series(0, :k - 1) j),
+		ARRAY(SELECT now() + interval '7 days' FROM generate_series(0, :k - 1) j),
+		ARRAY(SELECT now() - interval '7 days' FROM generate_series(0, :k - 1) j)) WITH ORDINALITY
+		AS i(old_hash, new_hash, idle_end, idle_floor, n)
+	WHERE i.n >= 1 AND i.n <= :k
+), consumed AS (
+	UPDATE refresh_tokens rt
+	SET used_at = CASE WHEN rt.kept THEN NULL ELSE now() END,
+	    last_used_at = now()
+	FROM input i
+	WHERE rt.token_hash = i.old_hash AND rt.used_at IS NULL AND coalesce(rt.last_used_at, rt.created_at) > i.idle_floor
+	  AND (SELECT s.revoked_at IS NULL AND s.expires_at > now() AND u.status = 'active'
+	       FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = rt.session_id)
+	RETURNING i.n, i.new_hash, i.idle_end, rt.id, rt.session_id, NOT rt.kept AS rotated
+), successor AS (
+	INSERT INTO refresh_tokens (session_id, parent_id, token_hash, created_at)
+	SELECT session_id, id, new_hash, now() FROM consumed WHERE rotated
+), touched AS (
+	UPDATE sessions SET last_used_at = now(), idle_expires_at = LEAST(consumed.idle_end, sessions.expires_at)
+	FROM consumed WHERE sessions.id = consumed.session_id AND sessions.last_used_at < now() - interval '30 seconds'
+)
+SELECT c.n, s.id::text, s.user_id::text, s.tenant_id, u.email, u.role, s.amr, s.expires_at, s.created_at, c.rotated
+FROM consumed c JOIN sessions s ON s.id = c.session_id JOIN users u ON u.id = s.user_id;
+\set gen :next
+SQL
+for k in 1 8; do
+	echo
+	echo "== pgbench: Latch's grouped statement, $k rotation(s) per statement, $clients clients, $(seconds "$DURATION")s"
+	pgbench_runs "group-$k" "$(((k == 1 ? 2 : 3) * RUNS))" "$work/rotate-group.sql" -D k="$k"
+done
+
+# The summary: medians over the runs, and the issue's ratio.
+gen_median() { # NAME COLUMN: the refresh line's column (2 req/s, 6 p99 ms, 8 errors) of NAME's runs
+	cat "$RESULTS/$1"-*.txt 2>/dev/null | awk -v c="$2" '$1 == "refresh" || $1 == "me" {print $c}' | median
+}
+pg_median() { cat "$RESULTS/pgbench-$1"-*.txt | awk '/^tps/ {print $3}' | median; }
+naive=$(pg_median naive)
+echo
+echo "== summary (medians of $RUNS run(s) of $DURATION; pgbench at $clients clients)"
+printf '%-44s %10s\n' "pgbench, reference rotation transaction" "$naive tx/s"
+printf '%-44s %10s\n' "pgbench, Latch's one-statement rotation" "$(pg_median cte) tx/s"
+printf '%-44s %10s\n' "pgbench, grouped statement, 1 per statement" "$(pg_median group-1) tx/s"
+g8=$(pg_median group-8)
+printf '%-44s %10s   (%s rotations/s)\n' "pgbench, grouped statement, 8 per statement" "$g8 tx/s" "$(awk -v t="$g8" 'BEGIN {printf "%.0f", 8 * t}')"
+for name in refresh-16 refresh-64 me-64; do
+	[[ -n $(ls "$RESULTS/$name"-*.txt 2>/dev/null) ]] || continue
+	rps=$(gen_median "$name" 2)
+	line=$(printf '%-12s %9s req/s  p99 %s ms  errors %s' "$name" "$rps" "$(gen_median "$name" 6)" "$(gen_median "$name" 8)")
+	if [[ $name == refresh-* ]]; then
+		line+=$(awk -v r="$rps" -v n="$naive" 'BEGIN {printf "   ratio to the reference transaction %.2f (target >= 0.80)", r / n}')
+	fi
+	echo "$line"
 done

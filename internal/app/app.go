@@ -50,6 +50,7 @@ type App struct {
 func OpenStore(ctx context.Context, cfg config.Config, now func() time.Time, migrate bool) (*store.Store, error) {
 	st, err := store.Open(ctx, cfg.Database.URL, store.Options{MaxOpenConns: cfg.Database.MaxOpenConns,
 		MaxIdleConns: cfg.Database.MaxIdleConns, ConnMaxLifetime: cfg.Database.ConnMaxLifetime, PgBouncer: cfg.Database.PgBouncer,
+		BatchesInFlight: cfg.Database.BatchesInFlight, BatchMax: cfg.Database.BatchMax,
 		LockTimeout: cfg.Server.RequestTimeout})
 	if err != nil {
 		return nil, err
@@ -213,6 +214,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		return st.Pending, age, st.Dead, err
 	})
 	hasher.WaitObserver = a.Metrics.HashWait
+	for _, b := range a.Store.Batches() {
+		a.Metrics.CountBatches(b.Kind, b.Groups, b.Calls)
+	}
 
 	a.Worker = mail.NewWorker(a.Store, renderer, sender, log)
 	a.Worker.Now = now

@@ -111,6 +111,11 @@ type Database struct {
 	// PgBouncer is true when URL names a pooler in transaction mode (PgBouncer before 1.21, or
 	// 1.21+ without max_prepared_statements), which cannot keep a client's named prepared statements.
 	PgBouncer bool `yaml:"pgbouncer"`
+	// BatchesInFlight and BatchMax group concurrent refresh rotations (and user lookups) on Postgres:
+	// at most BatchesInFlight groups run at once, each one statement and one commit for up to
+	// BatchMax requests that arrived while the others ran. BatchMax 1 sends every request alone.
+	BatchesInFlight int `yaml:"batches_in_flight"`
+	BatchMax        int `yaml:"batch_max"`
 }
 
 type Log struct {
@@ -311,6 +316,8 @@ func Default() Config {
 			MaxOpenConns:    16,
 			MaxIdleConns:    16,
 			ConnMaxLifetime: 30 * time.Minute,
+			BatchesInFlight: 8,
+			BatchMax:        64,
 		},
 		Log: Log{Level: "info", Format: "json"},
 		Mail: Mail{

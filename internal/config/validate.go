@@ -65,6 +65,8 @@ func (c Config) Validate() error {
 	p.atLeast("database.max_open_conns", c.Database.MaxOpenConns, 0)
 	p.atLeast("database.max_idle_conns", c.Database.MaxIdleConns, 0)
 	p.notNegative("database.conn_max_lifetime", c.Database.ConnMaxLifetime)
+	p.atLeast("database.batches_in_flight", c.Database.BatchesInFlight, 0)
+	p.atLeast("database.batch_max", c.Database.BatchMax, 0)
 	if c.Database.PgBouncer && strings.HasPrefix(c.Database.URL, "sqlite:") {
 		p.add("database.pgbouncer", "applies to postgres:// URLs only")
 	}

@@ -86,6 +86,19 @@ func (m *Metrics) WebhookDelivery(endpoint, result string) {
 	m.webhooks.WithLabelValues(endpoint, result).Inc()
 }
 
+// CountBatches exports the groups a store's batcher of one kind (rotate, user) ran and the calls they
+// held, read when scraped: calls / groups is the mean group size.
+func (m *Metrics) CountBatches(kind string, groups, calls func() int64) {
+	labels := prometheus.Labels{"kind": kind}
+	m.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "latch_db_batches_total", ConstLabels: labels,
+			Help: "Groups of concurrent requests sent to the database as one statement (database.batch_max), by kind."},
+			func() float64 { return float64(groups()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "latch_db_batched_calls_total", ConstLabels: labels,
+			Help: "Requests those groups held, by kind; divided by latch_db_batches_total, the mean group size."},
+			func() float64 { return float64(calls()) }))
+}
+
 type outboxCollector struct {
 	gauge                 OutboxGauge
 	pending, oldest, dead *prometheus.Desc

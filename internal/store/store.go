@@ -26,6 +26,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
+	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/migrations"
 )
 
@@ -45,11 +46,22 @@ type Options struct {
 	// PgBouncer says the URL names a pooler in transaction mode, where consecutive statements of one
 	// client connection may run on different server connections (see Open).
 	PgBouncer bool
+	// BatchesInFlight is how many groups of concurrent refresh rotations, and of user lookups, run at
+	// once on Postgres (batch.go); 0 means 8. BatchMax caps one group; 0 means 64, 1 turns grouping
+	// off (every call its own statement, as many at once as the pool allows, as before).
+	BatchesInFlight int
+	BatchMax        int
 	// LockTimeout bounds how long a SQLite statement waits for a lock another process holds (its
 	// busy_timeout, which no context interrupts); give it the request deadline. Postgres statements
 	// end with their context instead. Zero means 10 s.
 	LockTimeout time.Duration
 }
+
+// DefaultBatchesInFlight and DefaultBatchMax are Options' defaults for grouping hot-path statements.
+const (
+	DefaultBatchesInFlight = 8
+	DefaultBatchMax        = 64
+)
 
 // Store is the database handle. Now is the clock every query uses, so tests can move time.
 type Store struct {
@@ -64,6 +76,13 @@ type Store struct {
 	// goroutines blocked on a channel are woken first-in, first-out, so waiting here instead keeps
 	// the tail close to the median.
 	gate chan struct{}
+	// rotations groups concurrent refresh rotations into one statement and one commit (Postgres
+	// only; SQLite has one writer anyway). users does the same for user lookups by id.
+	rotations *batcher[string, rotation, auth.Rotated]
+	users     *batcher[string, string, auth.User]
+	// groupStatements sends even a group of one through the many-row statements, so tests can hold
+	// those to the rules too.
+	groupStatements bool
 }
 
 // ParseURL splits a database URL into its dialect and the DSN its driver takes.
@@ -244,6 +263,19 @@ func Open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 	st := &Store{db: db, sqlDB: sqlDB, dialect: dialect, Now: time.Now}
 	if dialect == Postgres {
 		st.gate = make(chan struct{}, opt.MaxOpenConns)
+		if opt.BatchesInFlight <= 0 {
+			opt.BatchesInFlight = DefaultBatchesInFlight
+		}
+		if opt.BatchMax <= 0 {
+			opt.BatchMax = DefaultBatchMax
+		}
+		// Each group holds one connection.
+		opt.BatchesInFlight = min(opt.BatchesInFlight, opt.MaxOpenConns)
+		if opt.BatchMax > 1 {
+			st.rotations = newBatcher(opt.BatchesInFlight, opt.BatchMax,
+				func(r rotation) string { return string(r.oldHash) }, st.rotateBatch)
+			st.users = newBatcher[string](opt.BatchesInFlight, opt.BatchMax, nil, st.usersByID)
+		}
 	}
 	return st, nil
 }
@@ -357,6 +389,23 @@ func (s *Store) lockClause() string {
 		return " FOR UPDATE"
 	}
 	return ""
+}
+
+// BatchCount reads the counters of one kind of grouped statement: the groups run, the calls they held.
+type BatchCount struct {
+	Kind          string
+	Groups, Calls func() int64
+}
+
+// Batches lists the store's grouped statements (none on SQLite), for metrics.
+func (s *Store) Batches() []BatchCount {
+	if s.rotations == nil {
+		return nil
+	}
+	return []BatchCount{
+		{Kind: "rotate", Groups: s.rotations.groups.Load, Calls: s.rotations.calls.Load},
+		{Kind: "user", Groups: s.users.groups.Load, Calls: s.users.calls.Load},
+	}
 }
 
 // SQLDB exposes the pool for metrics collectors.

@@ -55,6 +55,32 @@ func TestPorts(t *testing.T) {
 			})
 		})
 	}
+	// The rotation and user lookup of a busy Postgres: many-row statements, run here for every state
+	// the suite builds.
+	t.Run("postgres-grouped", func(t *testing.T) {
+		authtest.StoreSuite(t, func(t *testing.T, now func() time.Time) auth.Store {
+			s := storetest.Open(t, store.Postgres)
+			s.Now = now
+			s.GroupStatements()
+			return s
+		})
+	})
+	// The same as PgBouncer in transaction mode gets them: unnamed statements, nothing prepared.
+	t.Run("postgres-grouped-pgbouncer-mode", func(t *testing.T) {
+		authtest.StoreSuite(t, func(t *testing.T, now func() time.Time) auth.Store {
+			s, err := store.Open(context.Background(), storetest.PostgresURL(t), store.Options{MaxOpenConns: 8, PgBouncer: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			if _, err := s.Migrate(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			s.Now = now
+			s.GroupStatements()
+			return s
+		})
+	})
 }
 
 func newUser(t testing.TB, s *store.Store, email string) auth.User {

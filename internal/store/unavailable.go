@@ -25,6 +25,17 @@ func unavailable(err error) error {
 	return fmt.Errorf("%w: %w", auth.ErrUnavailable, err)
 }
 
+// batchFailed marks the error of a statement run for a group of requests (batch.go). Besides what
+// unavailable marks, a deadlock or serialization failure aborted the whole group through no fault of
+// any request in it, and a retry will most likely succeed: 503 as well, not 500.
+func batchFailed(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001") {
+		return fmt.Errorf("%w: %w", auth.ErrUnavailable, err)
+	}
+	return unavailable(err)
+}
+
 func unreachable(err error) bool {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
