@@ -296,7 +296,13 @@ func (s *Service) DeleteUser(ctx context.Context, by Admin, userID string) error
 	if err != nil {
 		return err
 	}
-	err = s.store.DeleteUser(ctx, u.ID, by.event("user_deleted", u.TenantID, u.ID))
+	return s.eraseUser(ctx, u, by.event("user_deleted", u.TenantID, u.ID))
+}
+
+// eraseUser is the one way a user goes, whoever asks (an operator, or the user with DeleteAccount):
+// everything of theirs is erased with the account, and ev records who did it.
+func (s *Service) eraseUser(ctx context.Context, u User, ev Event) error {
+	err := s.store.DeleteUser(ctx, u.ID, ev)
 	if errors.Is(err, ErrNotFound) {
 		return errNoUser()
 	}

@@ -113,15 +113,22 @@ func (s *Service) afterIssue(err error) error {
 // before the comparison, so concurrent guesses cannot exceed the limit. On success it returns the code
 // id, which the caller consumes in the transaction that acts on it.
 func (s *Service) checkCode(ctx context.Context, u *User, purpose, code string) (string, error) {
+	live, err := s.checkLiveCode(ctx, u, purpose, code)
+	return live.ID, err
+}
+
+// checkLiveCode is checkCode answering the whole code, for the purposes that carry more than the
+// proof (an email change, its address).
+func (s *Service) checkLiveCode(ctx context.Context, u *User, purpose, code string) (EmailCode, error) {
 	if u == nil {
-		return "", invalidCode(nil)
+		return EmailCode{}, invalidCode(nil)
 	}
 	live, err := s.store.LiveCode(ctx, u.ID, purpose)
 	if errors.Is(err, ErrNotFound) {
-		return "", invalidCode(nil)
+		return EmailCode{}, invalidCode(nil)
 	}
 	if err != nil {
-		return "", internal("load code", err)
+		return EmailCode{}, internal("load code", err)
 	}
 	// Tries left are told only for login codes, which exist only after the account's password was
 	// given. A stranger can make a signup or reset code exist with an address alone; telling its tries
@@ -135,19 +142,19 @@ func (s *Service) checkCode(ctx context.Context, u *User, purpose, code string) 
 	attempts, err := s.store.CountCodeAttempt(ctx, live.ID)
 	if errors.Is(err, ErrCodeDead) {
 		if !s.Now().Before(live.ExpiresAt) {
-			return "", invalidCode(nil)
+			return EmailCode{}, invalidCode(nil)
 		}
-		return "", invalidCode(tell(0))
+		return EmailCode{}, invalidCode(tell(0))
 	}
 	if err != nil {
-		return "", internal("count code attempt", err)
+		return EmailCode{}, internal("count code attempt", err)
 	}
 	for _, key := range s.secret.Code {
 		if hmac.Equal(codeHash(key, u.ID, purpose, code), live.Hash) {
-			return live.ID, nil
+			return live, nil
 		}
 	}
-	return "", invalidCode(tell(live.MaxAttempts - attempts))
+	return EmailCode{}, invalidCode(tell(live.MaxAttempts - attempts))
 }
 
 func invalidCode(remaining *int) error {

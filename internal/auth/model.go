@@ -61,6 +61,11 @@ const (
 	// It has a budget of its own: anyone can trigger it with an address alone, so it must neither spend
 	// the owner's code emails nor be unbounded.
 	PurposeAlreadyRegistered = "already_registered"
+	// PurposeEmailChange confirms a new address: its code goes to that address. A request for an
+	// address taken in the tenant spends the same budget, so it cannot be told from one for a free one.
+	PurposeEmailChange = "email_change"
+	// PurposeDeleteAccount confirms a user's deletion of their own account.
+	PurposeDeleteAccount = "delete_account"
 )
 
 // EmailCode is an emailed one-time code; only its HMAC is kept.
@@ -72,6 +77,9 @@ type EmailCode struct {
 	Attempts    int
 	MaxAttempts int
 	ExpiresAt   time.Time
+	// PendingEmail is the address an email_change code moves the account to; "" on one that must
+	// never move it (the code of a request for a taken address).
+	PendingEmail string
 }
 
 // UserChanges are what an admin may change on a user; nil leaves a field as it is.
@@ -136,6 +144,9 @@ type Event struct {
 const (
 	ActorAdminKey = "admin_key"
 	ActorCLI      = "cli"
+	// ActorUser is the user acting on their own account where an operator could have done the same
+	// (deleting it); its ID is the user's id.
+	ActorUser = "user"
 )
 
 // Actor names who made a change by hand: an admin key by its id and name (never its secret), or a
@@ -196,4 +207,47 @@ func earlier(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// UserData is everything the store holds about one user, for their data export. It carries no secret:
+// no password, code or token hash, no TOTP secret, no email content.
+type UserData struct {
+	User User
+	// Sessions are every session still kept, ended ones too, newest first.
+	Sessions []Session
+	// Codes are the user's unused codes, which may have expired.
+	Codes []CodeInfo
+	// Mail is what the outbox keeps of the user's email, oldest first.
+	Mail []MailInfo
+	// Events are the security events about the user, newest first.
+	Events []LoggedEvent
+}
+
+// CodeInfo describes an emailed code without its value.
+type CodeInfo struct {
+	Purpose     string
+	Attempts    int
+	MaxAttempts int
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+}
+
+// MailInfo describes a queued email without its content (which holds codes until it is sent).
+type MailInfo struct {
+	Template  string
+	Purpose   string
+	To        string
+	CreatedAt time.Time
+	SentAt    *time.Time
+	DeadAt    *time.Time
+}
+
+// EmailChange moves a user to the address of an email_change code, consuming the code, in one
+// transaction with the notice to the old address and the event.
+type EmailChange struct {
+	CodeID   string
+	UserID   string
+	NewEmail string
+	Mail     Email
+	Event    Event
 }

@@ -37,6 +37,12 @@ type Users interface {
 	// UpdatePassword applies a PasswordUpdate in one transaction. A reset code already used answers
 	// ErrCodeDead.
 	UpdatePassword(ctx context.Context, p PasswordUpdate) error
+	// ChangeEmail consumes the code, sets the user's email to NewEmail marked verified now, queues
+	// the mail and records the event, in one transaction; sessions are kept. A code already used
+	// answers ErrCodeDead, an address taken in the tenant meanwhile ErrConflict.
+	ChangeEmail(ctx context.Context, c EmailChange) error
+	// UserData reads everything held about a user (see UserData); ErrNotFound for an unknown user.
+	UserData(ctx context.Context, userID string) (UserData, error)
 }
 
 // UserQuery selects users for a listing: those of a tenant ("" every tenant) whose email starts with
@@ -108,12 +114,14 @@ type IssueCode struct {
 	// PendingPasswordHash, on a signup code, becomes the user's password when the code is validated,
 	// so the password that takes effect is the one whose registrant proved the address.
 	PendingPasswordHash string
-	TTL                 time.Duration
-	MaxAttempts         int
-	Cooldown            time.Duration
-	MaxPerHour          int
-	Mail                Email
-	Event               Event // recorded in the same transaction when its Kind is set
+	// PendingEmail, on an email_change code, is the address the code moves the account to.
+	PendingEmail string
+	TTL          time.Duration
+	MaxAttempts  int
+	Cooldown     time.Duration
+	MaxPerHour   int
+	Mail         Email
+	Event        Event // recorded in the same transaction when its Kind is set
 }
 
 // Issued describes what IssueCode wrote.

@@ -57,6 +57,8 @@ type Data struct {
 	ByOperator bool
 	// Tenant is the tenant of the recipient, for the log line of the send; templates need not use it.
 	Tenant string
+	// NewEmail, on the notice of an email change, is the address the account moved to.
+	NewEmail string
 }
 
 // DefaultAppName is mail.app_name's default: the product name when neither the tenant nor the
@@ -75,9 +77,18 @@ const (
 	// TOTPEnabled and TOTPDisabled tell a user their authenticator app was turned on or off.
 	TOTPEnabled  = "totp_enabled"
 	TOTPDisabled = "totp_disabled"
+	// EmailChangeCode carries the code confirming an email change to the new address; EmailTaken
+	// goes there instead when the address already has an account in the tenant, and EmailChanged
+	// tells the old address once the change is made.
+	EmailChangeCode = "email_change_code"
+	EmailTaken      = "email_taken"
+	EmailChanged    = "email_changed"
+	// DeleteAccountCode carries the code confirming a user's deletion of their own account.
+	DeleteAccountCode = "delete_account_code"
 )
 
-var names = []string{SignupCode, LoginCode, ResetCode, AlreadyRegistered, PasswordChanged, Invitation, TOTPEnabled, TOTPDisabled}
+var names = []string{SignupCode, LoginCode, ResetCode, AlreadyRegistered, PasswordChanged, Invitation, TOTPEnabled, TOTPDisabled,
+	EmailChangeCode, EmailTaken, EmailChanged, DeleteAccountCode}
 
 // ErrUnknownTemplate is returned by Render for a name outside Names().
 var ErrUnknownTemplate = errors.New("mail: unknown template")

@@ -150,12 +150,16 @@ func (s *Store) ListEvents(ctx context.Context, q auth.EventQuery) ([]auth.Logge
 	err := eventList(s.db.WithContext(ctx), q).Find(&rows).Error
 	out := make([]auth.LoggedEvent, 0, len(rows))
 	for _, r := range rows {
-		ev := auth.LoggedEvent{ID: r.ID, CreatedAt: r.CreatedAt, Event: auth.Event{Kind: r.Kind, IP: r.IP, UserAgent: r.UserAgent,
-			Detail: r.Detail, Actor: auth.Actor{Type: r.ActorType, ID: r.ActorID, Name: r.ActorName}}}
-		ev.UserID, ev.SessionID, ev.TenantID = deref(r.UserID), deref(r.SessionID), deref(r.TenantID)
-		out = append(out, ev)
+		out = append(out, r.logged())
 	}
 	return out, err
+}
+
+func (r eventRow) logged() auth.LoggedEvent {
+	ev := auth.LoggedEvent{ID: r.ID, CreatedAt: r.CreatedAt, Event: auth.Event{Kind: r.Kind, IP: r.IP, UserAgent: r.UserAgent,
+		Detail: r.Detail, Actor: auth.Actor{Type: r.ActorType, ID: r.ActorID, Name: r.ActorName}}}
+	ev.UserID, ev.SessionID, ev.TenantID = deref(r.UserID), deref(r.SessionID), deref(r.TenantID)
+	return ev
 }
 
 // eventList is the statement of ListEvents.

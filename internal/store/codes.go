@@ -19,11 +19,13 @@ type codeRow struct {
 	CodeHash []byte
 	// PendingPasswordHash, on a signup code, becomes the user's password when the code is validated.
 	PendingPasswordHash *string
-	Attempts            int
-	MaxAttempts         int
-	ExpiresAt           time.Time
-	UsedAt              *time.Time
-	CreatedAt           time.Time
+	// PendingEmail, on an email_change code, is the address the code moves the account to.
+	PendingEmail *string
+	Attempts     int
+	MaxAttempts  int
+	ExpiresAt    time.Time
+	UsedAt       *time.Time
+	CreatedAt    time.Time
 }
 
 func (codeRow) TableName() string { return "email_codes" }
@@ -82,6 +84,9 @@ func (s *Store) IssueCode(ctx context.Context, p auth.IssueCode) (auth.Issued, e
 			if p.PendingPasswordHash != "" {
 				c.PendingPasswordHash = &p.PendingPasswordHash
 			}
+			if p.PendingEmail != "" {
+				c.PendingEmail = &p.PendingEmail
+			}
 			if err := tx.Create(&c).Error; err != nil {
 				return err
 			}
@@ -104,7 +109,7 @@ func (s *Store) LiveCode(ctx context.Context, userID, purpose string) (auth.Emai
 		return auth.EmailCode{}, notFound(err)
 	}
 	return auth.EmailCode{ID: c.ID, UserID: c.UserID, Purpose: c.Purpose, Hash: c.CodeHash, Attempts: c.Attempts,
-		MaxAttempts: c.MaxAttempts, ExpiresAt: c.ExpiresAt}, nil
+		MaxAttempts: c.MaxAttempts, ExpiresAt: c.ExpiresAt, PendingEmail: deref(c.PendingEmail)}, nil
 }
 
 // CountCodeAttempt spends one try of a live code before its value is compared, so concurrent

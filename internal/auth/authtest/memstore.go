@@ -537,7 +537,7 @@ func (m *MemStore) IssueCode(_ context.Context, p auth.IssueCode) (auth.Issued, 
 			}
 		}
 		c := &memCode{EmailCode: auth.EmailCode{ID: newID(), UserID: p.UserID, Purpose: p.Purpose, Hash: slices.Clone(p.CodeHash),
-			MaxAttempts: p.MaxAttempts, ExpiresAt: now.Add(p.TTL)}, pendingHash: p.PendingPasswordHash, createdAt: now}
+			MaxAttempts: p.MaxAttempts, ExpiresAt: now.Add(p.TTL), PendingEmail: p.PendingEmail}, pendingHash: p.PendingPasswordHash, createdAt: now}
 		m.codes[c.ID] = c
 		out.CodeID = c.ID
 	}
@@ -1052,4 +1052,67 @@ func (m *MemStore) DisableTOTP(_ context.Context, userID string, ev auth.Event) 
 	delete(m.recovery, userID)
 	m.event(ev)
 	return nil
+}
+
+func (m *MemStore) ChangeEmail(_ context.Context, c auth.EmailChange) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.at()
+	x, ok := m.users[c.UserID]
+	if !ok {
+		return auth.ErrNotFound
+	}
+	// As in the databases: a dead code is refused before the address is written.
+	if code, ok := m.codes[c.CodeID]; !ok || code.usedAt != nil || !now.Before(code.ExpiresAt) {
+		return auth.ErrCodeDead
+	}
+	for _, o := range m.users {
+		if o.ID != x.ID && o.TenantID == x.TenantID && strings.EqualFold(o.Email, c.NewEmail) {
+			return auth.ErrConflict
+		}
+	}
+	if err := m.consumeCode(c.CodeID, now); err != nil {
+		return err
+	}
+	x.Email, x.EmailVerifiedAt, x.UpdatedAt = c.NewEmail, &now, now
+	if err := m.enqueue(c.UserID, auth.PurposeNotice, c.Mail, false, now); err != nil {
+		return err
+	}
+	m.event(c.Event)
+	return nil
+}
+
+func (m *MemStore) UserData(_ context.Context, userID string) (auth.UserData, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	x, ok := m.users[userID]
+	if !ok {
+		return auth.UserData{}, auth.ErrNotFound
+	}
+	d := auth.UserData{User: m.user(x), Sessions: []auth.Session{}, Codes: []auth.CodeInfo{}, Mail: []auth.MailInfo{}, Events: []auth.LoggedEvent{}}
+	for _, s := range m.sessions {
+		if s.UserID == userID {
+			d.Sessions = append(d.Sessions, s.Session)
+		}
+	}
+	slices.SortFunc(d.Sessions, func(a, b auth.Session) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	for _, c := range m.codes {
+		if c.UserID == userID && c.usedAt == nil {
+			d.Codes = append(d.Codes, auth.CodeInfo{Purpose: c.Purpose, Attempts: c.Attempts, MaxAttempts: c.MaxAttempts,
+				CreatedAt: c.createdAt, ExpiresAt: c.ExpiresAt})
+		}
+	}
+	slices.SortFunc(d.Codes, func(a, b auth.CodeInfo) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	// The in-memory outbox sends nothing: every message is still queued.
+	for _, o := range m.outbox {
+		if o.UserID == userID {
+			d.Mail = append(d.Mail, auth.MailInfo{Template: o.Template, Purpose: o.Purpose, To: o.To, CreatedAt: o.CreatedAt})
+		}
+	}
+	for i := len(m.events) - 1; i >= 0; i-- {
+		if m.events[i].UserID == userID {
+			d.Events = append(d.Events, m.events[i])
+		}
+	}
+	return d, nil
 }
