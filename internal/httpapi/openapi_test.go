@@ -273,6 +273,8 @@ func TestOpenAPIResponseSchemasMatchGoTypes(t *testing.T) {
 		"AdminUser": adminUser{}, "UserList": list[adminUser]{}, "AdminSession": adminSession{}, "AdminSessionList": list[adminSession]{},
 		"SecurityEvent": adminEvent{}, "EventActor": eventActor{}, "EventList": list[adminEvent]{},
 		"WebhookDelivery": adminDelivery{}, "WebhookDeliveryList": list[adminDelivery]{},
+		"Export": exportResponse{}, "ExportProfile": exportProfile{}, "ExportSession": exportSession{}, "ExportCode": exportCode{},
+		"ExportEmail": exportEmail{}, "ExportEvent": exportEvent{}, "ExportTwoFactor": exportSecondFactors{},
 	} {
 		s := doc.Components.Schemas[name].Value
 		if diff := cmp.Diff(goFields(v), schemaFields(s)); diff != "" {
@@ -305,6 +307,8 @@ func TestOpenAPIRequestSchemasMatchGoTypes(t *testing.T) {
 		"totpSetup": totpSetupRequest{}, "totpEnable": totpEnableRequest{}, "totpDisable": totpDisableRequest{},
 		"adminCreateTenant": createTenantRequest{}, "adminUpdateTenant": updateTenantRequest{},
 		"adminCreateUser": createUserRequest{}, "adminUpdateUser": updateUserRequest{},
+		"requestEmailChange": emailChangeRequest{}, "confirmEmailChange": emailCodeRequest{},
+		"requestDeletion": deletionRequest{}, "deleteMe": emailCodeRequest{},
 	}
 	adminSettings := schemaFields(doc.Components.Schemas["SettingsRequest"].Value)
 	for k := range adminSettings {

@@ -143,6 +143,11 @@ func (s *Server) routes() {
 	g.POST("/totp/setup", s.totpSetup, throttled)
 	g.POST("/totp/enable", s.totpEnable, throttled)
 	g.POST("/totp/disable", s.totpDisable, throttled)
+	g.POST("/email/change", s.requestEmailChange, throttled)
+	g.POST("/email/confirm", s.confirmEmailChange, throttled)
+	g.POST("/me/deletion", s.requestDeletion, throttled)
+	g.DELETE("/me", s.deleteMe, throttled)
+	g.GET("/me/export", s.exportMe, throttled)
 	if s.cfg.Sandbox != nil {
 		e.GET("/v2/sandbox/emails", s.sandboxEmails)
 	}
