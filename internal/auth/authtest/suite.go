@@ -44,6 +44,8 @@ func StoreSuite(t *testing.T, open Opener) {
 		"UserLocaleKept":                      suiteUserLocale,
 		"WebhookFanOutOnce":                   suiteWebhookFanOut,
 		"WebhookOutcomes":                     suiteWebhookOutcomes,
+		"EmailChange":                         suiteEmailChange,
+		"UserData":                            suiteUserData,
 	} {
 		t.Run(name, func(t *testing.T) { test(t, open) })
 	}
