@@ -290,3 +290,28 @@ func TestExportHoldsTheSessionsAndNoSecret(t *testing.T) {
 		}
 	})
 }
+
+// An address the account left is erased with it too: the events that named it (a failed login) do not
+// keep it once the account moved away from it and was then deleted.
+func TestDeletionAfterAnEmailChangeLeavesNeitherAddress(t *testing.T) {
+	apptest.EachDialect(t, func(t *testing.T, d store.Dialect) {
+		h := apptest.New(t, d)
+		const before, after = "before@example.test", "after@example.test"
+		pair := h.Signup(t, before, apptest.Password)
+		apptest.WantProblem(t, h.LoginStep(t, before, "not the password"), http.StatusUnauthorized, "invalid_credentials")
+		apptest.WantStatus(t, changeEmail(t, h, pair.AccessToken, apptest.Password, after), http.StatusOK)
+		apptest.WantStatus(t, confirmEmail(t, h, pair.AccessToken, mailCode(t, nextMail(t, h, after, mail.EmailChangeCode))), http.StatusOK)
+		nextMail(t, h, before, mail.EmailChanged)
+
+		apptest.WantStatus(t, h.Post(t, "/v2/auth/me/deletion", map[string]string{"password": apptest.Password}, apptest.Bearer(pair.AccessToken)...),
+			http.StatusOK)
+		code := mailCode(t, nextMail(t, h, after, mail.DeleteAccountCode))
+		apptest.WantStatus(t, h.Do(t, http.MethodDelete, "/v2/auth/me", map[string]string{"emailToken": code}, apptest.Bearer(pair.AccessToken)...),
+			http.StatusNoContent)
+		for _, addr := range []string{before, after} {
+			if rows := h.RowsHolding(t, addr); len(rows) > 0 {
+				t.Errorf("after deletion %s is still in %v", addr, rows)
+			}
+		}
+	})
+}

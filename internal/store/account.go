@@ -17,6 +17,9 @@ func (s *Store) ChangeEmail(ctx context.Context, c auth.EmailChange) error {
 		if err := consumeCode(tx, c.CodeID, now); err != nil {
 			return err
 		}
+		if err := s.forgetAddresses(tx, "id = ?", c.UserID); err != nil {
+			return err
+		}
 		err := affectedOne(tx.Exec(`UPDATE users SET email = ?, email_verified_at = ?, updated_at = ? WHERE id = ?`,
 			c.NewEmail, now, now, c.UserID))
 		if isUniqueViolation(err) {

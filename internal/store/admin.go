@@ -108,6 +108,16 @@ func (s *Store) DeleteUser(ctx context.Context, userID string, ev auth.Event) er
 // before the check knew whose it was) in the user's tenant, or in none for events logged before
 // events named their tenant.
 func (s *Store) eraseUsers(tx *gorm.DB, cond string, args ...any) error {
+	if err := s.forgetAddresses(tx, cond, args...); err != nil {
+		return err
+	}
+	return tx.Exec(`DELETE FROM users WHERE `+cond, args...).Error
+}
+
+// forgetAddresses takes the current addresses of the users a condition selects out of the event log
+// and the throttle (see eraseUsers): what an erasure does, and what an email change does with the
+// address the account leaves, so that a later erasure finds no address of the user's anywhere.
+func (s *Store) forgetAddresses(tx *gorm.DB, cond string, args ...any) error {
 	const erased = "[erased]"
 	contains := "instr"
 	if s.dialect == Postgres {
@@ -128,7 +138,6 @@ func (s *Store) eraseUsers(tx *gorm.DB, cond string, args ...any) error {
 			  AND lower(detail) IN (SELECT lower(email) FROM users WHERE ` + cond + `)`,
 			append(append([]any{erased}, args...), args...)},
 		{`DELETE FROM login_failures WHERE subject IN (SELECT tenant_id || ':' || lower(email) FROM users WHERE ` + cond + `)`, args},
-		{`DELETE FROM users WHERE ` + cond, args},
 	}
 	for _, st := range stmts {
 		if err := tx.Exec(st.sql, st.args...).Error; err != nil {

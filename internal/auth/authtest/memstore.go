@@ -264,6 +264,13 @@ func (m *MemStore) DeleteTenant(_ context.Context, id string, withUsers bool, ev
 
 // eraseUser erases a user as the databases do (see auth.Users.DeleteUser).
 func (m *MemStore) eraseUser(userID string) {
+	m.forgetAddress(userID)
+	m.deleteUser(userID)
+}
+
+// forgetAddress takes the user's current address out of the event log and the throttle, as an
+// erasure and an email change do.
+func (m *MemStore) forgetAddress(userID string) {
 	u := m.users[userID]
 	email := strings.ToLower(u.Email)
 	for i := range m.events {
@@ -280,7 +287,6 @@ func (m *MemStore) eraseUser(userID string) {
 			delete(m.failures, k)
 		}
 	}
-	m.deleteUser(userID)
 }
 
 // deleteUser removes a user and what the databases delete with it by cascade.
@@ -1074,6 +1080,7 @@ func (m *MemStore) ChangeEmail(_ context.Context, c auth.EmailChange) error {
 	if err := m.consumeCode(c.CodeID, now); err != nil {
 		return err
 	}
+	m.forgetAddress(c.UserID)
 	x.Email, x.EmailVerifiedAt, x.UpdatedAt = c.NewEmail, &now, now
 	if err := m.enqueue(c.UserID, auth.PurposeNotice, c.Mail, false, now); err != nil {
 		return err
