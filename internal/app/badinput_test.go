@@ -36,6 +36,9 @@ var bodyRoutes = []bodyRoute{
 	{"/v2/auth/totp/setup", []string{"password"}, "password", true},
 	{"/v2/auth/totp/enable", []string{"otp"}, "otp", true},
 	{"/v2/auth/totp/disable", []string{"password", "otp"}, "otp", true},
+	{"/v2/auth/email/change", []string{"currentPassword", "newEmail"}, "newEmail", true},
+	{"/v2/auth/email/confirm", []string{"emailToken"}, "emailToken", true},
+	{"/v2/auth/me/deletion", []string{"password"}, "password", true},
 }
 
 // sendRaw sends a raw body with a content type ("" sends none); no input may make the server fail.
@@ -173,7 +176,9 @@ func TestBadInput(t *testing.T) {
 				{http.MethodGet, "/v2/sandbox/emails?to=a@b.c", nil, http.StatusNotFound, "not_found"},
 				{http.MethodGet, "/v2/auth/login", nil, http.StatusMethodNotAllowed, "method_not_allowed"},
 				{http.MethodPut, "/v2/auth/register", nil, http.StatusMethodNotAllowed, "method_not_allowed"},
-				{http.MethodDelete, "/v2/auth/me", auth, http.StatusMethodNotAllowed, "method_not_allowed"},
+				{http.MethodPut, "/v2/auth/me", auth, http.StatusMethodNotAllowed, "method_not_allowed"},
+				{http.MethodPost, "/v2/auth/me/export", auth, http.StatusMethodNotAllowed, "method_not_allowed"},
+				{http.MethodDelete, "/v2/auth/me", nil, http.StatusUnauthorized, "invalid_token"},
 				{http.MethodPost, "/v2/auth/sessions", auth, http.StatusMethodNotAllowed, "method_not_allowed"},
 				{http.MethodGet, "/v2/auth/me", nil, http.StatusUnauthorized, "invalid_token"},
 				{http.MethodGet, "/v2/auth/me", []string{"Authorization", "Bearer not.a.jwt"}, http.StatusUnauthorized, "invalid_token"},

@@ -321,6 +321,31 @@ func TestOpenAPIDescribesEveryResponse(t *testing.T) {
 		c.post(http.StatusOK, "/v2/auth/totp/disable", multipartBody(t, map[string]string{"password": pw, "otp": apptest.TOTPCode(t, setup.Secret, h.Clock.Now())}), daveAuth...)
 		c.problem(http.StatusConflict, "totp_not_enabled", http.MethodPost, "/v2/auth/totp/disable", jsonBody(`{"password":"correct horse battery","otp":"123456"}`), daveAuth...)
 
+		// The caller's own account: email change (a wrong password, a wrong code, then the change), the
+		// export, and deletion with a wrong code, then the right one.
+		const erin = "erin@example.test"
+		erinAuth := apptest.Bearer(h.Signup(t, erin, pw).AccessToken)
+		c.problem(http.StatusUnauthorized, "invalid_credentials", http.MethodPost, "/v2/auth/email/change",
+			jsonBody(`{"currentPassword":"not it at all","newEmail":"erin2@example.test"}`), erinAuth...)
+		c.problem(http.StatusBadRequest, "validation_failed", http.MethodPost, "/v2/auth/email/change",
+			jsonBody(`{"currentPassword":"correct horse battery","newEmail":"erin@"}`), erinAuth...)
+		c.post(http.StatusOK, "/v2/auth/email/change", formBody(map[string]string{"currentPassword": pw, "newEmail": "erin2@example.test"}), erinAuth...)
+		c.problem(http.StatusTooManyRequests, "code_recently_sent", http.MethodPost, "/v2/auth/email/change",
+			jsonBody(`{"currentPassword":"correct horse battery","newEmail":"erin3@example.test"}`), erinAuth...)
+		changeCode := h.CodeFor(t, "erin2@example.test")
+		c.problem(http.StatusUnauthorized, "invalid_code", http.MethodPost, "/v2/auth/email/confirm",
+			jsonBody(`{"emailToken":"`+apptest.OtherCode(changeCode)+`"}`), erinAuth...)
+		c.post(http.StatusOK, "/v2/auth/email/confirm", jsonBody(`{"emailToken":"`+changeCode+`"}`), erinAuth...)
+		h.MailTo(t, erin) // the notice to the old address
+		c.call(http.StatusOK, http.MethodGet, "/v2/auth/me/export", nil, erinAuth...)
+		c.problem(http.StatusUnauthorized, "invalid_token", http.MethodGet, "/v2/auth/me/export", nil)
+		c.problem(http.StatusUnauthorized, "invalid_credentials", http.MethodPost, "/v2/auth/me/deletion", jsonBody(`{"password":"not it at all"}`), erinAuth...)
+		c.post(http.StatusOK, "/v2/auth/me/deletion", jsonBody(`{"password":"correct horse battery"}`), erinAuth...)
+		deleteCode := h.CodeFor(t, "erin2@example.test")
+		c.problem(http.StatusUnauthorized, "invalid_code", http.MethodDelete, "/v2/auth/me", jsonBody(`{"emailToken":"`+apptest.OtherCode(deleteCode)+`"}`), erinAuth...)
+		c.call(http.StatusNoContent, http.MethodDelete, "/v2/auth/me", jsonBody(`{"emailToken":"`+deleteCode+`"}`), erinAuth...)
+		c.problem(http.StatusUnauthorized, "session_revoked", http.MethodGet, "/v2/auth/me/export", nil, erinAuth...)
+
 		// Bodies the server cannot read.
 		c.problem(http.StatusBadRequest, "malformed_request", http.MethodPost, "/v2/auth/login", jsonBody(`{"email":`))
 		c.problem(http.StatusBadRequest, "malformed_request", http.MethodPost, "/v2/auth/login", jsonBody(`[]`))
