@@ -170,20 +170,33 @@ func (s *Service) DeleteAccount(ctx context.Context, p Principal, code string, m
 	return s.eraseUser(ctx, u, ev)
 }
 
+// AccountExport is what a user's data export holds: what the store keeps about them, and the language
+// their email is written in.
+type AccountExport struct {
+	UserData
+	// Locale is the language of the user's email: their tenant's locale ("" when it names none; users
+	// have no locale of their own).
+	Locale string
+}
+
 // Export is everything held about the caller (see UserData). Of the outbox it keeps the email sent
 // to the account's current address only: an email change's notice went to someone else's address,
 // which the export must not reveal.
-func (s *Service) Export(ctx context.Context, p Principal) (UserData, error) {
+func (s *Service) Export(ctx context.Context, p Principal) (AccountExport, error) {
 	u, err := s.Me(ctx, p)
 	if err != nil {
-		return UserData{}, err
+		return AccountExport{}, err
+	}
+	tenant, err := s.userTenant(ctx, u.TenantID)
+	if err != nil {
+		return AccountExport{}, err
 	}
 	d, err := s.store.UserData(ctx, u.ID)
 	if errors.Is(err, ErrNotFound) {
-		return UserData{}, newError(CodeInvalidToken, "The access token's user no longer exists.")
+		return AccountExport{}, newError(CodeInvalidToken, "The access token's user no longer exists.")
 	}
 	if err != nil {
-		return UserData{}, internal("export user", err)
+		return AccountExport{}, internal("export user", err)
 	}
 	kept := d.Mail[:0]
 	for _, m := range d.Mail {
@@ -192,7 +205,7 @@ func (s *Service) Export(ctx context.Context, p Principal) (UserData, error) {
 		}
 	}
 	d.Mail = kept
-	return d, nil
+	return AccountExport{UserData: d, Locale: tenant.Settings.Locale}, nil
 }
 
 // proveOwner is the password check of an operation on the caller's own account (the throttled login

@@ -290,3 +290,25 @@ func TestExportHoldsNoSecret(t *testing.T) {
 		}
 	}
 }
+
+func TestExportNamesTheLanguageOfTheUsersEmail(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if _, err := f.svc.CreateTenant(ctx, op, "acme", auth.TenantInput{Name: ptr("Acme"), Locale: ptr("de")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Register(ctx, auth.Credentials{Email: "ann@acme.test", Password: pw, TenantID: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	pair, err := f.svc.ValidateRegister(ctx, auth.CodeInput{Email: "ann@acme.test", Code: f.lastCode("ann@acme.test"), TenantID: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := f.svc.Export(ctx, f.principal(pair.AccessToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Locale != "de" || d.User.TenantID != "acme" {
+		t.Errorf("export of a user of acme: locale %q, tenant %q", d.Locale, d.User.TenantID)
+	}
+}

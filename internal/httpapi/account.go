@@ -117,6 +117,8 @@ type exportProfile struct {
 	CreatedAt       time.Time       `json:"createdAt"`
 	UpdatedAt       time.Time       `json:"updatedAt"`
 	EmailVerifiedAt *time.Time      `json:"emailVerifiedAt"`
+	// Locale is the language of the user's email (their tenant's); absent when none is set.
+	Locale string `json:"locale,omitempty"`
 }
 
 type exportSession struct {
@@ -176,7 +178,7 @@ func (s *Server) exportMe(c echo.Context) error {
 	u := d.User
 	out := exportResponse{ExportedAt: time.Now().UTC(),
 		Profile: exportProfile{ID: u.ID, Email: u.Email, TenantID: u.TenantID, Status: u.Status, Role: u.Role, Metadata: u.Metadata,
-			CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt, EmailVerifiedAt: u.EmailVerifiedAt},
+			CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt, EmailVerifiedAt: u.EmailVerifiedAt, Locale: d.Locale},
 		Sessions: make([]exportSession, 0, len(d.Sessions)), Codes: make([]exportCode, 0, len(d.Codes)),
 		Emails: make([]exportEmail, 0, len(d.Mail)), Events: make([]exportEvent, 0, len(d.Events)),
 		TOTP: exportSecondFactors{TOTPEnabled: u.TOTPEnabled}}
