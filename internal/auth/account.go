@@ -104,6 +104,7 @@ func (s *Service) ConfirmEmailChange(ctx context.Context, p Principal, code stri
 	}
 	now := s.Now()
 	ev := meta.event(u.ID, "email_changed", "")
+	ev.SessionID = p.Claims.SessionID
 	notice := noticeData(u.Email, now, meta)
 	notice.NewEmail = live.PendingEmail
 	err = s.store.ChangeEmail(ctx, EmailChange{CodeID: live.ID, UserID: u.ID, NewEmail: live.PendingEmail,

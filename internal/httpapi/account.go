@@ -176,7 +176,7 @@ func (s *Server) exportMe(c echo.Context) error {
 		return err
 	}
 	u := d.User
-	out := exportResponse{ExportedAt: time.Now().UTC(),
+	out := exportResponse{ExportedAt: s.svc.Now().UTC(),
 		Profile: exportProfile{ID: u.ID, Email: u.Email, TenantID: u.TenantID, Status: u.Status, Role: u.Role, Metadata: u.Metadata,
 			CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt, EmailVerifiedAt: u.EmailVerifiedAt, Locale: d.Locale},
 		Sessions: make([]exportSession, 0, len(d.Sessions)), Codes: make([]exportCode, 0, len(d.Codes)),
