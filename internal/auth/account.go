@@ -175,8 +175,8 @@ func (s *Service) DeleteAccount(ctx context.Context, p Principal, code string, m
 // their email is written in.
 type AccountExport struct {
 	UserData
-	// Locale is the language of the user's email: their tenant's locale ("" when it names none; users
-	// have no locale of their own).
+	// Locale is the language of the user's email: their own locale, else their tenant's ("" when
+	// neither names one).
 	Locale string
 }
 
@@ -206,7 +206,11 @@ func (s *Service) Export(ctx context.Context, p Principal) (AccountExport, error
 		}
 	}
 	d.Mail = kept
-	return AccountExport{UserData: d, Locale: tenant.Settings.Locale}, nil
+	locale := d.User.Locale
+	if locale == "" {
+		locale = tenant.Settings.Locale
+	}
+	return AccountExport{UserData: d, Locale: locale}, nil
 }
 
 // proveOwner is the password check of an operation on the caller's own account (the throttled login

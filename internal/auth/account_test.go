@@ -67,7 +67,7 @@ func TestEmailChangeMovesTheAccountKeepsSessionsAndTellsTheOldAddress(t *testing
 		t.Errorf("after the change: %q verified %v", u.Email, u.EmailVerifiedAt)
 	}
 	notice, d := f.lastMail("ann@example.test")
-	if diff := cmp.Diff([]string{mail.EmailChanged, "ann@example.test", "ann.new@example.test", "203.0.113.7", "Firefox/140"},
+	if diff := cmp.Diff([]string{mail.EmailChanged, "ann@example.test", "ann.new@example.test", "203.0.113.7", "Firefox 140"},
 		[]string{notice.Template, d.Email, d.NewEmail, d.IP, d.Device}); diff != "" {
 		t.Errorf("notice to the old address (-want +got):\n%s", diff)
 	}
@@ -310,5 +310,16 @@ func TestExportNamesTheLanguageOfTheUsersEmail(t *testing.T) {
 	}
 	if d.Locale != "de" || d.User.TenantID != "acme" {
 		t.Errorf("export of a user of acme: locale %q, tenant %q", d.Locale, d.User.TenantID)
+	}
+	// A user's own language comes first.
+	if err := f.svc.Register(ctx, auth.Credentials{Email: "bo@acme.test", Password: pw, TenantID: "acme", Locale: "fr"}); err != nil {
+		t.Fatal(err)
+	}
+	pair, err = f.svc.ValidateRegister(ctx, auth.CodeInput{Email: "bo@acme.test", Code: f.lastCode("bo@acme.test"), TenantID: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, err = f.svc.Export(ctx, f.principal(pair.AccessToken)); err != nil || d.Locale != "fr" {
+		t.Errorf("export of a user who chose fr: locale %q, %v", d.Locale, err)
 	}
 }
