@@ -65,7 +65,10 @@ func queueCodes(t *testing.T, s *store.Store, n int) []string {
 // it sends: every message arrives once. Real clock, real database, real SMTP.
 func TestOutboxSendsOnceWhenSendsOutlastTheLease(t *testing.T) {
 	srv := mailtest.NewServer(t)
-	srv.DelayData(1500 * time.Millisecond)
+	// The send outlasts the lease one and a half times over. The lease is 3 s, not the 30 s default, to keep
+	// the test short, but not less: it is renewed every second, and on a loaded CI machine a renewal's
+	// commit has been seen to take longer than a 1 s lease's 0.67 s of slack.
+	srv.DelayData(4500 * time.Millisecond)
 	dbURL := storetest.URL(t, store.Postgres)
 	s := openStore(t, dbURL)
 	if _, err := s.Migrate(context.Background()); err != nil {
@@ -79,7 +82,7 @@ func TestOutboxSendsOnceWhenSendsOutlastTheLease(t *testing.T) {
 		peer := openStore(t, dbURL)
 		cfg := smtpConfig(srv, latchmail.TLSNone)
 		w := latchmail.NewWorker(peer, newRenderer(t, ""), newSMTP(t, cfg), slog.New(slog.DiscardHandler))
-		w.Lease, w.Poll = time.Second, 50*time.Millisecond
+		w.Lease, w.Poll = 3*time.Second, 50*time.Millisecond
 		wg.Go(func() { w.Run(ctx) })
 	}
 	for _, addr := range to {
