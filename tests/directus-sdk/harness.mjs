@@ -46,8 +46,8 @@ export class Mailbox {
     return (this.#messages.get(address.toLowerCase()) || []).length;
   }
 
-  // nextCode waits for the next message to the address and returns the six-digit code in it.
-  async nextCode(address) {
+  // nextMessage waits for the next message to the address and returns it, raw.
+  async nextMessage(address) {
     const to = address.toLowerCase();
     const deadline = Date.now() + 10_000;
     for (;;) {
@@ -55,12 +55,19 @@ export class Mailbox {
       const seen = this.#seen.get(to) || 0;
       if (list.length > seen) {
         this.#seen.set(to, seen + 1);
-        const m = /code: (\d{6})/.exec(list[seen]);
-        if (!m) throw new Error(`no code in the message to ${address}`);
-        return m[1];
+        return list[seen];
       }
       if (Date.now() > deadline) throw new Error(`no message to ${address} within 10 s`);
       await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  // nextCode waits for the next message to the address that carries a six-digit code and returns the
+  // code; security notices (authenticator turned on or off) carry none and are passed over.
+  async nextCode(address) {
+    for (;;) {
+      const m = /code: (\d{6})/.exec(await this.nextMessage(address));
+      if (m) return m[1];
     }
   }
 

@@ -128,6 +128,8 @@ test('authenticator user: tfa generate and enable, login in one call, tfa disabl
   // next step for the calls below, each of which must be later than the last one accepted.
   assert.equal(await sdk.request(enableTwoFactor(secret, totp(secret, -1))), null);
   assert.equal((await sdk.request(readMe())).tfa_enabled, true);
+  // The owner is told by email; wait for that notice so the count below is of what comes after it.
+  assert.match(await mailbox.nextMessage(email), /Authenticator app turned on/);
 
   // Without a code nothing is emailed, and the message says so; with the app's code, one call.
   const mails = mailbox.count(email);
