@@ -58,8 +58,7 @@ func (s *Server) confirmEmailChange(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, meResponse{ID: u.ID, Email: u.Email, EmailVerified: u.EmailVerifiedAt != nil, CreatedAt: u.CreatedAt,
-		TenantID: u.TenantID, Role: u.Role, Metadata: u.Metadata, TOTPEnabled: u.TOTPEnabled})
+	return c.JSON(http.StatusOK, meFrom(u))
 }
 
 func (s *Server) requestDeletion(c echo.Context) error {
@@ -90,8 +89,7 @@ func (s *Server) deleteMe(c echo.Context) error {
 	if err := s.svc.DeleteAccount(c.Request().Context(), p, req.EmailToken, Meta(c)); err != nil {
 		return err
 	}
-	c.SetCookie(&http.Cookie{Name: refreshCookie, Value: "", Path: cookiePath(c.Request()), MaxAge: -1, HttpOnly: true,
-		Secure: s.cfg.CookieSecure, SameSite: http.SameSiteStrictMode})
+	s.clearRefreshCookie(c)
 	return c.NoContent(http.StatusNoContent)
 }
 

@@ -279,8 +279,7 @@ func (s *Server) logout(c echo.Context) error {
 	if err := s.svc.Logout(c.Request().Context(), in); err != nil {
 		return err
 	}
-	c.SetCookie(&http.Cookie{Name: refreshCookie, Value: "", Path: cookiePath(c.Request()), MaxAge: -1, HttpOnly: true,
-		Secure: s.cfg.CookieSecure, SameSite: http.SameSiteStrictMode})
+	s.clearRefreshCookie(c)
 	return c.NoContent(http.StatusNoContent)
 }
 
@@ -293,8 +292,18 @@ func (s *Server) me(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, meResponse{ID: u.ID, Email: u.Email, EmailVerified: u.EmailVerifiedAt != nil, CreatedAt: u.CreatedAt,
-		TenantID: u.TenantID, Role: u.Role, Metadata: u.Metadata, TOTPEnabled: u.TOTPEnabled})
+	return c.JSON(http.StatusOK, meFrom(u))
+}
+
+func meFrom(u auth.User) meResponse {
+	return meResponse{ID: u.ID, Email: u.Email, EmailVerified: u.EmailVerifiedAt != nil, CreatedAt: u.CreatedAt,
+		TenantID: u.TenantID, Role: u.Role, Metadata: u.Metadata, TOTPEnabled: u.TOTPEnabled}
+}
+
+// clearRefreshCookie ends the browser's copy of the refresh token once its session is over.
+func (s *Server) clearRefreshCookie(c echo.Context) {
+	c.SetCookie(&http.Cookie{Name: refreshCookie, Value: "", Path: cookiePath(c.Request()), MaxAge: -1, HttpOnly: true,
+		Secure: s.cfg.CookieSecure, SameSite: http.SameSiteStrictMode})
 }
 
 func (s *Server) verify(c echo.Context) error {

@@ -76,6 +76,30 @@ func suiteUserLocale(t *testing.T, open Opener) {
 	}
 }
 
+// race runs n calls of f at once and counts those that succeeded and those refused with
+// auth.ErrCodeDead; any other error fails the test.
+func race(t *testing.T, n int, f func(i int) error) (won, dead int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	results := make(chan error, n)
+	for i := range n {
+		wg.Go(func() { results <- f(i) })
+	}
+	wg.Wait()
+	close(results)
+	for err := range results {
+		switch {
+		case err == nil:
+			won++
+		case errors.Is(err, auth.ErrCodeDead):
+			dead++
+		default:
+			t.Error(err)
+		}
+	}
+	return won, dead
+}
+
 // Hash is the stored hash of a test token: the store only ever sees hashes.
 func Hash(token string) []byte { h := sha256.Sum256([]byte(token)); return h[:] }
 
@@ -459,30 +483,11 @@ func suiteCodeConsumedOnce(t *testing.T, open Opener) {
 		t.Fatal(err)
 	}
 	const n = 10
-	var wg sync.WaitGroup
-	results := make(chan error, n)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := s.OpenSession(ctx, auth.NewSession{CodeID: iss.CodeID, UserID: u.ID, TenantID: u.TenantID, MarkVerified: true,
-				AMR: "pwd otp", IdleTTL: time.Hour, MaxAge: 24 * time.Hour, RefreshHash: Hash(fmt.Sprintf("once-%d", i))})
-			results <- err
-		}()
-	}
-	wg.Wait()
-	close(results)
-	won, dead := 0, 0
-	for err := range results {
-		switch {
-		case err == nil:
-			won++
-		case errors.Is(err, auth.ErrCodeDead):
-			dead++
-		default:
-			t.Error(err)
-		}
-	}
+	won, dead := race(t, n, func(i int) error {
+		_, err := s.OpenSession(ctx, auth.NewSession{CodeID: iss.CodeID, UserID: u.ID, TenantID: u.TenantID, MarkVerified: true,
+			AMR: "pwd otp", IdleTTL: time.Hour, MaxAge: 24 * time.Hour, RefreshHash: Hash(fmt.Sprintf("once-%d", i))})
+		return err
+	})
 	if diff := cmp.Diff([2]int{1, n - 1}, [2]int{won, dead}); diff != "" {
 		t.Errorf("sessions opened with one code (won, refused) (-want +got):\n%s", diff)
 	}

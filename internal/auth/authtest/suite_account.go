@@ -3,7 +3,6 @@ package authtest
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -62,28 +61,9 @@ func suiteEmailChange(t *testing.T, open Opener) {
 	clk.Advance(time.Second)
 	iss = changeEmailCode(t, s, clk.Now(), u, "new@example.test")
 	const n = 8
-	var wg sync.WaitGroup
-	results := make(chan error, n)
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results <- s.ChangeEmail(ctx, emailChange(u, iss.CodeID, "new@example.test"))
-		}()
-	}
-	wg.Wait()
-	close(results)
-	won, dead := 0, 0
-	for err := range results {
-		switch {
-		case err == nil:
-			won++
-		case errors.Is(err, auth.ErrCodeDead):
-			dead++
-		default:
-			t.Error(err)
-		}
-	}
+	won, dead := race(t, n, func(int) error {
+		return s.ChangeEmail(ctx, emailChange(u, iss.CodeID, "new@example.test"))
+	})
 	if diff := cmp.Diff([2]int{1, n - 1}, [2]int{won, dead}); diff != "" {
 		t.Errorf("changes with one code (won, refused) (-want +got):\n%s", diff)
 	}
