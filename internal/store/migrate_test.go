@@ -10,7 +10,6 @@ import (
 
 	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/auth/authtest"
-	"github.com/latch-auth/latch/internal/store"
 	"github.com/latch-auth/latch/internal/store/storetest"
 )
 
@@ -24,14 +23,7 @@ func TestTenantSlugMigrationCarriesExistingData(t *testing.T) {
 	for _, d := range storetest.Dialects {
 		t.Run(string(d), func(t *testing.T) {
 			ctx := context.Background()
-			s, err := store.Open(ctx, storetest.URL(t, d), store.Options{MaxOpenConns: 4})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			if err := s.MigrateTo(ctx, 6); err != nil {
-				t.Fatal(err)
-			}
+			s := storetest.OpenAt(t, d, 6)
 			now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 			s.Now = func() time.Time { return now }
 			exec := func(q string, args ...any) {

@@ -135,14 +135,7 @@ func TestWebhookMigrationLeavesOldEventsAlone(t *testing.T) {
 	for _, d := range storetest.Dialects {
 		t.Run(string(d), func(t *testing.T) {
 			ctx := context.Background()
-			s, err := store.Open(ctx, storetest.URL(t, d), store.Options{MaxOpenConns: 4})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			if err := s.MigrateTo(ctx, 9); err != nil {
-				t.Fatal(err)
-			}
+			s := storetest.OpenAt(t, d, 9)
 			for range 3 {
 				if err := s.RecordEvent(ctx, auth.Event{Kind: "login_failed", TenantID: auth.DefaultTenantID}); err != nil {
 					t.Fatal(err)

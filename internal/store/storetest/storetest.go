@@ -81,14 +81,31 @@ func URL(t testing.TB, d store.Dialect) string {
 // Open returns a migrated store on a fresh database of the dialect, closed in t.Cleanup.
 func Open(t testing.TB, d store.Dialect) *store.Store {
 	t.Helper()
+	s := open(t, d)
+	if _, err := s.Migrate(context.Background()); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	return s
+}
+
+// OpenAt returns a store on a fresh database of the dialect migrated only up to version, for tests of
+// what a later migration does to rows written before it; closed in t.Cleanup.
+func OpenAt(t testing.TB, d store.Dialect, version int64) *store.Store {
+	t.Helper()
+	s := open(t, d)
+	if err := s.MigrateTo(context.Background(), version); err != nil {
+		t.Fatalf("migrate to %d: %v", version, err)
+	}
+	return s
+}
+
+func open(t testing.TB, d store.Dialect) *store.Store {
+	t.Helper()
 	s, err := store.Open(context.Background(), URL(t, d), store.Options{MaxOpenConns: 8})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { s.Close() })
-	if _, err := s.Migrate(context.Background()); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
 	return s
 }
 
